@@ -1,0 +1,431 @@
+#include "Synth.h"
+
+#include "formats/Checkpoint.h"
+#include "formats/FileIO.h"
+#include "formats/Gguf.h"
+#include "formats/Json.h"
+#include "formats/Safetensors.h"
+
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+namespace stc {
+
+Status synthPresetConfig(const std::string &preset, ModelConfig &c) {
+  c = ModelConfig();
+  c.convention = Convention::HF;
+  if (preset == "tiny" || preset == "tiny-swa") {
+    c.hiddenSize = 128;
+    c.numHeads = 4;
+    c.headDim = 32;
+    c.vocabSize = 512;
+    c.numExperts = 8;
+    c.topK = 2;
+    c.expertFfn = 64;
+    c.ropeTheta = 10000.0; // a small base so short test sequences rotate every pair
+    c.maxPositions = 4096;
+    c.bosTokenId = 1;
+    c.eosTokenIds = {2};
+    if (preset == "tiny") {
+      c.numLayers = 3;
+      c.numKVHeads = 2;
+      c.weighting = RouterWeighting::Sigmoid;
+      c.tieWordEmbeddings = false;
+      c.ropeLayout.assign(3, 1);
+      c.swaLayout.assign(3, 0);
+      c.slidingWindow = 4096;
+    } else {
+      // Mixed on purpose: NoPE+global, RoPE+SWA, and RoPE+global and NoPE+SWA-free layers,
+      // with a window small enough that a 20-token test sequence crosses it.
+      c.numLayers = 6;
+      c.numKVHeads = 1;
+      c.weighting = RouterWeighting::Softmax;
+      c.tieWordEmbeddings = true;
+      c.ropeLayout = {0, 1, 1, 1, 0, 1};
+      c.swaLayout = {0, 1, 1, 0, 0, 1};
+      c.slidingWindow = 8;
+    }
+  } else if (preset == "4b") {
+    c.numLayers = 32;
+    c.hiddenSize = 1536;
+    c.numHeads = 12;
+    c.numKVHeads = 2;
+    c.headDim = 128;
+    c.vocabSize = 151936;
+    c.numExperts = 32;
+    c.topK = 4;
+    c.expertFfn = 768;
+    c.weighting = RouterWeighting::Sigmoid;
+    c.ropeTheta = 1.5e6;
+    c.maxPositions = 32768;
+    c.ropeLayout.assign(32, 1);
+    c.swaLayout.assign(32, 0);
+    c.slidingWindow = 4096;
+    c.tieWordEmbeddings = true;
+    c.bosTokenId = 151643;
+    c.eosTokenIds = {151643, 151645};
+  } else if (preset == "21b") {
+    c.numLayers = 52;
+    c.hiddenSize = 2560;
+    c.numHeads = 28;
+    c.numKVHeads = 4;
+    c.headDim = 128;
+    c.vocabSize = 151936;
+    c.numExperts = 64;
+    c.topK = 6;
+    c.expertFfn = 768;
+    c.weighting = RouterWeighting::Sigmoid;
+    c.ropeTheta = 1.5e6;
+    c.maxPositions = 16384;
+    c.slidingWindow = 4096;
+    for (int i = 0; i < 52; ++i) {
+      c.ropeLayout.push_back(i % 4 != 0);
+      c.swaLayout.push_back(i % 4 != 0);
+    }
+    c.tieWordEmbeddings = false;
+    c.bosTokenId = 151643;
+    c.eosTokenIds = {151643, 151645};
+  } else {
+    return Status::error("unknown preset '" + preset +
+                         "' (expected tiny, tiny-swa, 4b or 21b)");
+  }
+  return c.validate("preset " + preset);
+}
+
+// Untied presets need a head; the real 4B checkpoint also ships lm_head.weight although
+// it ties the embeddings, so the 4b preset does too (with the embedding's values).
+bool synthPresetHasLmHead(const std::string &preset) {
+  ModelConfig c;
+  return synthPresetConfig(preset, c).ok() &&
+         (!c.tieWordEmbeddings || preset == "4b");
+}
+
+static uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+static uint64_t hashName(const std::string &s) {
+  uint64_t h = 1469598103934665603ull; // FNV-1a
+  for (unsigned char c : s)
+    h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+float synthValue(uint64_t seed, uint64_t nameHash, uint64_t index, float scale,
+                 float offset) {
+  uint64_t r = splitmix64(splitmix64(seed ^ nameHash) + index);
+  // Uniform in [-1, 1) from the top 24 bits; scaled so the std is `scale`.
+  float u = static_cast<float>(r >> 40) * (2.0f / 16777216.0f) - 1.0f;
+  return offset + u * scale * 1.7320508f;
+}
+
+namespace {
+
+// How the values of one canonical weight are drawn.
+struct ValueRule {
+  uint64_t nameHash;
+  float scale, offset;
+};
+
+ValueRule valueRule(const WeightSpec &w, bool tied) {
+  const std::string &n = w.name;
+  auto endsWith = [&](const char *suffix) {
+    std::string s(suffix);
+    return n.size() >= s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0;
+  };
+  // The head draws the embedding's values: a real 4B checkpoint ships an lm_head.weight
+  // next to tie_word_embeddings=true, and keeping them equal makes HF's rule (use the
+  // embedding) and llama.cpp's (use output.weight) agree, as they must for a faithful file.
+  std::string source = n == "output" && tied ? "token_embd" : n;
+  ValueRule r{hashName(source), 0, 0};
+  if (endsWith("norm")) {
+    r.scale = 0.1f; // norm weights around 1
+    r.offset = 1.0f;
+  } else {
+    // Unit-variance outputs for unit-RMS inputs; for the embedding this keeps the
+    // residual stream small next to what the layers add.
+    r.scale = 1.0f / std::sqrt(static_cast<float>(w.shape.back()));
+  }
+  return r;
+}
+
+// The dtype a weight is stored in: 1-D norms and the router stay f32 in GGUF (llama.cpp's
+// quantize keeps them so); HF stores everything in the one torch dtype.
+DType storedDType(const WeightSpec &w, const SynthOptions &o) {
+  if (o.format == "hf")
+    return o.dtype;
+  bool keepF32 = w.shape.size() == 1 ||
+                 w.name.find("ffn_gate_inp") != std::string::npos;
+  return keepF32 ? DType::F32 : o.dtype;
+}
+
+// Generates elements [begin, begin + count) of `w` and hands them, converted to `dt`,
+// to `sink` in chunks of at most 1 Mi elements.
+template <typename Sink>
+Status generate(const SynthOptions &o, const ModelConfig &c,
+                const WeightSpec &w, DType dt, uint64_t begin, uint64_t count,
+                Sink &&sink) {
+  ValueRule rule = valueRule(w, c.tieWordEmbeddings);
+  constexpr uint64_t kChunk = 1u << 20; // a multiple of the 32-element block
+  std::vector<float> vals;
+  std::vector<uint8_t> bytes;
+  for (uint64_t done = 0; done < count; done += kChunk) {
+    uint64_t n = std::min(kChunk, count - done);
+    vals.resize(n);
+    for (uint64_t i = 0; i < n; ++i)
+      vals[i] = synthValue(o.seed, rule.nameHash, begin + done + i, rule.scale,
+                           rule.offset);
+    uint64_t nb;
+    dtypeBytes(dt, n, nb);
+    bytes.resize(nb);
+    quantize(dt, vals.data(), bytes.data(), n);
+    STC_TRY(sink(bytes.data(), nb));
+  }
+  return Status::success();
+}
+
+uint64_t product(const std::vector<int64_t> &s) {
+  uint64_t n = 1;
+  for (int64_t d : s)
+    n *= static_cast<uint64_t>(d);
+  return n;
+}
+
+std::string configJson(const ModelConfig &c, DType dtype) {
+  auto list = [](const std::vector<int> &v) {
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); ++i)
+      s += (i ? ", " : "") + std::to_string(v[i]);
+    return s + "]";
+  };
+  char theta[64], eps[64];
+  std::snprintf(theta, sizeof(theta), "%.17g", c.ropeTheta);
+  std::snprintf(eps, sizeof(eps), "%.17g", c.rmsNormEps);
+  std::string eos = "[";
+  for (size_t i = 0; i < c.eosTokenIds.size(); ++i)
+    eos += (i ? ", " : "") + std::to_string(c.eosTokenIds[i]);
+  eos += "]";
+  const char *torchDtype = dtype == DType::BF16   ? "bfloat16"
+                           : dtype == DType::F16 ? "float16"
+                                                 : "float32";
+  std::string s = "{\n";
+  s += "  \"architectures\": [\"SmallThinkerForCausalLM\"],\n";
+  s += "  \"model_type\": \"smallthinker\",\n";
+  s += "  \"num_hidden_layers\": " + std::to_string(c.numLayers) + ",\n";
+  s += "  \"hidden_size\": " + std::to_string(c.hiddenSize) + ",\n";
+  s += "  \"num_attention_heads\": " + std::to_string(c.numHeads) + ",\n";
+  s += "  \"num_key_value_heads\": " + std::to_string(c.numKVHeads) + ",\n";
+  s += "  \"head_dim\": " + std::to_string(c.headDim) + ",\n";
+  s += "  \"vocab_size\": " + std::to_string(c.vocabSize) + ",\n";
+  s += "  \"moe_num_primary_experts\": " + std::to_string(c.numExperts) + ",\n";
+  s += "  \"moe_num_active_primary_experts\": " + std::to_string(c.topK) + ",\n";
+  s += "  \"moe_ffn_hidden_size\": " + std::to_string(c.expertFfn) + ",\n";
+  // Like the real 4B config, sigmoid weighting is expressed by leaving the key out.
+  if (c.weighting == RouterWeighting::Softmax)
+    s += "  \"moe_primary_router_apply_softmax\": true,\n";
+  s += "  \"norm_topk_prob\": true,\n";
+  s += "  \"rope_theta\": " + std::string(theta) + ",\n";
+  s += "  \"rope_scaling\": null,\n";
+  s += "  \"rms_norm_eps\": " + std::string(eps) + ",\n";
+  s += "  \"max_position_embeddings\": " + std::to_string(c.maxPositions) + ",\n";
+  s += "  \"rope_layout\": " + list(c.ropeLayout) + ",\n";
+  s += "  \"sliding_window_layout\": " + list(c.swaLayout) + ",\n";
+  s += "  \"sliding_window_size\": " + std::to_string(c.slidingWindow) + ",\n";
+  s += "  \"tie_word_embeddings\": " +
+       std::string(c.tieWordEmbeddings ? "true" : "false") + ",\n";
+  s += "  \"bos_token_id\": " + std::to_string(c.bosTokenId) + ",\n";
+  s += "  \"eos_token_id\": " + eos + ",\n";
+  s += "  \"torch_dtype\": \"" + std::string(torchDtype) + "\",\n";
+  s += "  \"use_cache\": false\n";
+  s += "}\n";
+  return s;
+}
+
+// One tensor of the HF layout: a whole weight, or one expert's slice of a stacked one.
+struct HfTensor {
+  const WeightSpec *spec;
+  std::string name;
+  std::vector<int64_t> shape;
+  uint64_t begin, count; // range of the canonical weight's elements
+  uint64_t nbytes;
+};
+
+Status writeHF(const SynthOptions &o, const ModelConfig &c) {
+  if (isQuantized(o.dtype))
+    return Status::error("--dtype " + std::string(dtypeName(o.dtype)) +
+                         " is not a safetensors dtype; use f32, f16 or bf16 "
+                         "for --format hf");
+  if (o.shards < 1 || o.shards > 1000)
+    return Status::error("--shards must be between 1 and 1000");
+  std::vector<WeightSpec> specs =
+      expectedWeights(c, synthPresetHasLmHead(o.preset));
+  std::vector<HfTensor> tensors;
+  uint64_t total = 0;
+  for (const WeightSpec &w : specs) {
+    if (!w.stackedExperts) {
+      uint64_t n = product(w.shape), nb;
+      dtypeBytes(o.dtype, n, nb);
+      tensors.push_back({&w, w.hfName, w.shape, 0, n, nb});
+      total += nb;
+      continue;
+    }
+    std::vector<int64_t> slice(w.shape.begin() + 1, w.shape.end());
+    uint64_t n = product(slice), nb;
+    dtypeBytes(o.dtype, n, nb);
+    for (int64_t e = 0; e < w.shape[0]; ++e) {
+      std::string name = w.hfName;
+      name.replace(name.find("{e}"), 3, std::to_string(e));
+      tensors.push_back({&w, name, slice, e * n, n, nb});
+      total += nb;
+    }
+  }
+  STC_TRY(makeDirectories(o.output));
+
+  // Shard boundaries: fill shard k until it holds its share of the bytes.
+  int shards = o.shards;
+  std::vector<int> shardOf(tensors.size());
+  uint64_t acc = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    int s = static_cast<int>(acc * shards / (total ? total : 1));
+    shardOf[i] = std::min(s, shards - 1);
+    acc += tensors[i].nbytes;
+  }
+  auto shardName = [&](int s) {
+    if (shards == 1)
+      return std::string("model.safetensors");
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), "model-%05d-of-%05d.safetensors", s + 1,
+                  shards);
+    return std::string(buf);
+  };
+  for (int s = 0; s < shards; ++s) {
+    SafetensorsWriter writer;
+    for (size_t i = 0; i < tensors.size(); ++i)
+      if (shardOf[i] == s)
+        writer.declare(tensors[i].name, o.dtype, tensors[i].shape);
+    STC_TRY(writer.open(joinPath(o.output, shardName(s))));
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      if (shardOf[i] != s)
+        continue;
+      const HfTensor &t = tensors[i];
+      STC_TRY(generate(o, c, *t.spec, o.dtype, t.begin, t.count,
+                       [&](const void *p, uint64_t n) {
+                         return writer.write(p, n);
+                       }));
+    }
+    STC_TRY(writer.commit());
+  }
+  if (shards > 1) {
+    std::string idx = "{\n  \"metadata\": {\"total_size\": " +
+                      std::to_string(total) + "},\n  \"weight_map\": {\n";
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      idx += "    ";
+      appendJsonString(idx, tensors[i].name);
+      idx += ": ";
+      appendJsonString(idx, shardName(shardOf[i]));
+      idx += i + 1 < tensors.size() ? ",\n" : "\n";
+    }
+    idx += "  }\n}\n";
+    AtomicOutputFile f;
+    STC_TRY(f.open(joinPath(o.output, "model.safetensors.index.json")));
+    STC_TRY(f.write(idx.data(), idx.size()));
+    STC_TRY(f.commit());
+  }
+  std::string cfg = configJson(c, o.dtype);
+  AtomicOutputFile f;
+  STC_TRY(f.open(joinPath(o.output, "config.json")));
+  STC_TRY(f.write(cfg.data(), cfg.size()));
+  return f.commit();
+}
+
+Status writeGGUF(const SynthOptions &o, const ModelConfig &c) {
+  GgufWriter w;
+  const std::string a = "smallthinker.";
+  w.addMetadata("general.architecture", GgufValue::ofString("smallthinker"));
+  w.addMetadata("general.name", GgufValue::ofString("stc synthetic " + o.preset));
+  w.addMetadata("general.alignment", GgufValue::ofU32(32));
+  w.addMetadata(a + "block_count", GgufValue::ofU32(c.numLayers));
+  w.addMetadata(a + "context_length", GgufValue::ofU32(c.maxPositions));
+  w.addMetadata(a + "embedding_length", GgufValue::ofU32(c.hiddenSize));
+  w.addMetadata(a + "feed_forward_length", GgufValue::ofU32(c.expertFfn));
+  w.addMetadata(a + "expert_feed_forward_length", GgufValue::ofU32(c.expertFfn));
+  w.addMetadata(a + "attention.head_count", GgufValue::ofU32(c.numHeads));
+  w.addMetadata(a + "attention.head_count_kv", GgufValue::ofU32(c.numKVHeads));
+  w.addMetadata(a + "attention.key_length", GgufValue::ofU32(c.headDim));
+  w.addMetadata(a + "attention.value_length", GgufValue::ofU32(c.headDim));
+  w.addMetadata(a + "rope.freq_base", GgufValue::ofF32(c.ropeTheta));
+  w.addMetadata(a + "attention.layer_norm_rms_epsilon",
+                GgufValue::ofF32(c.rmsNormEps));
+  w.addMetadata(a + "vocab_size", GgufValue::ofU32(c.vocabSize));
+  w.addMetadata(a + "expert_count", GgufValue::ofU32(c.numExperts));
+  w.addMetadata(a + "expert_used_count", GgufValue::ofU32(c.topK));
+  w.addMetadata(a + "expert_gating_func",
+                GgufValue::ofU32(c.weighting == RouterWeighting::Softmax ? 1 : 2));
+  bool anySwa = false;
+  for (int s : c.swaLayout)
+    anySwa |= s != 0;
+  if (anySwa) // the converter writes the key only when some layer slides
+    w.addMetadata(a + "attention.sliding_window",
+                  GgufValue::ofU32(c.slidingWindow));
+  if (!o.omitLayoutKeys) {
+    std::vector<int32_t> rope(c.ropeLayout.begin(), c.ropeLayout.end());
+    std::vector<int32_t> swa(c.swaLayout.begin(), c.swaLayout.end());
+    w.addMetadata(a + "rope_layout", GgufValue::ofI32Array(rope));
+    w.addMetadata(a + "sliding_window_layout", GgufValue::ofI32Array(swa));
+  }
+  w.addMetadata("tokenizer.ggml.bos_token_id", GgufValue::ofU32(c.bosTokenId));
+  if (!c.eosTokenIds.empty())
+    w.addMetadata("tokenizer.ggml.eos_token_id",
+                  GgufValue::ofU32(c.eosTokenIds.front()));
+
+  std::vector<WeightSpec> specs =
+      expectedWeights(c, synthPresetHasLmHead(o.preset));
+  for (const WeightSpec &s : specs) {
+    DType dt = storedDType(s, o);
+    if (isQuantized(dt) && s.shape.back() % kQuantBlock != 0)
+      return Status::error("tensor " + s.name + ": rows of " +
+                           std::to_string(s.shape.back()) +
+                           " elements cannot be stored as " + dtypeName(dt));
+    w.declare(s.name + ".weight", dt,
+              std::vector<uint64_t>(s.shape.rbegin(), s.shape.rend()));
+  }
+  STC_TRY(w.open(o.output));
+  for (size_t i = 0; i < specs.size(); ++i) {
+    STC_TRY(w.beginTensor(i));
+    STC_TRY(generate(o, c, specs[i], storedDType(specs[i], o), 0,
+                     product(specs[i].shape),
+                     [&](const void *p, uint64_t n) { return w.write(p, n); }));
+  }
+  return w.commit();
+}
+
+} // namespace
+
+Status writeSynthCheckpoint(const SynthOptions &o) {
+  ModelConfig c;
+  STC_TRY(synthPresetConfig(o.preset, c));
+  if (o.layers < 0)
+    return Status::error("--layers must be positive");
+  if (o.layers > 0) {
+    if (o.layers > c.numLayers)
+      return Status::error("--layers " + std::to_string(o.layers) +
+                           " exceeds the preset's " +
+                           std::to_string(c.numLayers) + " layers");
+    c.numLayers = o.layers;
+    c.ropeLayout.resize(o.layers);
+    c.swaLayout.resize(o.layers);
+  }
+  if (o.output.empty())
+    return Status::error("synth needs an output path (-o)");
+  if (o.format == "hf")
+    return writeHF(o, c);
+  if (o.format == "gguf")
+    return writeGGUF(o, c);
+  return Status::error("unknown format '" + o.format + "' (expected hf or gguf)");
+}
+
+} // namespace stc

@@ -1,0 +1,40 @@
+// Synth: writes SmallThinker checkpoints with seeded random weights, in the HF layout
+// (config.json + safetensors, optionally sharded) or as GGUF, at tiny test shapes or the
+// real 4B/21B shapes. Writing streams one chunk of one tensor at a time.
+#pragma once
+
+#include "formats/DType.h"
+#include "formats/ModelConfig.h"
+#include "formats/Status.h"
+
+#include <cstdint>
+#include <string>
+
+namespace stc {
+
+struct SynthOptions {
+  std::string preset = "tiny";
+  std::string format = "hf"; // "hf" or "gguf"
+  DType dtype = DType::F32;
+  uint64_t seed = 0;
+  int64_t layers = 0; // 0 = the preset's count
+  int shards = 1;     // HF only
+  // GGUF only: leave out stc's smallthinker.rope_layout / sliding_window_layout keys, so
+  // readers must rebuild the layout with llama.cpp's rule, as for a third-party GGUF.
+  bool omitLayoutKeys = false;
+  std::string output;
+};
+
+// The preset's config: "tiny", "tiny-swa", "4b" or "21b".
+Status synthPresetConfig(const std::string &preset, ModelConfig &out);
+// Whether the preset's HF checkpoint carries a separate lm_head.weight.
+bool synthPresetHasLmHead(const std::string &preset);
+
+Status writeSynthCheckpoint(const SynthOptions &options);
+
+// The synthetic value of element `index` of canonical weight `name` for `seed`: the same
+// function serves both layouts, which is what makes them hold the same weights.
+float synthValue(uint64_t seed, uint64_t nameHash, uint64_t index, float scale,
+                 float offset);
+
+} // namespace stc

@@ -1,0 +1,15 @@
+# lit configuration for stc: IR round trips, verifier diagnostics, importer output, passes.
+import os
+
+import lit.formats
+from lit.llvm import llvm_config
+
+config.name = "stc"
+config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
+config.suffixes = [".mlir", ".test"]
+config.excludes = ["unit", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.stc_obj_root, "test")
+
+llvm_config.use_default_substitutions()
+llvm_config.add_tool_substitutions(["stc", "stc-opt"], [config.stc_tools_dir])

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The project's two entry points (see README):
+#   tools/dev.sh demo   install deps, build, and run the main job on the tiny model
+#   tools/dev.sh test   install deps, build, and run every test (what .ci/run calls)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${STC_BUILD_DIR:-$ROOT/build}"
+SAN_BUILD="${STC_SAN_BUILD_DIR:-$ROOT/build-san}"
+JOBS="${STC_JOBS:-2}"
+
+setup() {
+  bash "$ROOT/tools/setup/install-deps.sh"
+}
+
+build() {
+  if [ ! -f "$BUILD/build.ninja" ]; then
+    cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      -DMLIR_DIR=/usr/lib/llvm-19/lib/cmake/mlir >/dev/null
+  fi
+  ninja -C "$BUILD" -j"$JOBS"
+}
+
+# The MLIR-free readers, synth and reference, with their unit tests, under ASan + UBSan.
+build_sanitized() {
+  if [ ! -f "$SAN_BUILD/build.ninja" ]; then
+    cmake -S "$ROOT" -B "$SAN_BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+      -DSTC_READERS_ONLY=ON -DSTC_SANITIZE=address,undefined >/dev/null
+  fi
+  ninja -C "$SAN_BUILD" -j"$JOBS"
+}
+
+demo() {
+  local work="$BUILD/demo"
+  local stc="$BUILD/bin/stc"
+  mkdir -p "$work"
+  echo "== synthesize the tiny model (GGUF, f32, seed 1)"
+  "$stc" synth --preset tiny --format gguf --dtype f32 --seed 1 -o "$work/tiny.gguf"
+  echo "== import it into the st dialect: $work/tiny.mlir"
+  "$stc" import "$work/tiny.gguf" -o "$work/tiny.mlir"
+  echo "== IR summary"
+  "$BUILD/bin/stc-opt" --st-print-summary "$work/tiny.mlir" -o /dev/null
+  echo "== reference next-token prediction for tokens 1,2,3"
+  "$stc" ref "$work/tiny.gguf" --tokens 1,2,3
+}
+
+run_tests() {
+  echo "== tests (ctest: unit tests and lit)"
+  (cd "$BUILD" && ctest --output-on-failure -j"$JOBS")
+  echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+  (cd "$SAN_BUILD" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$JOBS")
+}
+
+case "${1:-}" in
+  demo) setup; build; demo ;;
+  test) setup; build; build_sanitized; run_tests ;;
+  build) setup; build ;;
+  *) echo "usage: tools/dev.sh demo|test|build" >&2; exit 2 ;;
+esac

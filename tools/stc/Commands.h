@@ -1,0 +1,12 @@
+// The stc subcommands; each returns the process exit code.
+#pragma once
+
+#include <string>
+
+namespace stc {
+int runImport(int argc, char **argv);
+int runSynth(int argc, char **argv);
+int runRef(int argc, char **argv);
+// Prints "stc: <message>" to stderr and returns 1.
+int fail(const std::string &message);
+} // namespace stc

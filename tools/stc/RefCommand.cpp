@@ -1,0 +1,103 @@
+// stc ref: the f32 reference forward pass; prints top-k logits, can dump all logits.
+#include "Args.h"
+#include "Commands.h"
+
+#include "formats/Checkpoint.h"
+#include "formats/FileIO.h"
+#include "reference/Reference.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <numeric>
+
+namespace stc {
+
+// Parses "1,2,3" into token ids.
+static bool parseTokens(const std::string &s, std::vector<int64_t> &out,
+                        std::string &err) {
+  size_t i = 0;
+  while (i <= s.size()) {
+    size_t j = s.find(',', i);
+    if (j == std::string::npos)
+      j = s.size();
+    std::string tok = s.substr(i, j - i);
+    char *end = nullptr;
+    long long v = std::strtoll(tok.c_str(), &end, 10);
+    if (tok.empty() || *end != '\0') {
+      err = "--tokens: '" + tok + "' is not an integer token id";
+      return false;
+    }
+    out.push_back(v);
+    i = j + 1;
+  }
+  return !out.empty();
+}
+
+int runRef(int argc, char **argv) {
+  Args args({"--tokens", "--top-k", "--dump-logits", "--convention"}, {});
+  std::string err;
+  if (!args.parse(argc, argv, 2, err))
+    return fail("ref: " + err);
+  if (args.positionals().size() != 1)
+    return fail("ref: expected one checkpoint path (an HF folder or a .gguf)");
+  if (!args.has("--tokens"))
+    return fail("ref: --tokens is required, e.g. --tokens 1,2,3");
+  std::vector<int64_t> tokens;
+  if (!parseTokens(args.get("--tokens"), tokens, err))
+    return fail("ref: " + err);
+  int64_t topK = 5;
+  if (!args.getInt("--top-k", 5, topK, err))
+    return fail("ref: " + err);
+
+  Checkpoint ck;
+  Status st = Checkpoint::open(args.positionals()[0], ck);
+  if (!st.ok())
+    return fail(st.message());
+  for (const std::string &n : ck.config.notes)
+    std::fprintf(stderr, "stc: note: %s\n", n.c_str());
+  Convention conv = ck.config.convention;
+  if (args.has("--convention")) {
+    std::string c = args.get("--convention");
+    if (c == "hf")
+      conv = Convention::HF;
+    else if (c == "llama.cpp")
+      conv = Convention::LlamaCpp;
+    else
+      return fail("ref: --convention must be hf or llama.cpp, got '" + c + "'");
+  }
+  std::vector<float> logits;
+  st = ref::forward(ck, tokens, conv, logits);
+  if (!st.ok())
+    return fail(st.message());
+
+  const int64_t V = ck.config.vocabSize, T = static_cast<int64_t>(tokens.size());
+  topK = std::max<int64_t>(1, std::min(topK, V));
+  std::vector<int64_t> order(V);
+  for (int64_t t = 0; t < T; ++t) {
+    const float *row = &logits[t * V];
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + topK, order.end(),
+                      [&](int64_t a, int64_t b) {
+                        return row[a] > row[b] || (row[a] == row[b] && a < b);
+                      });
+    std::printf("position %lld (token %lld):", static_cast<long long>(t),
+                static_cast<long long>(tokens[t]));
+    for (int64_t j = 0; j < topK; ++j)
+      std::printf(" %lld:%.6f", static_cast<long long>(order[j]), row[order[j]]);
+    std::printf("\n");
+    if (t == T - 1)
+      std::printf("next token: %lld\n", static_cast<long long>(order[0]));
+  }
+
+  if (args.has("--dump-logits")) {
+    AtomicOutputFile f;
+    std::string path = args.get("--dump-logits");
+    if (!(st = f.open(path)).ok() ||
+        !(st = f.write(logits.data(), logits.size() * sizeof(float))).ok() ||
+        !(st = f.commit()).ok())
+      return fail(st.message());
+  }
+  return 0;
+}
+
+} // namespace stc

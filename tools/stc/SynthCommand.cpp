@@ -1,0 +1,43 @@
+// stc synth: writes a synthetic checkpoint (see compiler/synth).
+#include "Args.h"
+#include "Commands.h"
+
+#include "synth/Synth.h"
+
+namespace stc {
+
+int runSynth(int argc, char **argv) {
+  Args args({"--preset", "--format", "--dtype", "--seed", "--layers",
+             "--shards", "-o"},
+            {"--omit-layout-keys"});
+  std::string err;
+  if (!args.parse(argc, argv, 2, err))
+    return fail("synth: " + err);
+  if (!args.positionals().empty())
+    return fail("synth: unexpected argument '" + args.positionals()[0] + "'");
+  SynthOptions o;
+  o.preset = args.get("--preset", "tiny");
+  o.format = args.get("--format", "hf");
+  o.output = args.get("-o");
+  o.omitLayoutKeys = args.has("--omit-layout-keys");
+  std::string dtype = args.get("--dtype", "f32");
+  if (!parseDTypeName(dtype, o.dtype))
+    return fail("synth: unknown --dtype '" + dtype +
+                "' (expected f32, f16, bf16, q8_0 or q4_0)");
+  int64_t seed = 0, layers = 0, shards = 1;
+  if (!args.getInt("--seed", 0, seed, err) ||
+      !args.getInt("--layers", 0, layers, err) ||
+      !args.getInt("--shards", 1, shards, err))
+    return fail("synth: " + err);
+  o.seed = static_cast<uint64_t>(seed);
+  o.layers = layers;
+  o.shards = static_cast<int>(shards);
+  if (o.format == "gguf" && args.has("--shards"))
+    return fail("synth: --shards applies to --format hf only");
+  Status st = writeSynthCheckpoint(o);
+  if (!st.ok())
+    return fail(st.message());
+  return 0;
+}
+
+} // namespace stc

@@ -1,0 +1,42 @@
+// stc: the SmallThinker compiler's command-line entry point.
+#include "Commands.h"
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+namespace stc {
+int fail(const std::string &message) {
+  std::fprintf(stderr, "stc: %s\n", message.c_str());
+  return 1;
+}
+} // namespace stc
+
+static const char *kUsage =
+    "usage: stc <command> [options]\n"
+    "commands:\n"
+    "  synth   write a synthetic SmallThinker checkpoint\n"
+    "          --preset tiny|tiny-swa|4b|21b --format hf|gguf\n"
+    "          --dtype f32|f16|bf16|q8_0|q4_0 --seed N [--layers N] [--shards N]\n"
+    "          [--omit-layout-keys] -o PATH\n"
+    "  import  import a checkpoint (HF folder or .gguf) into st-dialect MLIR\n"
+    "          <checkpoint> [-o FILE.mlir]\n"
+    "  ref     run the f32 reference forward pass\n"
+    "          <checkpoint> --tokens 1,2,3 [--top-k N] [--dump-logits FILE]\n"
+    "          [--convention hf|llama.cpp]\n";
+
+int main(int argc, char **argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    std::fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  std::string cmd = argv[1];
+  if (cmd == "import")
+    return stc::runImport(argc, argv);
+  if (cmd == "synth")
+    return stc::runSynth(argc, argv);
+  if (cmd == "ref")
+    return stc::runRef(argc, argv);
+  std::fprintf(stderr, "stc: unknown command '%s'\n%s", cmd.c_str(), kUsage);
+  return 2;
+}
