@@ -67,8 +67,8 @@ struct StPrintSummary
         ++layers;
         std::string line;
         llvm::raw_string_ostream ls(line);
-        ls << "layer " << a.getLayer() << ": " << (a.getRope() ? "rope" : "nope")
-           << " ";
+        ls << "layer " << a.getLayer() << ": "
+           << (a.getRope() ? "rope" : "nope") << " ";
         if (a.getWindow() > 0)
           ls << "window " << a.getWindow();
         else
@@ -82,7 +82,8 @@ struct StPrintSummary
       } else if (auto m = dyn_cast<MoeOp>(op)) {
         auto g = cast<RankedTensorType>(m.getGate().getType());
         int64_t experts = g.getDimSize(0);
-        int64_t k = cast<RankedTensorType>(m.getWeights().getType()).getDimSize(1);
+        int64_t k =
+            cast<RankedTensorType>(m.getWeights().getType()).getDimSize(1);
         uint64_t all = weightBytes(m.getGate()) + weightBytes(m.getUp()) +
                        weightBytes(m.getDown());
         perToken += all / experts * k;

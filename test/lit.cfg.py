@@ -13,3 +13,6 @@ config.test_exec_root = os.path.join(config.stc_obj_root, "test")
 
 llvm_config.use_default_substitutions()
 llvm_config.add_tool_substitutions(["stc", "stc-opt"], [config.stc_tools_dir])
+# `not`, `count` and `split-file` come from LLVM's tools folder, which is not on PATH.
+llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
+llvm_config.with_environment("PATH", config.stc_tools_dir, append_path=True)

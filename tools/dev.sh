@@ -44,6 +44,12 @@ demo() {
   "$stc" ref "$work/tiny.gguf" --tokens 1,2,3
 }
 
+# Every C++ file must be clang-format clean (LLVM style, .clang-format).
+check_format() {
+  echo "== clang-format check"
+  (cd "$ROOT" && git ls-files '*.cpp' '*.h' | xargs clang-format --dry-run --Werror)
+}
+
 run_tests() {
   echo "== tests (ctest: unit tests and lit)"
   (cd "$BUILD" && ctest --output-on-failure -j"$JOBS")
@@ -53,7 +59,7 @@ run_tests() {
 
 case "${1:-}" in
   demo) setup; build; demo ;;
-  test) setup; build; build_sanitized; run_tests ;;
+  test) setup; check_format; build; build_sanitized; run_tests ;;
   build) setup; build ;;
   *) echo "usage: tools/dev.sh demo|test|build" >&2; exit 2 ;;
 esac

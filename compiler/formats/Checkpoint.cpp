@@ -26,14 +26,20 @@ std::vector<WeightSpec> expectedWeights(const ModelConfig &c, bool withOutput) {
     std::string h = "model.layers." + std::to_string(i) + ".";
     std::string x = h + "block_sparse_moe.experts.{e}.";
     w.push_back({b + "attn_norm", {D}, l, false, h + "input_layernorm.weight"});
-    w.push_back({b + "attn_q", {Q, D}, l, false, h + "self_attn.q_proj.weight"});
-    w.push_back({b + "attn_k", {KV, D}, l, false, h + "self_attn.k_proj.weight"});
-    w.push_back({b + "attn_v", {KV, D}, l, false, h + "self_attn.v_proj.weight"});
+    w.push_back(
+        {b + "attn_q", {Q, D}, l, false, h + "self_attn.q_proj.weight"});
+    w.push_back(
+        {b + "attn_k", {KV, D}, l, false, h + "self_attn.k_proj.weight"});
+    w.push_back(
+        {b + "attn_v", {KV, D}, l, false, h + "self_attn.v_proj.weight"});
     w.push_back(
         {b + "attn_output", {D, Q}, l, false, h + "self_attn.o_proj.weight"});
-    w.push_back({b + "ffn_norm", {D}, l, false,
-                 h + "post_attention_layernorm.weight"});
-    w.push_back({b + "ffn_gate_inp", {E, D}, l, false,
+    w.push_back(
+        {b + "ffn_norm", {D}, l, false, h + "post_attention_layernorm.weight"});
+    w.push_back({b + "ffn_gate_inp",
+                 {E, D},
+                 l,
+                 false,
                  h + "block_sparse_moe.primary_router.weight"});
     w.push_back({b + "ffn_gate_exps", {E, F, D}, l, true, x + "gate.weight"});
     w.push_back({b + "ffn_up_exps", {E, F, D}, l, true, x + "up.weight"});
@@ -145,16 +151,16 @@ Status Checkpoint::openHF(const std::string &dir) {
     if (spec.stackedExperts)
       sliceShape.erase(sliceShape.begin());
     for (int64_t e = 0; e < n; ++e) {
-      std::string hf = spec.stackedExperts ? replaceExpert(spec.hfName, e)
-                                           : spec.hfName;
+      std::string hf =
+          spec.stackedExperts ? replaceExpert(spec.hfName, e) : spec.hfName;
       auto it = tensors.find(hf);
       if (it == tensors.end())
         return Status::error(dir + ": missing tensor '" + hf + "'");
       const SafetensorsTensor &t = it->second;
       if (t.shape != sliceShape)
-        return Status::error(tensorFile[hf] + ": tensor '" + hf + "' has shape " +
-                             shapeText(t.shape) + ", expected " +
-                             shapeText(sliceShape));
+        return Status::error(tensorFile[hf] + ": tensor '" + hf +
+                             "' has shape " + shapeText(t.shape) +
+                             ", expected " + shapeText(sliceShape));
       if (e == 0)
         w.dtype = t.dtype;
       else if (t.dtype != w.dtype)
@@ -171,8 +177,9 @@ Status Checkpoint::openHF(const std::string &dir) {
     if (used.count(kv.first))
       continue;
     if (kv.first == "lm_head.weight" && lmHeadTied) {
-      config.notes.push_back("tie_word_embeddings is true: lm_head.weight is "
-                             "ignored and the head reads embed_tokens (HF rule)");
+      config.notes.push_back(
+          "tie_word_embeddings is true: lm_head.weight is "
+          "ignored and the head reads embed_tokens (HF rule)");
       continue;
     }
     return Status::error(tensorFile[kv.first] + ": unexpected tensor '" +
@@ -225,8 +232,8 @@ Status Checkpoint::openGGUF(const std::string &path) {
   }
   if (usedCount != gf.tensors.size()) {
     for (const GgufTensor &t : gf.tensors) {
-      std::string base = t.name.size() > 7 ? t.name.substr(0, t.name.size() - 7)
-                                           : t.name;
+      std::string base =
+          t.name.size() > 7 ? t.name.substr(0, t.name.size() - 7) : t.name;
       if (find(base))
         continue;
       if (t.name == "lm_head_profiler.weight") {

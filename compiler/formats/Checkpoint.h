@@ -1,7 +1,8 @@
-// Checkpoint: one view of a SmallThinker checkpoint in either layout (HF directory with
-// config.json + safetensors, or one GGUF file): its config and a table of the weights the
-// model needs, each with its logical shape and the byte extents that hold it. Opening
-// reads headers only; weight data is read on demand, a range at a time.
+// Checkpoint: one view of a SmallThinker checkpoint in either layout (HF
+// directory with config.json + safetensors, or one GGUF file): its config and a
+// table of the weights the model needs, each with its logical shape and the
+// byte extents that hold it. Opening reads headers only; weight data is read on
+// demand, a range at a time.
 #pragma once
 
 #include "DType.h"
@@ -19,25 +20,26 @@ namespace stc {
 
 enum class CheckpointFormat { HF, GGUF };
 
-// A weight the SmallThinker graph needs. Names are stc's canonical names, which are
-// llama.cpp's GGUF names without ".weight" (experts stacked: blk.N.ffn_gate_exps).
-// Shapes are logical, PyTorch order ([out, in]; stacked experts [E, out, in]), which is
-// the reverse of GGUF's ne.
+// A weight the SmallThinker graph needs. Names are stc's canonical names, which
+// are llama.cpp's GGUF names without ".weight" (experts stacked:
+// blk.N.ffn_gate_exps). Shapes are logical, PyTorch order ([out, in]; stacked
+// experts [E, out, in]), which is the reverse of GGUF's ne.
 struct WeightSpec {
   std::string name;
   std::vector<int64_t> shape;
-  int layer = -1;           // -1 for embedding, final norm, head
+  int layer = -1; // -1 for embedding, final norm, head
   bool stackedExperts = false;
-  std::string hfName;       // "{e}" stands for the expert index when stacked
+  std::string hfName; // "{e}" stands for the expert index when stacked
 };
 
-// The weights a config implies, in graph order. `withOutput` adds the separate head.
+// The weights a config implies, in graph order. `withOutput` adds the separate
+// head.
 std::vector<WeightSpec> expectedWeights(const ModelConfig &config,
                                         bool withOutput);
 
 struct TensorExtent {
-  std::string file;     // path of the file holding these bytes
-  uint64_t offset = 0;  // absolute byte offset
+  std::string file;    // path of the file holding these bytes
+  uint64_t offset = 0; // absolute byte offset
   uint64_t nbytes = 0;
   std::string sourceName; // the tensor's name in that file
 };
@@ -46,8 +48,8 @@ struct WeightInfo {
   std::string name;
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
-  // Concatenated, the extents hold the tensor row-major in its logical shape; HF experts
-  // are one extent per expert, everything else a single extent.
+  // Concatenated, the extents hold the tensor row-major in its logical shape;
+  // HF experts are one extent per expert, everything else a single extent.
   std::vector<TensorExtent> extents;
   uint64_t numElements() const;
   uint64_t numBytes() const;
@@ -61,8 +63,8 @@ public:
   CheckpointFormat format = CheckpointFormat::HF;
   std::string path;
   ModelConfig config;
-  // True when the LM head reads the embedding matrix (HF tie_word_embeddings, or a
-  // GGUF without output.weight).
+  // True when the LM head reads the embedding matrix (HF tie_word_embeddings,
+  // or a GGUF without output.weight).
   bool lmHeadTied = true;
   std::vector<WeightInfo> weights;
 
@@ -70,8 +72,8 @@ public:
   const WeightInfo &lmHead() const {
     return *find(lmHeadTied ? "token_embd" : "output");
   }
-  // Reads logical elements [begin, begin + count) of `w` as f32. For quantized weights,
-  // begin and count must be multiples of the 32-element block.
+  // Reads logical elements [begin, begin + count) of `w` as f32. For quantized
+  // weights, begin and count must be multiples of the 32-element block.
   Status readF32(const WeightInfo &w, uint64_t begin, uint64_t count,
                  float *out) const;
 

@@ -22,8 +22,8 @@ const char *dtypeName(DType t) {
 }
 
 bool parseDTypeName(const std::string &name, DType &out) {
-  for (DType t : {DType::F32, DType::F16, DType::BF16, DType::Q8_0,
-                  DType::Q4_0}) {
+  for (DType t :
+       {DType::F32, DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0}) {
     if (name == dtypeName(t)) {
       out = t;
       return true;
@@ -95,7 +95,8 @@ uint16_t f32ToF16(float f) {
   uint32_t sign = (x >> 16) & 0x8000;
   uint32_t absx = x & 0x7FFFFFFF;
   if (absx >= 0x7F800000) // inf or nan
-    return static_cast<uint16_t>(sign | 0x7C00 | (absx > 0x7F800000 ? 0x200 : 0));
+    return static_cast<uint16_t>(sign | 0x7C00 |
+                                 (absx > 0x7F800000 ? 0x200 : 0));
   if (absx >= 0x477FF000) // rounds to >= 65520: overflow to inf
     return static_cast<uint16_t>(sign | 0x7C00);
   if (absx < 0x38800000) { // below the smallest normal half: subnormal or zero
@@ -201,8 +202,8 @@ void quantize(DType t, const float *src, void *dst, uint64_t count) {
       float id = d != 0 ? 1.0f / d : 0.0f;
       storeU16(blk, f32ToF16(d));
       for (int j = 0; j < kQuantBlock; ++j)
-        blk[2 + j] = static_cast<uint8_t>(
-            static_cast<int8_t>(std::lround(x[j] * id)));
+        blk[2 + j] =
+            static_cast<uint8_t>(static_cast<int8_t>(std::lround(x[j] * id)));
     }
     return;
   case DType::Q4_0:

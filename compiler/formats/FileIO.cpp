@@ -76,7 +76,8 @@ AtomicOutputFile::~AtomicOutputFile() { discard(); }
 Status AtomicOutputFile::open(const std::string &path) {
   path_ = path;
   tmpPath_ = path + ".tmp." + std::to_string(::getpid());
-  fd_ = ::open(tmpPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  fd_ =
+      ::open(tmpPath_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0)
     return Status::error(tmpPath_ + ": cannot create: " + errnoText());
   offset_ = 0;
@@ -185,8 +186,7 @@ Status makeDirectories(const std::string &path) {
     if (i == path.size() || path[i] == '/') {
       if (!cur.empty() && !isDirectory(cur) &&
           ::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
-        return Status::error(cur + ": cannot create directory: " +
-                             errnoText());
+        return Status::error(cur + ": cannot create directory: " + errnoText());
     }
     if (i < path.size())
       cur.push_back(path[i]);

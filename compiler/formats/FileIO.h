@@ -8,8 +8,9 @@
 
 namespace stc {
 
-// A read-only file read with pread at explicit offsets. Every read is bounds-checked
-// against the size seen at open, so a truncated file is an error, never a short read.
+// A read-only file read with pread at explicit offsets. Every read is
+// bounds-checked against the size seen at open, so a truncated file is an
+// error, never a short read.
 class InputFile {
 public:
   InputFile() = default;
@@ -22,7 +23,8 @@ public:
   Status open(const std::string &path);
   const std::string &path() const { return path_; }
   uint64_t size() const { return size_; }
-  // Reads exactly `n` bytes at `offset`; `what` names the thing being read for the error.
+  // Reads exactly `n` bytes at `offset`; `what` names the thing being read for
+  // the error.
   Status read(uint64_t offset, void *dst, uint64_t n, const char *what) const;
 
 private:
@@ -32,7 +34,8 @@ private:
 };
 
 // Writes to "<path>.tmp.<pid>" and renames onto `path` only in commit(), so an
-// interrupted or failed write never leaves a half-written file under the final name.
+// interrupted or failed write never leaves a half-written file under the final
+// name.
 class AtomicOutputFile {
 public:
   AtomicOutputFile() = default;
@@ -58,7 +61,8 @@ private:
 // Joins a directory and a file name with exactly one '/'.
 std::string joinPath(const std::string &dir, const std::string &name);
 // Reads a whole (small) file, refusing anything larger than `maxBytes`.
-Status readSmallFile(const std::string &path, uint64_t maxBytes, std::string &out);
+Status readSmallFile(const std::string &path, uint64_t maxBytes,
+                     std::string &out);
 bool isDirectory(const std::string &path);
 bool fileExists(const std::string &path);
 Status makeDirectories(const std::string &path);

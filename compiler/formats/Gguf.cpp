@@ -156,7 +156,8 @@ static GgmlType dtypeToGgml(DType t) {
 
 namespace {
 
-// Sequential reader over the header with a 1 MiB window; every read is bounds-checked.
+// Sequential reader over the header with a 1 MiB window; every read is
+// bounds-checked.
 class Cursor {
 public:
   explicit Cursor(const InputFile &f) : f_(f) {}
@@ -293,7 +294,8 @@ Status readValue(Cursor &c, const std::string &path, const std::string &key,
     STC_TRY(c.scalar(n, "array length"));
     if (et > static_cast<uint32_t>(GgufType::F64))
       return err("unknown array element type " + std::to_string(et));
-    // Every element takes at least one byte, so a longer array cannot fit in the file.
+    // Every element takes at least one byte, so a longer array cannot fit in
+    // the file.
     if (n > c.remaining())
       return err("array length " + std::to_string(n) +
                  " exceeds the bytes left in the file");
@@ -319,8 +321,8 @@ Status readGgufHeader(const std::string &path, GgufFile &out) {
   Cursor c(f);
   uint32_t magic;
   if (f.size() < 24)
-    return Status::error(path + ": not a GGUF file: " +
-                         std::to_string(f.size()) +
+    return Status::error(path +
+                         ": not a GGUF file: " + std::to_string(f.size()) +
                          " bytes is shorter than the 24-byte header");
   STC_TRY(c.scalar(magic, "magic"));
   if (magic != kGgufMagic)
@@ -358,8 +360,8 @@ Status readGgufHeader(const std::string &path, GgufFile &out) {
   if (const GgufValue *a = out.find("general.alignment")) {
     int64_t al;
     if (!a->asInt(al) || al <= 0 || (al & (al - 1)) != 0 || al > (1 << 20))
-      return Status::error(path +
-                           ": general.alignment must be a power of two <= 1 MiB");
+      return Status::error(
+          path + ": general.alignment must be a power of two <= 1 MiB");
     out.alignment = static_cast<uint64_t>(al);
   }
   std::vector<uint64_t> relOffsets;
@@ -397,8 +399,8 @@ Status readGgufHeader(const std::string &path, GgufFile &out) {
     uint64_t rel;
     STC_TRY(c.scalar(rel, "tensor offset"));
     if (rel % out.alignment != 0)
-      return bad("data offset " + std::to_string(rel) +
-                 " is not aligned to " + std::to_string(out.alignment));
+      return bad("data offset " + std::to_string(rel) + " is not aligned to " +
+                 std::to_string(out.alignment));
     relOffsets.push_back(rel);
     out.tensors.push_back(std::move(t));
   }

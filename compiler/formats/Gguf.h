@@ -1,5 +1,6 @@
-// Gguf: reads GGUF v2/v3 headers (metadata and tensor infos, never the tensor data) with
-// every count and offset checked against the file, and writes GGUF files streaming.
+// Gguf: reads GGUF v2/v3 headers (metadata and tensor infos, never the tensor
+// data) with every count and offset checked against the file, and writes GGUF
+// files streaming.
 #pragma once
 
 #include "DType.h"
@@ -14,19 +15,36 @@
 namespace stc {
 
 enum class GgufType : uint32_t {
-  U8 = 0, I8 = 1, U16 = 2, I16 = 3, U32 = 4, I32 = 5, F32 = 6, BOOL = 7,
-  STRING = 8, ARRAY = 9, U64 = 10, I64 = 11, F64 = 12,
+  U8 = 0,
+  I8 = 1,
+  U16 = 2,
+  I16 = 3,
+  U32 = 4,
+  I32 = 5,
+  F32 = 6,
+  BOOL = 7,
+  STRING = 8,
+  ARRAY = 9,
+  U64 = 10,
+  I64 = 11,
+  F64 = 12,
 };
 
 // ggml tensor types stc understands (values as in ggml.h).
-enum class GgmlType : uint32_t { F32 = 0, F16 = 1, Q4_0 = 2, Q8_0 = 8, BF16 = 30 };
+enum class GgmlType : uint32_t {
+  F32 = 0,
+  F16 = 1,
+  Q4_0 = 2,
+  Q8_0 = 8,
+  BF16 = 30
+};
 
 struct GgufValue {
   GgufType type = GgufType::U32;
-  uint64_t u = 0;   // unsigned integers and bool
-  int64_t i = 0;    // signed integers
-  double f = 0;     // floats
-  std::string str;  // strings
+  uint64_t u = 0;  // unsigned integers and bool
+  int64_t i = 0;   // signed integers
+  double f = 0;    // floats
+  std::string str; // strings
   GgufType arrayType = GgufType::U32;
   std::vector<GgufValue> array;
 
@@ -64,12 +82,13 @@ struct GgufFile {
 
 const char *ggufTypeName(GgufType t);
 
-// Reads the header, metadata and tensor infos; checks each tensor's type, shape, offset
-// alignment and data bounds. Tensor data is not read.
+// Reads the header, metadata and tensor infos; checks each tensor's type,
+// shape, offset alignment and data bounds. Tensor data is not read.
 Status readGgufHeader(const std::string &path, GgufFile &out);
 
-// Streams a GGUF v3 file: add metadata and declare tensors, open() writes the header,
-// then write each tensor's bytes in declaration order (padding is inserted by the writer).
+// Streams a GGUF v3 file: add metadata and declare tensors, open() writes the
+// header, then write each tensor's bytes in declaration order (padding is
+// inserted by the writer).
 class GgufWriter {
 public:
   void setAlignment(uint64_t a) { alignment_ = a; }

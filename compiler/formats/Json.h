@@ -1,6 +1,7 @@
-// Json: a small strict JSON parser and writer for config.json and safetensors headers.
-// Hand-written (rather than a dependency) so that every error carries the byte offset and
-// so that nesting depth and sizes are bounded for hostile input.
+// Json: a small strict JSON parser and writer for config.json and safetensors
+// headers. Hand-written (rather than a dependency) so that every error carries
+// the byte offset and so that nesting depth and sizes are bounded for hostile
+// input.
 #pragma once
 
 #include "Status.h"

@@ -53,11 +53,11 @@ Status ModelConfig::validate(const std::string &source) const {
                std::to_string(numLayers) + ")");
   for (int64_t i = 0; i < numLayers; ++i) {
     if (ropeLayout[i] != 0 && ropeLayout[i] != 1)
-      return bad("rope_layout[" + std::to_string(i) + "] = " +
-                 std::to_string(ropeLayout[i]) + ", expected 0 or 1");
+      return bad("rope_layout[" + std::to_string(i) +
+                 "] = " + std::to_string(ropeLayout[i]) + ", expected 0 or 1");
     if (swaLayout[i] != 0 && swaLayout[i] != 1)
-      return bad("sliding_window_layout[" + std::to_string(i) + "] = " +
-                 std::to_string(swaLayout[i]) + ", expected 0 or 1");
+      return bad("sliding_window_layout[" + std::to_string(i) +
+                 "] = " + std::to_string(swaLayout[i]) + ", expected 0 or 1");
   }
   if (slidingWindow <= 0)
     return bad("sliding_window_size = " + std::to_string(slidingWindow) +
@@ -71,7 +71,8 @@ Status ModelConfig::validate(const std::string &source) const {
 
 namespace {
 
-// Typed access to config.json fields with errors that name the file and the field.
+// Typed access to config.json fields with errors that name the file and the
+// field.
 struct HfFields {
   const JsonValue &root;
   const std::string &path;
@@ -102,7 +103,8 @@ struct HfFields {
       return Status::success();
     if (!v->isNumber())
       return Status::error(path + ": field '" + key + "' is " +
-                           JsonValue::kindName(v->kind) + ", expected a number");
+                           JsonValue::kindName(v->kind) +
+                           ", expected a number");
     out = v->number;
     return Status::success();
   }
@@ -113,7 +115,8 @@ struct HfFields {
       return Status::success();
     if (!v->isBool())
       return Status::error(path + ": field '" + key + "' is " +
-                           JsonValue::kindName(v->kind) + ", expected a boolean");
+                           JsonValue::kindName(v->kind) +
+                           ", expected a boolean");
     out = v->boolean;
     return Status::success();
   }
@@ -128,13 +131,13 @@ struct HfFields {
                            JsonValue::kindName(v->kind) + ", expected a list");
     if (static_cast<int64_t>(v->array.size()) > kMaxLayers)
       return Status::error(path + ": field '" + key + "' has " +
-                           std::to_string(v->array.size()) + " entries, more than " +
-                           std::to_string(kMaxLayers) + " layers");
+                           std::to_string(v->array.size()) +
+                           " entries, more than " + std::to_string(kMaxLayers) +
+                           " layers");
     out.clear();
     for (const JsonValue &e : v->array) {
       if (!e.isInteger)
-        return Status::error(path + ": field '" + key +
-                             "' must hold integers");
+        return Status::error(path + ": field '" + key + "' must hold integers");
       out.push_back(static_cast<int>(e.integer));
     }
     return Status::success();
@@ -176,13 +179,15 @@ Status parseHfConfig(const std::string &path, ModelConfig &out) {
                         std::to_string(out.headDim));
   }
   if (!root.get("rope_theta"))
-    out.notes.push_back("rope_theta absent: using the config class default 1e6");
+    out.notes.push_back(
+        "rope_theta absent: using the config class default 1e6");
   STC_TRY(f.optionalNumber("rope_theta", out.ropeTheta));
   STC_TRY(f.optionalNumber("rms_norm_eps", out.rmsNormEps));
   STC_TRY(f.optionalInt("max_position_embeddings", out.maxPositions));
   if (const JsonValue *rs = root.get("rope_scaling"); rs && !rs->isNull())
-    return Status::error(path + ": rope_scaling is set; stc implements only the "
-                                "default RoPE (rope_scaling: null)");
+    return Status::error(path +
+                         ": rope_scaling is set; stc implements only the "
+                         "default RoPE (rope_scaling: null)");
   bool softmax = false, present = false;
   STC_TRY(f.optionalBool("moe_primary_router_apply_softmax", softmax, present));
   out.weighting = softmax ? RouterWeighting::Softmax : RouterWeighting::Sigmoid;
@@ -223,9 +228,8 @@ struct GgufFields {
       return Status::error(file.path + ": missing metadata '" + prefix + key +
                            "'");
     if (!v->asInt(out))
-      return Status::error(file.path + ": metadata '" + prefix + key +
-                           "' is " + ggufTypeName(v->type) +
-                           ", expected an integer");
+      return Status::error(file.path + ": metadata '" + prefix + key + "' is " +
+                           ggufTypeName(v->type) + ", expected an integer");
     return Status::success();
   }
   Status optionalInt(const std::string &key, int64_t &out,
@@ -245,9 +249,8 @@ struct GgufFields {
     if (!v)
       return Status::success();
     if (!v->asDouble(out))
-      return Status::error(file.path + ": metadata '" + prefix + key +
-                           "' is " + ggufTypeName(v->type) +
-                           ", expected a number");
+      return Status::error(file.path + ": metadata '" + prefix + key + "' is " +
+                           ggufTypeName(v->type) + ", expected a number");
     return Status::success();
   }
   Status optionalLayout(const std::string &key, std::vector<int> &out,
@@ -257,8 +260,8 @@ struct GgufFields {
     if (!v)
       return Status::success();
     if (v->type != GgufType::ARRAY)
-      return Status::error(file.path + ": metadata '" + prefix + key +
-                           "' is " + ggufTypeName(v->type) +
+      return Status::error(file.path + ": metadata '" + prefix + key + "' is " +
+                           ggufTypeName(v->type) +
                            ", expected an array of integers");
     out.clear();
     for (const GgufValue &e : v->array) {
@@ -279,7 +282,8 @@ Status parseGgufConfig(const GgufFile &file, ModelConfig &out) {
   out.convention = Convention::LlamaCpp;
   const GgufValue *arch = file.find("general.architecture");
   if (!arch || arch->type != GgufType::STRING)
-    return Status::error(file.path + ": missing metadata 'general.architecture'");
+    return Status::error(file.path +
+                         ": missing metadata 'general.architecture'");
   if (arch->str != "smallthinker")
     return Status::error(file.path + ": general.architecture is '" + arch->str +
                          "', expected 'smallthinker'");
@@ -312,7 +316,8 @@ Status parseGgufConfig(const GgufFile &file, ModelConfig &out) {
   out.ropeTheta = 10000.0; // llama.cpp's default when rope.freq_base is absent
   STC_TRY(f.optionalNumber("rope.freq_base", out.ropeTheta, &present));
   if (!present)
-    out.notes.push_back("rope.freq_base absent: using llama.cpp's default 10000");
+    out.notes.push_back(
+        "rope.freq_base absent: using llama.cpp's default 10000");
   STC_TRY(f.optionalInt("context_length", out.maxPositions));
   // vocab_size is optional in GGUF; the embedding's row count is the truth.
   out.vocabSize = 0;
@@ -326,8 +331,8 @@ Status parseGgufConfig(const GgufFile &file, ModelConfig &out) {
   bool haveGating = false;
   STC_TRY(f.optionalInt("expert_gating_func", gating, &haveGating));
   if (!haveGating) {
-    // llama.cpp's converter always writes the key; PowerInfer's omits it for sigmoid
-    // models and its engine then takes the softmax branch (spec §3.2).
+    // llama.cpp's converter always writes the key; PowerInfer's omits it for
+    // sigmoid models and its engine then takes the softmax branch (spec §3.2).
     gating = 1;
     out.notes.push_back("expert_gating_func absent: using softmax weighting as "
                         "llama.cpp and PowerInfer do");
@@ -352,23 +357,24 @@ Status parseGgufConfig(const GgufFile &file, ModelConfig &out) {
                                      "smallthinker.sliding_window_layout must "
                                      "be given together");
   if (haveRope) {
-    // stc's own extension keys carry the HF arrays verbatim, so a GGUF written by stc
-    // keeps any layout; the window is the file's value.
+    // stc's own extension keys carry the HF arrays verbatim, so a GGUF written
+    // by stc keeps any layout; the window is the file's value.
     out.slidingWindow = haveWindow && window > 0 ? window : 4096;
   } else if (out.numLayers > 0 && out.numLayers <= kMaxLayers) {
     bool swa = haveWindow && window > 0;
     out.ropeLayout.assign(out.numLayers, 1);
     out.swaLayout.assign(out.numLayers, 0);
     if (swa) {
-      // llama.cpp: SWA on il % 4 != 0, NoPE on il % 4 == 0, window pinned to 4096.
+      // llama.cpp: SWA on il % 4 != 0, NoPE on il % 4 == 0, window pinned to
+      // 4096.
       for (int64_t i = 0; i < out.numLayers; ++i) {
         out.swaLayout[i] = i % 4 != 0;
         out.ropeLayout[i] = i % 4 != 0;
       }
       if (window != 4096)
-        out.notes.push_back("attention.sliding_window = " +
-                            std::to_string(window) +
-                            ": llama.cpp pins the window to 4096, and so does stc");
+        out.notes.push_back(
+            "attention.sliding_window = " + std::to_string(window) +
+            ": llama.cpp pins the window to 4096, and so does stc");
       out.slidingWindow = 4096;
     }
   }

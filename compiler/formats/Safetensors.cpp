@@ -4,7 +4,8 @@
 
 namespace stc {
 
-// A header larger than this is not a real checkpoint (the 21B one is about 3 MB).
+// A header larger than this is not a real checkpoint (the 21B one is about 3
+// MB).
 constexpr uint64_t kMaxHeaderBytes = 100ull << 20;
 constexpr size_t kMaxRank = 8;
 
@@ -183,7 +184,8 @@ Status SafetensorsWriter::open(const std::string &path) {
     offset += d.nbytes;
   }
   header += "}";
-  // Pad with spaces so tensor data starts 8-byte aligned, as the reference writer does.
+  // Pad with spaces so tensor data starts 8-byte aligned, as the reference
+  // writer does.
   while ((8 + header.size()) % 8 != 0)
     header.push_back(' ');
   STC_TRY(out_.open(path));

@@ -1,5 +1,6 @@
-// Status: the error value every reader and writer returns. No exceptions anywhere in stc
-// (MLIR/LLVM build with -fno-exceptions), so errors travel as values with one clear message.
+// Status: the error value every reader and writer returns. No exceptions
+// anywhere in stc (MLIR/LLVM build with -fno-exceptions), so errors travel as
+// values with one clear message.
 #pragma once
 
 #include <string>

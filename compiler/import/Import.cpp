@@ -34,8 +34,8 @@ namespace {
 class Importer {
 public:
   Importer(MLIRContext &ctx, const Checkpoint &ck)
-      : ctx_(ctx), ck_(ck), b_(&ctx), loc_(FileLineColLoc::get(
-                                          &ctx, ck.path, 0, 0)) {}
+      : ctx_(ctx), ck_(ck), b_(&ctx),
+        loc_(FileLineColLoc::get(&ctx, ck.path, 0, 0)) {}
 
   OwningOpRef<ModuleOp> run() {
     const ModelConfig &c = ck_.config;
@@ -101,11 +101,12 @@ private:
     };
     m->setAttr("st.config", b_.getDictionaryAttr(cfg));
     m->setAttr("st.source", b_.getStringAttr(ck_.path));
-    m->setAttr("st.format", b_.getStringAttr(
-                                ck_.format == CheckpointFormat::HF ? "hf" : "gguf"));
-    m->setAttr("st.convention",
-               b_.getStringAttr(c.convention == Convention::HF ? "hf"
-                                                               : "llama.cpp"));
+    m->setAttr(
+        "st.format",
+        b_.getStringAttr(ck_.format == CheckpointFormat::HF ? "hf" : "gguf"));
+    m->setAttr(
+        "st.convention",
+        b_.getStringAttr(c.convention == Convention::HF ? "hf" : "llama.cpp"));
   }
 
   void declareWeight(const WeightInfo &w) {
@@ -113,8 +114,8 @@ private:
     SmallVector<Attribute> extents;
     for (const TensorExtent &e : w.extents)
       extents.push_back(st::ExtentAttr::get(&ctx_, e.file, e.offset, e.nbytes));
-    auto op = b_.create<st::WeightOp>(loc_, w.name, type,
-                                      b_.getArrayAttr(extents));
+    auto op =
+        b_.create<st::WeightOp>(loc_, w.name, type, b_.getArrayAttr(extents));
     types_[w.name] = op.getType();
   }
 
@@ -131,19 +132,20 @@ private:
     auto eps = b_.getF64FloatAttr(c.rmsNormEps);
 
     // The router reads the raw layer input, before input_layernorm (spec §0.1).
-    auto routed = RankedTensorType::get({ShapedType::kDynamic, c.topK},
-                                        b_.getF32Type());
-    auto routedIdx = RankedTensorType::get({ShapedType::kDynamic, c.topK},
-                                           b_.getI32Type());
+    auto routed =
+        RankedTensorType::get({ShapedType::kDynamic, c.topK}, b_.getF32Type());
+    auto routedIdx =
+        RankedTensorType::get({ShapedType::kDynamic, c.topK}, b_.getI32Type());
     auto weighting = st::RouterWeightingAttr::get(
         &ctx_, c.weighting == RouterWeighting::Softmax
                    ? st::RouterWeighting::softmax
                    : st::RouterWeighting::sigmoid);
-    // Weights are loaded one statement at a time so the IR lists them in operand order.
+    // Weights are loaded one statement at a time so the IR lists them in
+    // operand order.
     Value wRouter = load(p + "ffn_gate_inp");
-    auto router = b_.create<st::RouterOp>(loc_, routed, routedIdx, x, wRouter,
-                                          b_.getI64IntegerAttr(c.topK),
-                                          weighting, layer);
+    auto router =
+        b_.create<st::RouterOp>(loc_, routed, routedIdx, x, wRouter,
+                                b_.getI64IntegerAttr(c.topK), weighting, layer);
 
     Value wNorm = load(p + "attn_norm");
     Value h = b_.create<st::RmsNormOp>(loc_, act, x, wNorm, eps);

@@ -36,9 +36,8 @@ void route(const float *logits, int64_t numExperts, int64_t topK,
            std::vector<int64_t> &indices, std::vector<float> &weights) {
   std::vector<int64_t> order(numExperts);
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) {
-    return logits[a] > logits[b];
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return logits[a] > logits[b]; });
   indices.assign(order.begin(), order.begin() + topK);
   weights.assign(topK, 0.0f);
   if (convention == Convention::HF) {
@@ -47,18 +46,21 @@ void route(const float *logits, int64_t numExperts, int64_t topK,
       for (int64_t j = 0; j < topK; ++j)
         sum += std::exp(logits[indices[j]] - mx);
       for (int64_t j = 0; j < topK; ++j)
-        weights[j] = static_cast<float>(std::exp(logits[indices[j]] - mx) / sum);
+        weights[j] =
+            static_cast<float>(std::exp(logits[indices[j]] - mx) / sum);
     } else {
       double sum = 0;
       std::vector<double> s(topK);
       for (int64_t j = 0; j < topK; ++j)
-        sum += s[j] = 1.0 / (1.0 + std::exp(-static_cast<double>(logits[indices[j]])));
+        sum += s[j] =
+            1.0 / (1.0 + std::exp(-static_cast<double>(logits[indices[j]])));
       for (int64_t j = 0; j < topK; ++j)
         weights[j] = static_cast<float>(s[j] / sum);
     }
     return;
   }
-  // llama.cpp: probabilities over all experts, gather, renormalize with a clamped sum.
+  // llama.cpp: probabilities over all experts, gather, renormalize with a
+  // clamped sum.
   std::vector<double> probs(numExperts);
   if (weighting == RouterWeighting::Softmax) {
     double mx = logits[order[0]], sum = 0;
@@ -90,7 +92,8 @@ void rmsNorm(const float *x, const float *w, int64_t n, double eps,
 
 namespace {
 
-// y[t][o] = sum_i x[t][i] * W[o][i] for W of shape [rows, cols], accumulated in double.
+// y[t][o] = sum_i x[t][i] * W[o][i] for W of shape [rows, cols], accumulated in
+// double.
 void matmulT(const std::vector<float> &x, int64_t T, const float *W,
              int64_t rows, int64_t cols, float *y) {
   for (int64_t t = 0; t < T; ++t) {
@@ -219,7 +222,8 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
     std::vector<std::vector<float>> wts(T);
     std::map<int64_t, bool> needed;
     for (int64_t t = 0; t < T; ++t) {
-      route(&routerLogits[t * E], E, K, c.weighting, convention, idx[t], wts[t]);
+      route(&routerLogits[t * E], E, K, c.weighting, convention, idx[t],
+            wts[t]);
       for (int64_t e : idx[t])
         needed[e] = true;
     }

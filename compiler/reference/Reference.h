@@ -1,7 +1,7 @@
 // Reference: the f32 oracle. A SmallThinker forward pass written straight from
-// spec/smallthinker.md §2.2, sharing no code with the compiled path (only the file
-// readers). Weights are read per layer on demand, experts only when a token selects them,
-// so it runs on the real 4B/21B shapes in modest memory.
+// spec/smallthinker.md §2.2, sharing no code with the compiled path (only the
+// file readers). Weights are read per layer on demand, experts only when a
+// token selects them, so it runs on the real 4B/21B shapes in modest memory.
 #pragma once
 
 #include "formats/Checkpoint.h"
@@ -15,30 +15,33 @@ namespace ref {
 
 // The pieces, exposed so each can be checked by hand in tests.
 
-// Causal mask with an optional sliding window (0 = global): a query at `q` sees key `k`
-// when k <= q and, with a window W, k > q - W (W keys including itself).
+// Causal mask with an optional sliding window (0 = global): a query at `q` sees
+// key `k` when k <= q and, with a window W, k > q - W (W keys including
+// itself).
 bool keyVisible(int64_t q, int64_t k, int64_t window);
 
-// KV head that query head `qHead` reads under GQA (repeat_kv: contiguous groups).
+// KV head that query head `qHead` reads under GQA (repeat_kv: contiguous
+// groups).
 int64_t kvHeadFor(int64_t qHead, int64_t numHeads, int64_t numKVHeads);
 
-// NEOX / rotate-half RoPE in place on one head vector: element j pairs with j + dim/2,
-// angle = pos * theta^(-2j/dim).
+// NEOX / rotate-half RoPE in place on one head vector: element j pairs with j +
+// dim/2, angle = pos * theta^(-2j/dim).
 void applyRopeNeox(float *head, int64_t dim, int64_t pos, double theta);
 
-// Top-k selection on raw router logits and the combine weights, by the given rule.
-// HF: softmax over the k selected logits, or sigmoid of each divided by their sum.
-// llama.cpp: softmax/sigmoid over all E, gather the k, divide by their sum clamped to at
-// least 6.103515625e-5. Indices come out in descending-logit order (ties: lower index).
+// Top-k selection on raw router logits and the combine weights, by the given
+// rule. HF: softmax over the k selected logits, or sigmoid of each divided by
+// their sum. llama.cpp: softmax/sigmoid over all E, gather the k, divide by
+// their sum clamped to at least 6.103515625e-5. Indices come out in
+// descending-logit order (ties: lower index).
 void route(const float *logits, int64_t numExperts, int64_t topK,
            RouterWeighting weighting, Convention convention,
            std::vector<int64_t> &indices, std::vector<float> &weights);
 
-void rmsNorm(const float *x, const float *w, int64_t n, double eps,
-             float *out);
+void rmsNorm(const float *x, const float *w, int64_t n, double eps, float *out);
 
-// Runs the whole model on `tokens` (positions 0..T-1) and returns T x vocab logits.
-// `convention` chooses HF or llama.cpp numerics; by default the checkpoint's own.
+// Runs the whole model on `tokens` (positions 0..T-1) and returns T x vocab
+// logits. `convention` chooses HF or llama.cpp numerics; by default the
+// checkpoint's own.
 Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
                std::vector<float> &logits);
 Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,

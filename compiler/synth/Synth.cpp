@@ -23,7 +23,8 @@ Status synthPresetConfig(const std::string &preset, ModelConfig &c) {
     c.numExperts = 8;
     c.topK = 2;
     c.expertFfn = 64;
-    c.ropeTheta = 10000.0; // a small base so short test sequences rotate every pair
+    c.ropeTheta =
+        10000.0; // a small base so short test sequences rotate every pair
     c.maxPositions = 4096;
     c.bosTokenId = 1;
     c.eosTokenIds = {2};
@@ -36,8 +37,9 @@ Status synthPresetConfig(const std::string &preset, ModelConfig &c) {
       c.swaLayout.assign(3, 0);
       c.slidingWindow = 4096;
     } else {
-      // Mixed on purpose: NoPE+global, RoPE+SWA, and RoPE+global and NoPE+SWA-free layers,
-      // with a window small enough that a 20-token test sequence crosses it.
+      // Mixed on purpose: NoPE+global, RoPE+SWA, and RoPE+global and
+      // NoPE+SWA-free layers, with a window small enough that a 20-token test
+      // sequence crosses it.
       c.numLayers = 6;
       c.numKVHeads = 1;
       c.weighting = RouterWeighting::Softmax;
@@ -93,8 +95,9 @@ Status synthPresetConfig(const std::string &preset, ModelConfig &c) {
   return c.validate("preset " + preset);
 }
 
-// Untied presets need a head; the real 4B checkpoint also ships lm_head.weight although
-// it ties the embeddings, so the 4b preset does too (with the embedding's values).
+// Untied presets need a head; the real 4B checkpoint also ships lm_head.weight
+// although it ties the embeddings, so the 4b preset does too (with the
+// embedding's values).
 bool synthPresetHasLmHead(const std::string &preset) {
   ModelConfig c;
   return synthPresetConfig(preset, c).ok() &&
@@ -135,36 +138,39 @@ ValueRule valueRule(const WeightSpec &w, bool tied) {
   const std::string &n = w.name;
   auto endsWith = [&](const char *suffix) {
     std::string s(suffix);
-    return n.size() >= s.size() && n.compare(n.size() - s.size(), s.size(), s) == 0;
+    return n.size() >= s.size() &&
+           n.compare(n.size() - s.size(), s.size(), s) == 0;
   };
-  // The head draws the embedding's values: a real 4B checkpoint ships an lm_head.weight
-  // next to tie_word_embeddings=true, and keeping them equal makes HF's rule (use the
-  // embedding) and llama.cpp's (use output.weight) agree, as they must for a faithful file.
+  // The head draws the embedding's values: a real 4B checkpoint ships an
+  // lm_head.weight next to tie_word_embeddings=true, and keeping them equal
+  // makes HF's rule (use the embedding) and llama.cpp's (use output.weight)
+  // agree, as they must for a faithful file.
   std::string source = n == "output" && tied ? "token_embd" : n;
   ValueRule r{hashName(source), 0, 0};
   if (endsWith("norm")) {
     r.scale = 0.1f; // norm weights around 1
     r.offset = 1.0f;
   } else {
-    // Unit-variance outputs for unit-RMS inputs; for the embedding this keeps the
-    // residual stream small next to what the layers add.
+    // Unit-variance outputs for unit-RMS inputs; for the embedding this keeps
+    // the residual stream small next to what the layers add.
     r.scale = 1.0f / std::sqrt(static_cast<float>(w.shape.back()));
   }
   return r;
 }
 
-// The dtype a weight is stored in: 1-D norms and the router stay f32 in GGUF (llama.cpp's
-// quantize keeps them so); HF stores everything in the one torch dtype.
+// The dtype a weight is stored in: 1-D norms and the router stay f32 in GGUF
+// (llama.cpp's quantize keeps them so); HF stores everything in the one torch
+// dtype.
 DType storedDType(const WeightSpec &w, const SynthOptions &o) {
   if (o.format == "hf")
     return o.dtype;
-  bool keepF32 = w.shape.size() == 1 ||
-                 w.name.find("ffn_gate_inp") != std::string::npos;
+  bool keepF32 =
+      w.shape.size() == 1 || w.name.find("ffn_gate_inp") != std::string::npos;
   return keepF32 ? DType::F32 : o.dtype;
 }
 
-// Generates elements [begin, begin + count) of `w` and hands them, converted to `dt`,
-// to `sink` in chunks of at most 1 Mi elements.
+// Generates elements [begin, begin + count) of `w` and hands them, converted to
+// `dt`, to `sink` in chunks of at most 1 Mi elements.
 template <typename Sink>
 Status generate(const SynthOptions &o, const ModelConfig &c,
                 const WeightSpec &w, DType dt, uint64_t begin, uint64_t count,
@@ -209,7 +215,7 @@ std::string configJson(const ModelConfig &c, DType dtype) {
   for (size_t i = 0; i < c.eosTokenIds.size(); ++i)
     eos += (i ? ", " : "") + std::to_string(c.eosTokenIds[i]);
   eos += "]";
-  const char *torchDtype = dtype == DType::BF16   ? "bfloat16"
+  const char *torchDtype = dtype == DType::BF16  ? "bfloat16"
                            : dtype == DType::F16 ? "float16"
                                                  : "float32";
   std::string s = "{\n";
@@ -222,16 +228,19 @@ std::string configJson(const ModelConfig &c, DType dtype) {
   s += "  \"head_dim\": " + std::to_string(c.headDim) + ",\n";
   s += "  \"vocab_size\": " + std::to_string(c.vocabSize) + ",\n";
   s += "  \"moe_num_primary_experts\": " + std::to_string(c.numExperts) + ",\n";
-  s += "  \"moe_num_active_primary_experts\": " + std::to_string(c.topK) + ",\n";
+  s +=
+      "  \"moe_num_active_primary_experts\": " + std::to_string(c.topK) + ",\n";
   s += "  \"moe_ffn_hidden_size\": " + std::to_string(c.expertFfn) + ",\n";
-  // Like the real 4B config, sigmoid weighting is expressed by leaving the key out.
+  // Like the real 4B config, sigmoid weighting is expressed by leaving the key
+  // out.
   if (c.weighting == RouterWeighting::Softmax)
     s += "  \"moe_primary_router_apply_softmax\": true,\n";
   s += "  \"norm_topk_prob\": true,\n";
   s += "  \"rope_theta\": " + std::string(theta) + ",\n";
   s += "  \"rope_scaling\": null,\n";
   s += "  \"rms_norm_eps\": " + std::string(eps) + ",\n";
-  s += "  \"max_position_embeddings\": " + std::to_string(c.maxPositions) + ",\n";
+  s += "  \"max_position_embeddings\": " + std::to_string(c.maxPositions) +
+       ",\n";
   s += "  \"rope_layout\": " + list(c.ropeLayout) + ",\n";
   s += "  \"sliding_window_layout\": " + list(c.swaLayout) + ",\n";
   s += "  \"sliding_window_size\": " + std::to_string(c.slidingWindow) + ",\n";
@@ -245,7 +254,8 @@ std::string configJson(const ModelConfig &c, DType dtype) {
   return s;
 }
 
-// One tensor of the HF layout: a whole weight, or one expert's slice of a stacked one.
+// One tensor of the HF layout: a whole weight, or one expert's slice of a
+// stacked one.
 struct HfTensor {
   const WeightSpec *spec;
   std::string name;
@@ -312,16 +322,16 @@ Status writeHF(const SynthOptions &o, const ModelConfig &c) {
       if (shardOf[i] != s)
         continue;
       const HfTensor &t = tensors[i];
-      STC_TRY(generate(o, c, *t.spec, o.dtype, t.begin, t.count,
-                       [&](const void *p, uint64_t n) {
-                         return writer.write(p, n);
-                       }));
+      STC_TRY(generate(
+          o, c, *t.spec, o.dtype, t.begin, t.count,
+          [&](const void *p, uint64_t n) { return writer.write(p, n); }));
     }
     STC_TRY(writer.commit());
   }
   if (shards > 1) {
-    std::string idx = "{\n  \"metadata\": {\"total_size\": " +
-                      std::to_string(total) + "},\n  \"weight_map\": {\n";
+    std::string idx =
+        "{\n  \"metadata\": {\"total_size\": " + std::to_string(total) +
+        "},\n  \"weight_map\": {\n";
     for (size_t i = 0; i < tensors.size(); ++i) {
       idx += "    ";
       appendJsonString(idx, tensors[i].name);
@@ -346,13 +356,15 @@ Status writeGGUF(const SynthOptions &o, const ModelConfig &c) {
   GgufWriter w;
   const std::string a = "smallthinker.";
   w.addMetadata("general.architecture", GgufValue::ofString("smallthinker"));
-  w.addMetadata("general.name", GgufValue::ofString("stc synthetic " + o.preset));
+  w.addMetadata("general.name",
+                GgufValue::ofString("stc synthetic " + o.preset));
   w.addMetadata("general.alignment", GgufValue::ofU32(32));
   w.addMetadata(a + "block_count", GgufValue::ofU32(c.numLayers));
   w.addMetadata(a + "context_length", GgufValue::ofU32(c.maxPositions));
   w.addMetadata(a + "embedding_length", GgufValue::ofU32(c.hiddenSize));
   w.addMetadata(a + "feed_forward_length", GgufValue::ofU32(c.expertFfn));
-  w.addMetadata(a + "expert_feed_forward_length", GgufValue::ofU32(c.expertFfn));
+  w.addMetadata(a + "expert_feed_forward_length",
+                GgufValue::ofU32(c.expertFfn));
   w.addMetadata(a + "attention.head_count", GgufValue::ofU32(c.numHeads));
   w.addMetadata(a + "attention.head_count_kv", GgufValue::ofU32(c.numKVHeads));
   w.addMetadata(a + "attention.key_length", GgufValue::ofU32(c.headDim));
@@ -363,8 +375,9 @@ Status writeGGUF(const SynthOptions &o, const ModelConfig &c) {
   w.addMetadata(a + "vocab_size", GgufValue::ofU32(c.vocabSize));
   w.addMetadata(a + "expert_count", GgufValue::ofU32(c.numExperts));
   w.addMetadata(a + "expert_used_count", GgufValue::ofU32(c.topK));
-  w.addMetadata(a + "expert_gating_func",
-                GgufValue::ofU32(c.weighting == RouterWeighting::Softmax ? 1 : 2));
+  w.addMetadata(
+      a + "expert_gating_func",
+      GgufValue::ofU32(c.weighting == RouterWeighting::Softmax ? 1 : 2));
   bool anySwa = false;
   for (int s : c.swaLayout)
     anySwa |= s != 0;
@@ -425,7 +438,8 @@ Status writeSynthCheckpoint(const SynthOptions &o) {
     return writeHF(o, c);
   if (o.format == "gguf")
     return writeGGUF(o, c);
-  return Status::error("unknown format '" + o.format + "' (expected hf or gguf)");
+  return Status::error("unknown format '" + o.format +
+                       "' (expected hf or gguf)");
 }
 
 } // namespace stc

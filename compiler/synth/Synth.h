@@ -1,6 +1,7 @@
-// Synth: writes SmallThinker checkpoints with seeded random weights, in the HF layout
-// (config.json + safetensors, optionally sharded) or as GGUF, at tiny test shapes or the
-// real 4B/21B shapes. Writing streams one chunk of one tensor at a time.
+// Synth: writes SmallThinker checkpoints with seeded random weights, in the HF
+// layout (config.json + safetensors, optionally sharded) or as GGUF, at tiny
+// test shapes or the real 4B/21B shapes. Writing streams one chunk of one
+// tensor at a time.
 #pragma once
 
 #include "formats/DType.h"
@@ -19,8 +20,9 @@ struct SynthOptions {
   uint64_t seed = 0;
   int64_t layers = 0; // 0 = the preset's count
   int shards = 1;     // HF only
-  // GGUF only: leave out stc's smallthinker.rope_layout / sliding_window_layout keys, so
-  // readers must rebuild the layout with llama.cpp's rule, as for a third-party GGUF.
+  // GGUF only: leave out stc's smallthinker.rope_layout / sliding_window_layout
+  // keys, so readers must rebuild the layout with llama.cpp's rule, as for a
+  // third-party GGUF.
   bool omitLayoutKeys = false;
   std::string output;
 };
@@ -32,8 +34,9 @@ bool synthPresetHasLmHead(const std::string &preset);
 
 Status writeSynthCheckpoint(const SynthOptions &options);
 
-// The synthetic value of element `index` of canonical weight `name` for `seed`: the same
-// function serves both layouts, which is what makes them hold the same weights.
+// The synthetic value of element `index` of canonical weight `name` for `seed`:
+// the same function serves both layouts, which is what makes them hold the same
+// weights.
 float synthValue(uint64_t seed, uint64_t nameHash, uint64_t index, float scale,
                  float offset);
 

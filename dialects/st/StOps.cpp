@@ -1,5 +1,5 @@
-// Verifiers of the st ops. Each message names the operand or attribute and the dimension
-// that is wrong, with the expected and actual values.
+// Verifiers of the st ops. Each message names the operand or attribute and the
+// dimension that is wrong, with the expected and actual values.
 #include "dialects/st/StDialect.h"
 
 #include "mlir/IR/Builders.h"
@@ -13,14 +13,16 @@ using namespace stc::st;
 
 namespace {
 
-// Checks that `type` has rank `expected.size()` and each static dimension equals the
-// expected one (a negative expected value means "any"); `what` names the operand.
+// Checks that `type` has rank `expected.size()` and each static dimension
+// equals the expected one (a negative expected value means "any"); `what` names
+// the operand.
 LogicalResult checkShape(Operation *op, Type type, StringRef what,
-                         ArrayRef<int64_t> expected, ArrayRef<StringRef> names) {
+                         ArrayRef<int64_t> expected,
+                         ArrayRef<StringRef> names) {
   auto t = cast<RankedTensorType>(type);
   if (t.getRank() != static_cast<int64_t>(expected.size()))
-    return op->emitOpError() << what << " must have rank " << expected.size()
-                             << ", got " << t;
+    return op->emitOpError()
+           << what << " must have rank " << expected.size() << ", got " << t;
   for (size_t i = 0; i < expected.size(); ++i) {
     int64_t got = t.getDimSize(i);
     if (expected[i] < 0 || ShapedType::isDynamic(got))
@@ -37,11 +39,13 @@ int64_t dim(Value v, unsigned i) {
   return cast<RankedTensorType>(v.getType()).getDimSize(i);
 }
 
-// Activations are [tokens, features]; returns the feature size or emits an error.
+// Activations are [tokens, features]; returns the feature size or emits an
+// error.
 FailureOr<int64_t> features(Operation *op, Value v, StringRef what) {
   auto t = cast<RankedTensorType>(v.getType());
   if (t.getRank() != 2)
-    return op->emitOpError() << what << " must be [tokens, features], got " << t;
+    return op->emitOpError()
+           << what << " must be [tokens, features], got " << t;
   if (t.isDynamicDim(1))
     return op->emitOpError() << what << " must have a static feature size";
   return t.getDimSize(1);
@@ -50,8 +54,8 @@ FailureOr<int64_t> features(Operation *op, Value v, StringRef what) {
 LogicalResult sameTokens(Operation *op, Value a, Value b, StringRef what) {
   int64_t x = dim(a, 0), y = dim(b, 0);
   if (!ShapedType::isDynamic(x) && !ShapedType::isDynamic(y) && x != y)
-    return op->emitOpError() << what << " has " << y << " tokens, input has "
-                             << x;
+    return op->emitOpError()
+           << what << " has " << y << " tokens, input has " << x;
   return success();
 }
 
@@ -93,8 +97,7 @@ LoadWeightOp::verifySymbolUses(SymbolTableCollection &symbolTable) {
   auto weight =
       symbolTable.lookupNearestSymbolFrom<WeightOp>(*this, getNameAttr());
   if (!weight)
-    return emitOpError() << "'" << getName()
-                         << "' does not name an st.weight";
+    return emitOpError() << "'" << getName() << "' does not name an st.weight";
   if (weight.getType() != getResult().getType())
     return emitOpError() << "result type " << getResult().getType()
                          << " differs from the declared " << weight.getType()
@@ -124,8 +127,8 @@ LogicalResult RmsNormOp::verify() {
   FailureOr<int64_t> d = features(*this, getInput(), "input");
   if (failed(d))
     return failure();
-  if (failed(checkShape(*this, getWeight().getType(), "weight", {*d},
-                        {"hidden"})))
+  if (failed(
+          checkShape(*this, getWeight().getType(), "weight", {*d}, {"hidden"})))
     return failure();
   if (getResult().getType() != getInput().getType())
     return emitOpError() << "result type must equal the input type";
@@ -145,8 +148,9 @@ LogicalResult RouterOp::verify() {
   if (k <= 0)
     return emitOpError() << "top_k must be positive, got " << k;
   if (k > experts)
-    return emitOpError() << "top_k (" << k << ") exceeds the number of experts ("
-                         << experts << ")";
+    return emitOpError() << "top_k (" << k
+                         << ") exceeds the number of experts (" << experts
+                         << ")";
   if (failed(checkShape(*this, getWeights().getType(), "weights result",
                         {-1, k}, {"tokens", "top_k"})) ||
       failed(checkShape(*this, getIndices().getType(), "indices result",
@@ -211,8 +215,8 @@ LogicalResult MoeOp::verify() {
                         {"tokens", "top_k"})))
     return failure();
   if (k > e)
-    return emitOpError() << "top_k (" << k << ") exceeds the number of experts ("
-                         << e << ")";
+    return emitOpError() << "top_k (" << k
+                         << ") exceeds the number of experts (" << e << ")";
   if (getResult().getType() != getInput().getType())
     return emitOpError() << "result type must equal the input type";
   return sameTokens(*this, getInput(), getWeights(), "weights");

@@ -1,5 +1,6 @@
-// Bad input: each damaged checkpoint gives one clear error naming the file and the
-// tensor or field, and nothing crashes (this suite also runs under ASan + UBSan).
+// Bad input: each damaged checkpoint gives one clear error naming the file and
+// the tensor or field, and nothing crashes (this suite also runs under ASan +
+// UBSan).
 #include "TestUtil.h"
 
 #include "formats/Checkpoint.h"
@@ -58,7 +59,8 @@ TEST_F(BadInput, TensorDataOutOfBounds) {
   std::string d = damagedHF("oob");
   std::string f = d + "/model.safetensors";
   std::string bytes = readFile(f);
-  writeFile(f, bytes.substr(0, bytes.size() - 100)); // the last tensor loses its tail
+  writeFile(
+      f, bytes.substr(0, bytes.size() - 100)); // the last tensor loses its tail
   expectError(d, {f, "lm_head.weight", "outside the file"});
 }
 
@@ -68,7 +70,9 @@ TEST_F(BadInput, MissingTensor) {
     replaceOnce(h, "model.layers.1.block_sparse_moe.experts.5.up.weight",
                 "model.layers.1.block_sparse_moe.experts.5.upx.weight");
   });
-  expectError(d, {"missing tensor 'model.layers.1.block_sparse_moe.experts.5.up.weight'"});
+  expectError(
+      d,
+      {"missing tensor 'model.layers.1.block_sparse_moe.experts.5.up.weight'"});
 }
 
 TEST_F(BadInput, WrongShape) {
@@ -76,8 +80,8 @@ TEST_F(BadInput, WrongShape) {
   std::string cfg = readFile(d + "/config.json");
   replaceOnce(cfg, "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 4");
   writeFile(d + "/config.json", cfg);
-  expectError(d, {"model.layers.0.self_attn.k_proj.weight", "has shape [64, 128]",
-                  "expected [128, 128]"});
+  expectError(d, {"model.layers.0.self_attn.k_proj.weight",
+                  "has shape [64, 128]", "expected [128, 128]"});
 }
 
 TEST_F(BadInput, ShapeDisagreesWithDataOffsets) {
@@ -109,7 +113,9 @@ TEST_F(BadInput, ConfigInconsistentHeads) {
   std::string cfg = readFile(d + "/config.json");
   replaceOnce(cfg, "\"num_key_value_heads\": 2", "\"num_key_value_heads\": 3");
   writeFile(d + "/config.json", cfg);
-  expectError(d, {"num_attention_heads (4) is not a multiple of num_key_value_heads (3)"});
+  expectError(
+      d,
+      {"num_attention_heads (4) is not a multiple of num_key_value_heads (3)"});
 }
 
 TEST_F(BadInput, MissingConfig) {
@@ -160,7 +166,8 @@ TEST_F(BadInput, GgufWrongTensorShape) {
   GgufFile g;
   ASSERT_TRUE(readGgufHeader(gguf_, g).ok());
   std::string bytes = readFile(gguf_);
-  // Patch the ne[1] of blk.0.attn_k.weight (64 -> 128) in the tensor-info table.
+  // Patch the ne[1] of blk.0.attn_k.weight (64 -> 128) in the tensor-info
+  // table.
   std::string name = "blk.0.attn_k.weight";
   size_t p = bytes.find(name);
   ASSERT_NE(p, std::string::npos);

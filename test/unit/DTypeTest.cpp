@@ -1,4 +1,5 @@
-// DType: half-precision conversions and GGUF block quantization, checked by hand.
+// DType: half-precision conversions and GGUF block quantization, checked by
+// hand.
 #include "formats/DType.h"
 
 #include <gtest/gtest.h>
@@ -13,14 +14,15 @@ TEST(DType, HalfConversions) {
   EXPECT_EQ(f32ToF16(1.0f), 0x3C00);
   EXPECT_EQ(f32ToF16(-2.0f), 0xC000);
   EXPECT_EQ(f32ToF16(65504.0f), 0x7BFF);
-  EXPECT_EQ(f32ToF16(1e6f), 0x7C00); // overflow to inf
+  EXPECT_EQ(f32ToF16(1e6f), 0x7C00);          // overflow to inf
   EXPECT_EQ(f32ToF16(5.9604645e-8f), 0x0001); // smallest subnormal
   EXPECT_EQ(f16ToF32(0x0001), 5.9604645e-8f);
   EXPECT_EQ(f16ToF32(0x3555), 0.333251953125f);
   // Round to nearest even at the halfway point between 1 and 1 + 2^-10.
   EXPECT_EQ(f32ToF16(1.0f + 0.00048828125f), 0x3C00);
   EXPECT_EQ(f32ToF16(1.0f + 3 * 0.00048828125f), 0x3C02);
-  for (uint32_t h = 0; h < 0x7C00; ++h) // every finite positive half round-trips
+  for (uint32_t h = 0; h < 0x7C00;
+       ++h) // every finite positive half round-trips
     ASSERT_EQ(f32ToF16(f16ToF32(static_cast<uint16_t>(h))), h);
 }
 
@@ -33,17 +35,18 @@ TEST(DType, Bf16Conversions) {
 }
 
 TEST(DType, Q4_0MatchesGgmlByHand) {
-  // Block: element 3 has the largest magnitude (-4) => d = -4 / -8 = 0.5, id = 2.
+  // Block: element 3 has the largest magnitude (-4) => d = -4 / -8 = 0.5, id
+  // = 2.
   std::vector<float> x(32, 0.0f);
   x[3] = -4.0f;
-  x[16] = 1.0f;  // 1 * 2 + 8.5 = 10.5 -> 10
-  x[0] = 3.49f;  // 6.98 + 8.5 = 15.48 -> 15
+  x[16] = 1.0f; // 1 * 2 + 8.5 = 10.5 -> 10
+  x[0] = 3.49f; // 6.98 + 8.5 = 15.48 -> 15
   uint8_t blk[kQ4_0BlockBytes];
   quantize(DType::Q4_0, x.data(), blk, 32);
   EXPECT_EQ(f16ToF32(static_cast<uint16_t>(blk[0] | blk[1] << 8)), 0.5f);
-  EXPECT_EQ(blk[2 + 3] & 0x0F, 0);        // -4 / 0.5 + 8 = 0
+  EXPECT_EQ(blk[2 + 3] & 0x0F, 0); // -4 / 0.5 + 8 = 0
   EXPECT_EQ(blk[2 + 0] & 0x0F, 15);
-  EXPECT_EQ(blk[2 + 0] >> 4, 10);         // element 16 is the high nibble of byte 0
+  EXPECT_EQ(blk[2 + 0] >> 4, 10); // element 16 is the high nibble of byte 0
   std::vector<float> y(32);
   dequantize(DType::Q4_0, blk, y.data(), 32);
   EXPECT_EQ(y[3], -4.0f);

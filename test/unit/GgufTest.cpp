@@ -1,4 +1,5 @@
-// GGUF: metadata and tensor-info round trips, alignment, and llama.cpp's layer rules.
+// GGUF: metadata and tensor-info round trips, alignment, and llama.cpp's layer
+// rules.
 #include "TestUtil.h"
 
 #include "formats/Checkpoint.h"
@@ -52,8 +53,11 @@ TEST(Gguf, WriterAndReaderAgree) {
 TEST(Gguf, SynthMatchesHFWeightsExactly) {
   std::string dir = scratchDir("gguf-same");
   Checkpoint hf, gg;
-  ASSERT_TRUE(Checkpoint::open(synthCheckpoint(dir, "tiny", "hf", DType::F32), hf).ok());
-  Status st = Checkpoint::open(synthCheckpoint(dir, "tiny", "gguf", DType::F32), gg);
+  ASSERT_TRUE(
+      Checkpoint::open(synthCheckpoint(dir, "tiny", "hf", DType::F32), hf)
+          .ok());
+  Status st =
+      Checkpoint::open(synthCheckpoint(dir, "tiny", "gguf", DType::F32), gg);
   ASSERT_TRUE(st.ok()) << st.message();
   EXPECT_EQ(gg.config.convention, Convention::LlamaCpp);
   EXPECT_EQ(gg.config.weighting, RouterWeighting::Sigmoid);
@@ -73,7 +77,8 @@ TEST(Gguf, QuantizedTensorsStayQuantizedAndRouterStaysF32) {
   std::string dir = scratchDir("gguf-q");
   for (DType q : {DType::Q4_0, DType::Q8_0}) {
     Checkpoint ck;
-    ASSERT_TRUE(Checkpoint::open(synthCheckpoint(dir, "tiny", "gguf", q), ck).ok());
+    ASSERT_TRUE(
+        Checkpoint::open(synthCheckpoint(dir, "tiny", "gguf", q), ck).ok());
     EXPECT_EQ(ck.find("blk.0.attn_q")->dtype, q);
     EXPECT_EQ(ck.find("blk.0.ffn_up_exps")->dtype, q);
     EXPECT_EQ(ck.find("token_embd")->dtype, q);
@@ -88,17 +93,18 @@ TEST(Gguf, LlamaCppLayerRulesWithoutLayoutKeys) {
   Status st = Checkpoint::open(
       synthCheckpoint(dir, "tiny-swa", "gguf", DType::F32, 7, 1, true), ck);
   ASSERT_TRUE(st.ok()) << st.message();
-  // SWA declared: llama.cpp makes il % 4 == 0 NoPE + global, the rest RoPE + SWA, and
-  // pins the window to 4096 whatever the file says.
+  // SWA declared: llama.cpp makes il % 4 == 0 NoPE + global, the rest RoPE +
+  // SWA, and pins the window to 4096 whatever the file says.
   EXPECT_EQ(ck.config.ropeLayout, (std::vector<int>{0, 1, 1, 1, 0, 1}));
   EXPECT_EQ(ck.config.swaLayout, (std::vector<int>{0, 1, 1, 1, 0, 1}));
   EXPECT_EQ(ck.config.slidingWindow, 4096);
   EXPECT_FALSE(ck.config.notes.empty());
   // No SWA key (tiny): RoPE and global attention everywhere.
   Checkpoint tiny;
-  ASSERT_TRUE(Checkpoint::open(
-                  synthCheckpoint(dir, "tiny", "gguf", DType::F32, 7, 1, true), tiny)
-                  .ok());
+  ASSERT_TRUE(
+      Checkpoint::open(
+          synthCheckpoint(dir, "tiny", "gguf", DType::F32, 7, 1, true), tiny)
+          .ok());
   EXPECT_EQ(tiny.config.ropeLayout, (std::vector<int>{1, 1, 1}));
   EXPECT_EQ(tiny.config.swaLayout, (std::vector<int>{0, 0, 0}));
 }
@@ -107,7 +113,8 @@ TEST(Gguf, StcLayoutKeysKeepTheHFLayout) {
   std::string dir = scratchDir("gguf-layout");
   Checkpoint ck;
   ASSERT_TRUE(
-      Checkpoint::open(synthCheckpoint(dir, "tiny-swa", "gguf", DType::F32), ck).ok());
+      Checkpoint::open(synthCheckpoint(dir, "tiny-swa", "gguf", DType::F32), ck)
+          .ok());
   EXPECT_EQ(ck.config.ropeLayout, (std::vector<int>{0, 1, 1, 1, 0, 1}));
   EXPECT_EQ(ck.config.swaLayout, (std::vector<int>{0, 1, 1, 0, 0, 1}));
   EXPECT_EQ(ck.config.slidingWindow, 8);

@@ -7,8 +7,9 @@ using namespace stc;
 
 TEST(Json, ParsesNestedValues) {
   JsonValue v;
-  Status st = parseJson(R"({"a": [1, -2.5e1, true, null], "b": {"c": "x\u00e9\n"}})",
-                        "t.json", v);
+  Status st =
+      parseJson(R"({"a": [1, -2.5e1, true, null], "b": {"c": "x\u00e9\n"}})",
+                "t.json", v);
   ASSERT_TRUE(st.ok()) << st.message();
   ASSERT_TRUE(v.isObject());
   const JsonValue *a = v.get("a");

@@ -1,4 +1,5 @@
-// Reference: each piece checked by hand, and the whole pass agreeing across layouts.
+// Reference: each piece checked by hand, and the whole pass agreeing across
+// layouts.
 #include "TestUtil.h"
 
 #include "formats/Checkpoint.h"
@@ -20,7 +21,9 @@ TEST(Reference, RopeNeoxPairsElementJWithJPlusHalf) {
     ref::applyRopeNeox(v, 8, pos, 10000.0);
     double angle = pos * std::pow(10.0, -j);
     for (int i = 0; i < 8; ++i) {
-      double expected = i == j ? std::cos(angle) : i == j + 4 ? std::sin(angle) : 0;
+      double expected = i == j       ? std::cos(angle)
+                        : i == j + 4 ? std::sin(angle)
+                                     : 0;
       EXPECT_NEAR(v[i], expected, 1e-6) << "j=" << j << " i=" << i;
     }
     float w[8] = {};
@@ -43,7 +46,7 @@ TEST(Reference, SlidingWindowMaskBoundary) {
   EXPECT_FALSE(ref::keyVisible(10, 11, 4)); // causal
   EXPECT_TRUE(ref::keyVisible(10, 0, 0));   // global sees everything before it
   EXPECT_FALSE(ref::keyVisible(10, 11, 0));
-  EXPECT_TRUE(ref::keyVisible(3, 0, 4));    // short prefixes are whole
+  EXPECT_TRUE(ref::keyVisible(3, 0, 4)); // short prefixes are whole
 }
 
 TEST(Reference, GqaHeadMapping) {
@@ -68,13 +71,17 @@ TEST(Reference, SigmoidVersusSoftmaxRouting) {
   double s2 = 1 / (1 + std::exp(-2.0)), s1 = 1 / (1 + std::exp(-1.0));
   EXPECT_NEAR(w[0], s2 / (s1 + s2), 1e-6); // sigmoid, divided by the sum
   EXPECT_NEAR(w[1], s1 / (s1 + s2), 1e-6);
-  // llama.cpp's softmax over all experts, gathered and renormalized: the same weights.
+  // llama.cpp's softmax over all experts, gathered and renormalized: the same
+  // weights.
   std::vector<float> wl;
-  ref::route(logits, 4, 2, RouterWeighting::Softmax, Convention::LlamaCpp, idx, wl);
+  ref::route(logits, 4, 2, RouterWeighting::Softmax, Convention::LlamaCpp, idx,
+             wl);
   EXPECT_NEAR(wl[0], e / (e + 1), 1e-6);
-  // llama.cpp clamps the denominator: sigmoids of very negative logits sum to ~3e-9.
+  // llama.cpp clamps the denominator: sigmoids of very negative logits sum to
+  // ~3e-9.
   const float low[3] = {-20.0f, -21.0f, -30.0f};
-  ref::route(low, 3, 2, RouterWeighting::Sigmoid, Convention::LlamaCpp, idx, wl);
+  ref::route(low, 3, 2, RouterWeighting::Sigmoid, Convention::LlamaCpp, idx,
+             wl);
   EXPECT_NEAR(wl[0], (1 / (1 + std::exp(20.0))) / 6.103515625e-5, 1e-9);
   ref::route(low, 3, 2, RouterWeighting::Sigmoid, Convention::HF, idx, w);
   EXPECT_GT(w[0], 0.7f); // HF has no clamp
@@ -98,7 +105,8 @@ TEST(Reference, RmsNorm) {
   EXPECT_NEAR(y[0], 3 / std::sqrt(12.5 + 1e-6), 1e-6);
 }
 
-static float maxAbsDiff(const std::vector<float> &a, const std::vector<float> &b) {
+static float maxAbsDiff(const std::vector<float> &a,
+                        const std::vector<float> &b) {
   EXPECT_EQ(a.size(), b.size());
   float m = 0;
   for (size_t i = 0; i < a.size(); ++i)
@@ -106,15 +114,18 @@ static float maxAbsDiff(const std::vector<float> &a, const std::vector<float> &b
   return m;
 }
 
-// The acceptance check: the same f32 weights give the same logits from the HF
-// layout (HF rules) and from GGUF (llama.cpp rules), to 1e-4.
+// The acceptance check: the same f32 weights give the same logits from
+// the HF layout (HF rules) and from GGUF (llama.cpp rules), to 1e-4.
 TEST(Reference, HFAndGGUFGiveTheSameLogits) {
   std::string dir = scratchDir("ref-layouts");
   for (const char *preset : {"tiny", "tiny-swa"}) {
     Checkpoint hf, gg;
-    ASSERT_TRUE(Checkpoint::open(synthCheckpoint(dir, preset, "hf", DType::F32), hf).ok());
     ASSERT_TRUE(
-        Checkpoint::open(synthCheckpoint(dir, preset, "gguf", DType::F32), gg).ok());
+        Checkpoint::open(synthCheckpoint(dir, preset, "hf", DType::F32), hf)
+            .ok());
+    ASSERT_TRUE(
+        Checkpoint::open(synthCheckpoint(dir, preset, "gguf", DType::F32), gg)
+            .ok());
     // 20 tokens: longer than tiny-swa's window of 8.
     std::vector<int64_t> tokens;
     for (int i = 0; i < 20; ++i)
@@ -135,7 +146,9 @@ TEST(Reference, HFAndGGUFGiveTheSameLogits) {
 TEST(Reference, CausalAndWindowed) {
   std::string dir = scratchDir("ref-causal");
   Checkpoint ck;
-  ASSERT_TRUE(Checkpoint::open(synthCheckpoint(dir, "tiny-swa", "hf", DType::F32), ck).ok());
+  ASSERT_TRUE(
+      Checkpoint::open(synthCheckpoint(dir, "tiny-swa", "hf", DType::F32), ck)
+          .ok());
   std::vector<int64_t> t1 = {5, 9, 13, 200, 7, 7, 31, 400, 2, 3, 4, 5, 6};
   std::vector<int64_t> t2 = t1;
   t2.back() = 99; // changing the last token leaves every earlier position alone
@@ -154,15 +167,22 @@ TEST(Reference, CausalAndWindowed) {
 TEST(Reference, LowPrecisionLayoutsStayClose) {
   std::string dir = scratchDir("ref-dtypes");
   Checkpoint f32, bf16, q8;
-  ASSERT_TRUE(Checkpoint::open(synthCheckpoint(dir, "tiny", "hf", DType::F32), f32).ok());
-  ASSERT_TRUE(Checkpoint::open(synthCheckpoint(dir, "tiny", "hf", DType::BF16), bf16).ok());
-  ASSERT_TRUE(Checkpoint::open(synthCheckpoint(dir, "tiny", "gguf", DType::Q8_0), q8).ok());
+  ASSERT_TRUE(
+      Checkpoint::open(synthCheckpoint(dir, "tiny", "hf", DType::F32), f32)
+          .ok());
+  ASSERT_TRUE(
+      Checkpoint::open(synthCheckpoint(dir, "tiny", "hf", DType::BF16), bf16)
+          .ok());
+  ASSERT_TRUE(
+      Checkpoint::open(synthCheckpoint(dir, "tiny", "gguf", DType::Q8_0), q8)
+          .ok());
   std::vector<int64_t> tokens = {1, 2, 3, 4, 5, 6};
   std::vector<float> a, b, c;
   ASSERT_TRUE(ref::forward(f32, tokens, a).ok());
   ASSERT_TRUE(ref::forward(bf16, tokens, b).ok());
   ASSERT_TRUE(ref::forward(q8, tokens, c).ok());
-  // Same seed, same values before rounding: bf16 (8-bit mantissa) and q8_0 stay near.
+  // Same seed, same values before rounding: bf16 (8-bit mantissa) and q8_0 stay
+  // near.
   EXPECT_LT(maxAbsDiff(a, b), 0.1f);
   EXPECT_LT(maxAbsDiff(a, c), 0.1f);
   EXPECT_GT(maxAbsDiff(a, b), 0.0f); // but they did round
@@ -171,7 +191,9 @@ TEST(Reference, LowPrecisionLayoutsStayClose) {
 TEST(Reference, RejectsTokensOutsideTheVocabulary) {
   std::string dir = scratchDir("ref-tokens");
   Checkpoint ck;
-  ASSERT_TRUE(Checkpoint::open(synthCheckpoint(dir, "tiny", "hf", DType::F32), ck).ok());
+  ASSERT_TRUE(
+      Checkpoint::open(synthCheckpoint(dir, "tiny", "hf", DType::F32), ck)
+          .ok());
   std::vector<float> out;
   Status st = ref::forward(ck, {1, 512}, out);
   ASSERT_FALSE(st.ok());

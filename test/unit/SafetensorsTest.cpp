@@ -1,4 +1,5 @@
-// Safetensors: the writer and the header reader agree; sharded checkpoints resolve.
+// Safetensors: the writer and the header reader agree; sharded checkpoints
+// resolve.
 #include "TestUtil.h"
 
 #include "formats/Checkpoint.h"
@@ -61,9 +62,12 @@ TEST(Safetensors, ShardedCheckpointMatchesSingleFile) {
 TEST(Safetensors, StackedExpertsReadAcrossExtents) {
   std::string dir = scratchDir("st-experts");
   Checkpoint hf, gg;
-  ASSERT_TRUE(Checkpoint::open(synthCheckpoint(dir, "tiny", "hf", DType::F32), hf).ok());
   ASSERT_TRUE(
-      Checkpoint::open(synthCheckpoint(dir, "tiny", "gguf", DType::F32), gg).ok());
+      Checkpoint::open(synthCheckpoint(dir, "tiny", "hf", DType::F32), hf)
+          .ok());
+  ASSERT_TRUE(
+      Checkpoint::open(synthCheckpoint(dir, "tiny", "gguf", DType::F32), gg)
+          .ok());
   const WeightInfo *w = hf.find("blk.1.ffn_down_exps");
   ASSERT_NE(w, nullptr);
   EXPECT_EQ(w->extents.size(), 8u); // one per expert in the HF layout
@@ -72,16 +76,20 @@ TEST(Safetensors, StackedExpertsReadAcrossExtents) {
   const uint64_t per = 128 * 64, begin = 3 * per - 100;
   std::vector<float> a(200), b(200);
   ASSERT_TRUE(hf.readF32(*w, begin, 200, a.data()).ok());
-  ASSERT_TRUE(gg.readF32(*gg.find("blk.1.ffn_down_exps"), begin, 200, b.data()).ok());
+  ASSERT_TRUE(
+      gg.readF32(*gg.find("blk.1.ffn_down_exps"), begin, 200, b.data()).ok());
   EXPECT_EQ(a, b);
 }
 
 TEST(Safetensors, HFConfigRules) {
   std::string dir = scratchDir("st-config");
   Checkpoint tiny, swa;
-  ASSERT_TRUE(Checkpoint::open(synthCheckpoint(dir, "tiny", "hf", DType::F32), tiny).ok());
   ASSERT_TRUE(
-      Checkpoint::open(synthCheckpoint(dir, "tiny-swa", "hf", DType::F32), swa).ok());
+      Checkpoint::open(synthCheckpoint(dir, "tiny", "hf", DType::F32), tiny)
+          .ok());
+  ASSERT_TRUE(
+      Checkpoint::open(synthCheckpoint(dir, "tiny-swa", "hf", DType::F32), swa)
+          .ok());
   // tiny: sigmoid (the key is absent, as in the real 4B config), untied head.
   EXPECT_EQ(tiny.config.weighting, RouterWeighting::Sigmoid);
   EXPECT_FALSE(tiny.lmHeadTied);

@@ -8,7 +8,7 @@ PKGS=(
   libhalide14-0-dev
   flatbuffers-compiler libflatbuffers-dev
   libgtest-dev googletest
-  cmake ninja-build g++ python3 ccache
+  cmake ninja-build g++ python3 ccache clang-format
 )
 
 missing=()

@@ -1,4 +1,5 @@
-// stc-opt: mlir-opt for the st dialect: parses .mlir, runs st passes by name, prints IR.
+// stc-opt: mlir-opt for the st dialect: parses .mlir, runs st passes by name,
+// prints IR.
 #include "dialects/st/StDialect.h"
 #include "passes/Passes.h"
 

@@ -1,4 +1,5 @@
-// Args: the small command-line parser of the stc tools: positionals, `--name value`,
+// Args: the small command-line parser of the stc tools: positionals, `--name
+// value`,
 // `--name=value`, `-o value` and flags, with an error for anything unknown.
 #pragma once
 
@@ -14,7 +15,8 @@ namespace stc {
 
 class Args {
 public:
-  // `options` take a value; `flags` do not. Names include the dashes ("--seed", "-o").
+  // `options` take a value; `flags` do not. Names include the dashes ("--seed",
+  // "-o").
   Args(std::set<std::string> options, std::set<std::string> flags)
       : options_(std::move(options)), flags_(std::move(flags)) {}
 
@@ -59,7 +61,8 @@ public:
     auto it = values_.find(name);
     return it == values_.end() ? def : it->second;
   }
-  // Parses an integer option; false (with `error`) when it is not a whole number.
+  // Parses an integer option; false (with `error`) when it is not a whole
+  // number.
   bool getInt(const std::string &name, int64_t def, int64_t &out,
               std::string &error) const {
     auto it = values_.find(name);
@@ -71,8 +74,8 @@ public:
     errno = 0;
     long long v = std::strtoll(it->second.c_str(), &end, 10);
     if (errno != 0 || end == it->second.c_str() || *end != '\0') {
-      error = "option '" + name + "' expects an integer, got '" + it->second +
-              "'";
+      error =
+          "option '" + name + "' expects an integer, got '" + it->second + "'";
       return false;
     }
     out = v;

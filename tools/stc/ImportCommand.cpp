@@ -1,4 +1,5 @@
-// stc import: checkpoint -> st-dialect MLIR (headers only; no weight data is read).
+// stc import: checkpoint -> st-dialect MLIR (headers only; no weight data is
+// read).
 #include "Args.h"
 #include "Commands.h"
 
@@ -20,7 +21,8 @@ int runImport(int argc, char **argv) {
   if (!args.parse(argc, argv, 2, err))
     return fail("import: " + err);
   if (args.positionals().size() != 1)
-    return fail("import: expected one checkpoint path (an HF folder or a .gguf)");
+    return fail(
+        "import: expected one checkpoint path (an HF folder or a .gguf)");
   Checkpoint ck;
   Status st = Checkpoint::open(args.positionals()[0], ck);
   if (!st.ok())
@@ -43,8 +45,8 @@ int runImport(int argc, char **argv) {
     return 0;
   }
   AtomicOutputFile f;
-  if (!(st = f.open(out)).ok() || !(st = f.write(text.data(), text.size())).ok() ||
-      !(st = f.commit()).ok())
+  if (!(st = f.open(out)).ok() ||
+      !(st = f.write(text.data(), text.size())).ok() || !(st = f.commit()).ok())
     return fail(st.message());
   return 0;
 }

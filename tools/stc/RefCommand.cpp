@@ -1,4 +1,5 @@
-// stc ref: the f32 reference forward pass; prints top-k logits, can dump all logits.
+// stc ref: the f32 reference forward pass; prints top-k logits, can dump all
+// logits.
 #include "Args.h"
 #include "Commands.h"
 
@@ -70,7 +71,8 @@ int runRef(int argc, char **argv) {
   if (!st.ok())
     return fail(st.message());
 
-  const int64_t V = ck.config.vocabSize, T = static_cast<int64_t>(tokens.size());
+  const int64_t V = ck.config.vocabSize,
+                T = static_cast<int64_t>(tokens.size());
   topK = std::max<int64_t>(1, std::min(topK, V));
   std::vector<int64_t> order(V);
   for (int64_t t = 0; t < T; ++t) {
@@ -83,7 +85,8 @@ int runRef(int argc, char **argv) {
     std::printf("position %lld (token %lld):", static_cast<long long>(t),
                 static_cast<long long>(tokens[t]));
     for (int64_t j = 0; j < topK; ++j)
-      std::printf(" %lld:%.6f", static_cast<long long>(order[j]), row[order[j]]);
+      std::printf(" %lld:%.6f", static_cast<long long>(order[j]),
+                  row[order[j]]);
     std::printf("\n");
     if (t == T - 1)
       std::printf("next token: %lld\n", static_cast<long long>(order[0]));

@@ -17,7 +17,8 @@ static const char *kUsage =
     "commands:\n"
     "  synth   write a synthetic SmallThinker checkpoint\n"
     "          --preset tiny|tiny-swa|4b|21b --format hf|gguf\n"
-    "          --dtype f32|f16|bf16|q8_0|q4_0 --seed N [--layers N] [--shards N]\n"
+    "          --dtype f32|f16|bf16|q8_0|q4_0 --seed N [--layers N] [--shards "
+    "N]\n"
     "          [--omit-layout-keys] -o PATH\n"
     "  import  import a checkpoint (HF folder or .gguf) into st-dialect MLIR\n"
     "          <checkpoint> [-o FILE.mlir]\n"
@@ -26,7 +27,8 @@ static const char *kUsage =
     "          [--convention hf|llama.cpp]\n";
 
 int main(int argc, char **argv) {
-  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") ||
+      !std::strcmp(argv[1], "-h")) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
   }
