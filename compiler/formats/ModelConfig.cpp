@@ -333,9 +333,12 @@ Status parseGgufConfig(const GgufFile &file, ModelConfig &out) {
   if (!haveGating) {
     // llama.cpp's converter always writes the key; PowerInfer's omits it for
     // sigmoid models and its engine then takes the softmax branch (spec §3.2).
+    // Follow PowerInfer, and say so: the weighting changes the logits (not the
+    // selected experts).
     gating = 1;
-    out.notes.push_back("expert_gating_func absent: using softmax weighting as "
-                        "llama.cpp and PowerInfer do");
+    out.notes.push_back(
+        "expert_gating_func absent: using softmax weighting, as "
+        "PowerInfer's engine does for such files");
   }
   if (gating == 1)
     out.weighting = RouterWeighting::Softmax;
