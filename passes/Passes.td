@@ -44,4 +44,79 @@ def StPrintSummary : Pass<"st-print-summary", "mlir::ModuleOp"> {
   ];
 }
 
+def StQuantize : Pass<"st-quantize", "mlir::ModuleOp"> {
+  let summary = "Choose each weight's storage scheme (q4_0, q8_0, f16, f32)";
+  let description = [{
+    Annotates every `st.weight` with `quant`, the scheme its bytes will be stored in,
+    from per-tensor rules and a default. The rules are `glob=scheme` pairs matched
+    against the weight's name in order (`*` matches any run of characters); the first
+    match wins. Without a matching rule:
+    - 1-D weights (norms) and routers (`*.ffn_gate_inp`) stay f32: quantizing the router
+      scrambles the top-k choice, and norms are a few KiB;
+    - weights already stored quantized (a q4_0/q8_0 GGUF) keep their scheme, so their
+      bytes pass through untouched rather than being requantized;
+    - everything else gets `default`.
+    The pass only records the decision; `st-lower-to-kernels` changes the types and the
+    model-file writer produces the bytes, one tensor at a time.
+
+    Before:
+    ```mlir
+    st.weight @blk.0.attn_q : tensor<128x128xbf16> extents [...]
+    st.weight @blk.0.ffn_gate_inp : tensor<8x128xbf16> extents [...]
+    ```
+    After `--st-quantize=default=q4_0`:
+    ```mlir
+    st.weight @blk.0.attn_q : tensor<128x128xbf16> extents [...] {quant = "q4_0"}
+    st.weight @blk.0.ffn_gate_inp : tensor<8x128xbf16> extents [...] {quant = "f32"}
+    ```
+  }];
+  let options = [
+    Option<"defaultScheme", "default", "std::string", /*default=*/"\"q4_0\"",
+           "Scheme for weights no rule matches: q4_0, q8_0, f16 or f32">,
+    ListOption<"rules", "rules", "std::string",
+               "Per-tensor rules glob=scheme, first match wins">,
+  ];
+  let statistics = [
+    Statistic<"numQuantized", "quantized", "Weights stored as q4_0 or q8_0">,
+    Statistic<"numPassedThrough", "passed-through",
+              "Already-quantized weights kept as they are">,
+  ];
+}
+
+def StLowerToKernels : Pass<"st-lower-to-kernels", "mlir::ModuleOp"> {
+  let summary = "Lower graph ops to kernel calls with static shapes and a kernel each";
+  let description = [{
+    Applies the storage schemes chosen by `st-quantize` (weights without `quant` keep
+    their type, bf16 becoming f32 since no kernel reads bf16) and rewrites each graph op
+    into `st.kernel` calls, one per runtime kernel:
+    - `st.router` becomes a gemm for the logits and a `route` (top-k and weighting);
+    - `st.attention` becomes the q/k/v gemms, `rope` on q and k when the layer uses
+      RoPE, the `attention` kernel (KV cache, GQA, window) and the output gemm;
+    - `st.embedding`, `st.rms_norm`, `st.moe`, `st.add` and `st.lm_head` map one to one.
+    Each gemm's `impl` follows its weight's type (gemm_f32, gemm_f16, gemm_q8_0,
+    gemm_q4_0); quantized weights get `layout = "rows16"` (rows interleaved in groups of
+    16 for the dot-product kernels), all others `layout = "row_major"`. A quantized
+    matrix needs rows in multiples of 16 and columns in multiples of 32; otherwise the
+    pass fails naming the weight.
+
+    Before:
+    ```mlir
+    %a = st.attention %h, %pos, %wq, %wk, %wv, %wo {head_dim = 32 : i64, layer = 0 : i64,
+        num_heads = 4 : i64, num_kv_heads = 2 : i64, rope = true, rope_theta = 1.0e4 : f64,
+        window = 0 : i64} : (...) -> tensor<?x128xf32>
+    ```
+    After:
+    ```mlir
+    %q = st.kernel "gemm" [gemm_q4_0] (%h, %wq) {} : (...) -> tensor<?x128xf32>
+    %k = st.kernel "gemm" [gemm_q4_0] (%h, %wk) {} : (...) -> tensor<?x64xf32>
+    %v = st.kernel "gemm" [gemm_q4_0] (%h, %wv) {} : (...) -> tensor<?x64xf32>
+    %qr = st.kernel "rope" [halide] (%q, %pos) {head_dim = 32 : i64, heads = 4 : i64, theta = 1.0e4 : f64} : ...
+    %kr = st.kernel "rope" [halide] (%k, %pos) {head_dim = 32 : i64, heads = 2 : i64, theta = 1.0e4 : f64} : ...
+    %o = st.kernel "attention" [halide] (%qr, %kr, %v, %pos) {head_dim = 32 : i64, heads = 4 : i64,
+        kv_heads = 2 : i64, layer = 0 : i64, window = 0 : i64} : ...
+    %a = st.kernel "gemm" [gemm_q4_0] (%o, %wo) {} : (...) -> tensor<?x128xf32>
+    ```
+  }];
+}
+
 #endif // ST_PASSES_TD

@@ -98,6 +98,8 @@ private:
         b_.getNamedAttr("sliding_window_size", i64(c.slidingWindow)),
         b_.getNamedAttr("tie_word_embeddings", b_.getBoolAttr(ck_.lmHeadTied)),
         b_.getNamedAttr("bos_token_id", i64(c.bosTokenId)),
+        b_.getNamedAttr("max_position_embeddings",
+                        i64(c.maxPositions > 0 ? c.maxPositions : 4096)),
     };
     m->setAttr("st.config", b_.getDictionaryAttr(cfg));
     m->setAttr("st.source", b_.getStringAttr(ck_.path));
@@ -114,8 +116,8 @@ private:
     SmallVector<Attribute> extents;
     for (const TensorExtent &e : w.extents)
       extents.push_back(st::ExtentAttr::get(&ctx_, e.file, e.offset, e.nbytes));
-    auto op =
-        b_.create<st::WeightOp>(loc_, w.name, type, b_.getArrayAttr(extents));
+    auto op = b_.create<st::WeightOp>(loc_, w.name, type, TypeAttr(),
+                                      b_.getArrayAttr(extents));
     types_[w.name] = op.getType();
   }
 

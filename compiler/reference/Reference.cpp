@@ -92,12 +92,25 @@ void rmsNorm(const float *x, const float *w, int64_t n, double eps,
 
 namespace {
 
+// Q8_0 round trip of one row (the activation rounding of quantized matmuls).
+void roundToQ8(const float *x, int64_t n, float *out) {
+  std::vector<uint8_t> q(static_cast<size_t>(n / kQuantBlock) *
+                         kQ8_0BlockBytes);
+  quantize(DType::Q8_0, x, q.data(), n);
+  dequantize(DType::Q8_0, q.data(), out, n);
+}
+
 // y[t][o] = sum_i x[t][i] * W[o][i] for W of shape [rows, cols], accumulated in
-// double.
+// double. With `q8x` each input row is first rounded to Q8_0 blocks.
 void matmulT(const std::vector<float> &x, int64_t T, const float *W,
-             int64_t rows, int64_t cols, float *y) {
+             int64_t rows, int64_t cols, float *y, bool q8x = false) {
+  std::vector<float> rounded(q8x ? cols : 0);
   for (int64_t t = 0; t < T; ++t) {
     const float *xt = x.data() + t * cols;
+    if (q8x) {
+      roundToQ8(xt, cols, rounded.data());
+      xt = rounded.data();
+    }
     for (int64_t o = 0; o < rows; ++o) {
       const float *wo = W + o * cols;
       double acc = 0;
@@ -121,11 +134,19 @@ Status readAll(const Checkpoint &ck, const std::string &name,
 
 Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
                std::vector<float> &logits) {
-  return forward(ck, tokens, ck.config.convention, logits);
+  Options o;
+  o.convention = ck.config.convention;
+  return forward(ck, tokens, o, logits);
 }
 
 Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
-               Convention convention, std::vector<float> &logits) {
+               const Options &options, std::vector<float> &logits) {
+  const Convention convention = options.convention;
+  // Whether a weight's matmul rounds its input to Q8_0 first.
+  auto q8x = [&](const std::string &name) {
+    const WeightInfo *w = ck.find(name);
+    return options.q8Activations && w && isQuantized(w->dtype);
+  };
   const ModelConfig &c = ck.config;
   const int64_t T = static_cast<int64_t>(tokens.size());
   const int64_t D = c.hiddenSize, H = c.numHeads, KV = c.numKVHeads,
@@ -155,7 +176,8 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
     std::string p = "blk." + std::to_string(layer) + ".";
     // Router on the raw layer input (pre-attention, not normed).
     STC_TRY(readAll(ck, p + "ffn_gate_inp", wRouter));
-    matmulT(x, T, wRouter.data(), E, D, routerLogits.data());
+    matmulT(x, T, wRouter.data(), E, D, routerLogits.data(),
+            q8x(p + "ffn_gate_inp"));
 
     // Attention.
     STC_TRY(readAll(ck, p + "attn_norm", wNorm));
@@ -164,9 +186,9 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
     STC_TRY(readAll(ck, p + "attn_q", wq));
     STC_TRY(readAll(ck, p + "attn_k", wk));
     STC_TRY(readAll(ck, p + "attn_v", wv));
-    matmulT(h, T, wq.data(), H * hd, D, q.data());
-    matmulT(h, T, wk.data(), KV * hd, D, k.data());
-    matmulT(h, T, wv.data(), KV * hd, D, v.data());
+    matmulT(h, T, wq.data(), H * hd, D, q.data(), q8x(p + "attn_q"));
+    matmulT(h, T, wk.data(), KV * hd, D, k.data(), q8x(p + "attn_k"));
+    matmulT(h, T, wv.data(), KV * hd, D, v.data(), q8x(p + "attn_v"));
     if (c.layerUsesRope(layer)) {
       for (int64_t t = 0; t < T; ++t) {
         for (int64_t hh = 0; hh < H; ++hh)
@@ -210,7 +232,7 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
       }
     }
     STC_TRY(readAll(ck, p + "attn_output", wo));
-    matmulT(attn, T, wo.data(), D, H * hd, proj.data());
+    matmulT(attn, T, wo.data(), D, H * hd, proj.data(), q8x(p + "attn_output"));
     for (int64_t i = 0; i < T * D; ++i)
       x[i] += proj[i];
 
@@ -240,8 +262,10 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
       STC_TRY(ck.readF32(*up, e * F * D, F * D, U[e].data()));
       STC_TRY(ck.readF32(*down, e * D * F, D * F, Dn[e].data()));
     }
-    std::vector<float> act(F);
+    std::vector<float> act(F), hq(D), aq(F);
     std::vector<double> y(D);
+    const bool q8Up = q8x(p + "ffn_gate_exps"),
+               q8Down = q8x(p + "ffn_down_exps");
     for (int64_t t = 0; t < T; ++t) {
       // HF sums hit experts in ascending expert id; llama.cpp in top-k order.
       std::vector<int64_t> order(K);
@@ -251,6 +275,10 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
                   [&](int64_t a, int64_t b) { return idx[t][a] < idx[t][b]; });
       std::fill(y.begin(), y.end(), 0.0);
       const float *ht = &h[t * D];
+      if (q8Up) {
+        roundToQ8(ht, D, hq.data());
+        ht = hq.data();
+      }
       for (int64_t j : order) {
         int64_t e = idx[t][j];
         for (int64_t f = 0; f < F; ++f) {
@@ -261,6 +289,10 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
             u += static_cast<double>(ht[i]) * ur[i];
           }
           act[f] = static_cast<float>(u * std::max(g, 0.0)); // ReGLU
+        }
+        if (q8Down) {
+          roundToQ8(act.data(), F, aq.data());
+          act = aq;
         }
         for (int64_t o = 0; o < D; ++o) {
           const float *dr = &Dn[e][o * F];
@@ -289,7 +321,8 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
     block.resize(n * D);
     out.resize(T * n);
     STC_TRY(ck.readF32(head, r0 * D, n * D, block.data()));
-    matmulT(h, T, block.data(), n, D, out.data());
+    matmulT(h, T, block.data(), n, D, out.data(),
+            options.q8Activations && isQuantized(head.dtype));
     for (int64_t t = 0; t < T; ++t)
       std::copy(&out[t * n], &out[t * n] + n, &logits[t * V + r0]);
   }

@@ -39,13 +39,22 @@ void route(const float *logits, int64_t numExperts, int64_t topK,
 
 void rmsNorm(const float *x, const float *w, int64_t n, double eps, float *out);
 
+struct Options {
+  Convention convention = Convention::HF;
+  // Round the input of every matmul whose weight is stored as q8_0/q4_0 to Q8_0
+  // blocks first, as llama.cpp and stc's quantized kernels do; the reference
+  // then isolates the compiled kernels' own error from the (intended)
+  // activation quantization.
+  bool q8Activations = false;
+};
+
 // Runs the whole model on `tokens` (positions 0..T-1) and returns T x vocab
-// logits. `convention` chooses HF or llama.cpp numerics; by default the
-// checkpoint's own.
+// logits, with the checkpoint's own convention (HF or llama.cpp), or the given
+// options.
 Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
                std::vector<float> &logits);
 Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
-               Convention convention, std::vector<float> &logits);
+               const Options &options, std::vector<float> &logits);
 
 } // namespace ref
 } // namespace stc

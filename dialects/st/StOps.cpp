@@ -72,8 +72,18 @@ uint64_t WeightOp::getStorageBytes() {
   return bytes;
 }
 
+RankedTensorType WeightOp::getSourceTensorType() {
+  if (auto s = getSourceType())
+    return cast<RankedTensorType>(*s);
+  return cast<RankedTensorType>(getType());
+}
+
 LogicalResult WeightOp::verify() {
   auto t = cast<RankedTensorType>(getType());
+  if (getSourceType() && getSourceTensorType().getShape() != t.getShape())
+    return emitOpError() << "source type " << getSourceTensorType()
+                         << " and stored type " << t
+                         << " must have the same shape";
   if (!t.hasStaticShape())
     return emitOpError() << "weight type must have a static shape, got " << t;
   Type elt = t.getElementType();
@@ -83,12 +93,16 @@ LogicalResult WeightOp::verify() {
                          << " weight must be a multiple of 32, got " << t;
   if (getExtents().empty())
     return emitOpError() << "needs at least one extent";
-  uint64_t sum = 0;
+  uint64_t sum = 0, need = 0;
   for (Attribute a : getExtents())
     sum += cast<ExtentAttr>(a).getSize();
-  if (sum != getStorageBytes())
-    return emitOpError() << "extents hold " << sum << " bytes, but " << t
-                         << " needs " << getStorageBytes();
+  RankedTensorType src = getSourceTensorType();
+  if (!storageBytes(src.getElementType(), src.getNumElements(), need))
+    return emitOpError() << "source type " << src
+                         << " is not a whole number of blocks";
+  if (sum != need)
+    return emitOpError() << "extents hold " << sum << " bytes, but " << src
+                         << " needs " << need;
   return success();
 }
 
@@ -233,4 +247,44 @@ LogicalResult LmHeadOp::verify() {
                         {-1, w.getDimSize(0)}, {"tokens", "vocab"})))
     return failure();
   return sameTokens(*this, getInput(), getResult(), "result");
+}
+
+//===----------------------------------------------------------------------===//
+// st.kernel
+//===----------------------------------------------------------------------===//
+
+LogicalResult KernelOp::verify() {
+  struct Arity {
+    const char *op;
+    unsigned inputs, results;
+  };
+  static const Arity arities[] = {
+      {"embed", 2, 1}, {"rms_norm", 2, 1},  {"gemm", 2, 1}, {"route", 1, 2},
+      {"rope", 2, 1},  {"attention", 4, 1}, {"moe", 6, 1},  {"add", 2, 1}};
+  for (const Arity &a : arities) {
+    if (getOp() != a.op)
+      continue;
+    if (getInputs().size() != a.inputs || getResults().size() != a.results)
+      return emitOpError() << "'" << getOp() << "' takes " << a.inputs
+                           << " inputs and " << a.results << " results, got "
+                           << getInputs().size() << " and "
+                           << getResults().size();
+    if (getOp() == "gemm") {
+      auto x = cast<RankedTensorType>(getInputs()[0].getType());
+      auto w = cast<RankedTensorType>(getInputs()[1].getType());
+      auto y = cast<RankedTensorType>(getResults()[0].getType());
+      if (w.getRank() != 2 || x.getRank() != 2 || y.getRank() != 2)
+        return emitOpError() << "gemm takes [tokens, in] x [out, in]";
+      if (w.getDimSize(1) != x.getDimSize(1))
+        return emitOpError()
+               << "gemm weight dimension 1 (in) is " << w.getDimSize(1)
+               << ", expected " << x.getDimSize(1);
+      if (w.getDimSize(0) != y.getDimSize(1))
+        return emitOpError()
+               << "gemm result dimension 1 (out) is " << y.getDimSize(1)
+               << ", expected " << w.getDimSize(0);
+    }
+    return success();
+  }
+  return emitOpError() << "unknown kernel op '" << getOp() << "'";
 }

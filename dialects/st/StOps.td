@@ -39,15 +39,25 @@ def St_WeightOp : St_Op<"weight", [Symbol]> {
     st.weight @blk.0.attn_q : tensor<128x128xf32>
         extents [#st.extent<"model.safetensors", 4096, 65536>]
     ```
+    When a pass changes how the weight is stored (quantization), `type` becomes the
+    stored type and `source_type` keeps the type the extents hold, so the transform is
+    on record and the model-file writer knows what to convert from:
+    ```mlir
+    st.weight @blk.0.attn_q : tensor<128x128x!st.q4_0> from tensor<128x128xf32>
+        extents [#st.extent<"model.safetensors", 4096, 65536>] {layout = "rows16"}
+    ```
   }];
   let arguments = (ins SymbolNameAttr:$sym_name,
                        TypeAttrOf<St_Weight>:$type,
+                       OptionalAttr<TypeAttrOf<St_Weight>>:$source_type,
                        TypedArrayAttrBase<St_ExtentAttr, "extents">:$extents);
-  let assemblyFormat = "$sym_name `:` $type `extents` $extents attr-dict";
+  let assemblyFormat = "$sym_name `:` $type (`from` $source_type^)? `extents` $extents attr-dict";
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     // Bytes the weight's type needs in its storage layout.
     uint64_t getStorageBytes();
+    // The type the checkpoint extents hold: source_type when set, else type.
+    mlir::RankedTensorType getSourceTensorType();
   }];
 }
 
@@ -185,6 +195,29 @@ def St_LmHeadOp : St_Op<"lm_head", [Pure]> {
   let arguments = (ins St_Activation:$input, St_Weight:$weight);
   let results = (outs St_Activation:$result);
   let assemblyFormat = "$input `,` $weight attr-dict `:` functional-type(operands, results)";
+  let hasVerifier = 1;
+}
+
+//===----------------------------------------------------------------------===//
+// Kernel level
+//===----------------------------------------------------------------------===//
+
+def St_KernelOp : St_Op<"kernel", [Pure]> {
+  let summary = "One call of a runtime kernel, with its implementation chosen";
+  let description = [{
+    The kernel-level form that `st-lower-to-kernels` produces and the model-file writer
+    turns into the execution plan, one step per op in program order. `op` names the
+    runtime operation (embed, rms_norm, gemm, route, rope, attention, moe, add); `impl`
+    names the chosen kernel (for gemm: gemm_f32, gemm_f16, gemm_q8_0, gemm_q4_0);
+    `params` holds the op's static parameters. Weight inputs come from st.load_weight.
+    ```mlir
+    %q = st.kernel "gemm" [gemm_q4_0] (%h, %wq) {} : (tensor<?x128xf32>, tensor<128x128x!st.q4_0>) -> tensor<?x128xf32>
+    ```
+  }];
+  let arguments = (ins StrAttr:$op, StrAttr:$impl, Variadic<AnyRankedTensor>:$inputs,
+                       DictionaryAttr:$params);
+  let results = (outs Variadic<AnyRankedTensor>:$results);
+  let assemblyFormat = "$op `[` $impl `]` `(` $inputs `)` $params attr-dict `:` functional-type($inputs, $results)";
   let hasVerifier = 1;
 }
 

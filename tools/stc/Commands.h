@@ -7,6 +7,8 @@ namespace stc {
 int runImport(int argc, char **argv);
 int runSynth(int argc, char **argv);
 int runRef(int argc, char **argv);
+int runCompile(int argc, char **argv);
+int runTargets(int argc, char **argv);
 // Prints "stc: <message>" to stderr and returns 1.
 int fail(const std::string &message);
 } // namespace stc

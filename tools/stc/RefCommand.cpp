@@ -35,7 +35,8 @@ static bool parseTokens(const std::string &s, std::vector<int64_t> &out,
 }
 
 int runRef(int argc, char **argv) {
-  Args args({"--tokens", "--top-k", "--dump-logits", "--convention"}, {});
+  Args args({"--tokens", "--top-k", "--dump-logits", "--convention"},
+            {"--q8-activations"});
   std::string err;
   if (!args.parse(argc, argv, 2, err))
     return fail("ref: " + err);
@@ -56,7 +57,10 @@ int runRef(int argc, char **argv) {
     return fail(st.message());
   for (const std::string &n : ck.config.notes)
     std::fprintf(stderr, "stc: note: %s\n", n.c_str());
-  Convention conv = ck.config.convention;
+  ref::Options options;
+  options.q8Activations = args.has("--q8-activations");
+  Convention &conv = options.convention;
+  conv = ck.config.convention;
   if (args.has("--convention")) {
     std::string c = args.get("--convention");
     if (c == "hf")
@@ -67,7 +71,7 @@ int runRef(int argc, char **argv) {
       return fail("ref: --convention must be hf or llama.cpp, got '" + c + "'");
   }
   std::vector<float> logits;
-  st = ref::forward(ck, tokens, conv, logits);
+  st = ref::forward(ck, tokens, options, logits);
   if (!st.ok())
     return fail(st.message());
 

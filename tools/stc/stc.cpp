@@ -39,6 +39,10 @@ int main(int argc, char **argv) {
     return stc::runSynth(argc, argv);
   if (cmd == "ref")
     return stc::runRef(argc, argv);
+  if (cmd == "compile")
+    return stc::runCompile(argc, argv);
+  if (cmd == "targets")
+    return stc::runTargets(argc, argv);
   std::fprintf(stderr, "stc: unknown command '%s'\n%s", cmd.c_str(), kUsage);
   return 2;
 }

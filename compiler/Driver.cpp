@@ -1,0 +1,340 @@
+#include "Driver.h"
+
+#include "emit/ModelWriter.h"
+#include "formats/Checkpoint.h"
+#include "formats/FileIO.h"
+#include "import/Import.h"
+#include "targets/Target.h"
+
+#include "dialects/st/StDialect.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/MLIRContext.h"
+#include "mlir/IR/Verifier.h"
+#include "mlir/Parser/Parser.h"
+#include "mlir/Pass/PassInstrumentation.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassRegistry.h"
+#include "mlir/Support/FileUtilities.h"
+#include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Path.h"
+#include "llvm/Support/Program.h"
+#include "llvm/Support/SourceMgr.h"
+#include "llvm/Support/raw_ostream.h"
+
+#include <cstdio>
+#include <unistd.h>
+
+using namespace mlir;
+
+namespace stc {
+
+std::string defaultPipeline(const std::string &quant,
+                            const std::vector<std::string> &rules) {
+  std::string p = "builtin.module(st-quantize{default=" + quant;
+  if (!rules.empty()) {
+    p += " rules=";
+    for (size_t i = 0; i < rules.size(); ++i)
+      p += (i ? "," : "") + rules[i];
+  }
+  return p + "},st-lower-to-kernels)";
+}
+
+namespace {
+
+bool isScheme(const std::string &s) {
+  return s == "q4_0" || s == "q8_0" || s == "f16" || s == "f32";
+}
+
+Status printToFile(Operation *op, const std::string &path) {
+  std::string text;
+  llvm::raw_string_ostream os(text);
+  op->print(os);
+  os.flush();
+  AtomicOutputFile f;
+  STC_TRY(f.open(path));
+  STC_TRY(f.write(text.data(), text.size()));
+  return f.commit();
+}
+
+// Writes the IR after each pass (or one named pass) to <dir>/NN-<pass>.mlir.
+class DumpAfter : public PassInstrumentation {
+public:
+  DumpAfter(std::string dir, std::string which)
+      : dir_(std::move(dir)), which_(std::move(which)) {}
+  void runAfterPass(Pass *pass, Operation *op) override {
+    std::string arg = pass->getArgument().str();
+    if (arg.empty() || (which_ != "all" && which_ != arg))
+      return; // pipeline adaptors have no name of their own
+    char name[32];
+    std::snprintf(name, sizeof(name), "%02d-", ++count_);
+    Status st = printToFile(op, joinPath(dir_, name + arg + ".mlir"));
+    if (!st.ok())
+      llvm::errs() << "stc: " << st.message() << "\n";
+  }
+
+private:
+  std::string dir_, which_;
+  int count_ = 0;
+};
+
+// Finds a file installed next to (or one level up from) the stc executable.
+std::string findTool(const std::string &relative) {
+  std::string exe = llvm::sys::fs::getMainExecutable(nullptr, nullptr);
+  llvm::SmallString<256> dir(llvm::sys::path::parent_path(exe));
+  llvm::SmallString<256> p(dir);
+  llvm::sys::path::append(p, relative);
+  return p.str().str();
+}
+
+Status run(const std::vector<std::string> &argv, const std::string &what) {
+  auto program = llvm::sys::findProgramByName(argv[0]);
+  if (!program)
+    return Status::error(what + ": cannot find '" + argv[0] + "'");
+  std::vector<llvm::StringRef> args(argv.begin(), argv.end());
+  std::string err;
+  int rc =
+      llvm::sys::ExecuteAndWait(*program, args, std::nullopt, {}, 0, 0, &err);
+  if (rc != 0)
+    return Status::error(what + " failed (exit " + std::to_string(rc) + ")" +
+                         (err.empty() ? "" : ": " + err));
+  return Status::success();
+}
+
+struct KernelSpec {
+  const char *generator, *function, *params;
+};
+
+// Every kernel the runtime calls; shapes are run-time parameters for now, so
+// one set per target serves every model.
+const KernelSpec kKernels[] = {
+    {"gemm_quant", "stc_gemm_q4_0", "bits=4"},
+    {"gemm_quant", "stc_gemm_q8_0", "bits=8"},
+    {"gemm_float", "stc_gemm_f32", "w.type=float32"},
+    {"gemm_float", "stc_gemm_f16", "w.type=float16"},
+    {"quantize_q8", "stc_quantize_q8", ""},
+    {"rms_norm", "stc_rms_norm", ""},
+    {"rope_neox", "stc_rope_neox", ""},
+    {"attention", "stc_attention", ""},
+};
+
+Status generateKernels(const TargetInfo &target, const std::string &dir,
+                       std::vector<std::string> &archives) {
+  std::string gen = findTool("stc-kernelgen");
+  if (!fileExists(gen))
+    return Status::error(gen + ": the kernel generator is missing (it is built "
+                               "with stc)");
+  for (const KernelSpec &k : kKernels) {
+    std::vector<std::string> argv = {gen,
+                                     "-g",
+                                     k.generator,
+                                     "-f",
+                                     k.function,
+                                     "-o",
+                                     dir,
+                                     "-e",
+                                     "static_library,h",
+                                     "target=" + target.halideTarget +
+                                         "-no_runtime"};
+    if (*k.params)
+      argv.push_back(k.params);
+    STC_TRY(run(argv, std::string("stc-kernelgen ") + k.function));
+    archives.push_back(joinPath(dir, std::string(k.function) + ".a"));
+  }
+  STC_TRY(run({gen, "-r", "stc_halide_runtime", "-o", dir, "-e",
+               "static_library", "target=" + target.halideTarget},
+              "stc-kernelgen runtime"));
+  archives.push_back(joinPath(dir, "stc_halide_runtime.a"));
+  return Status::success();
+}
+
+Status moveInto(const std::string &from, const std::string &to) {
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    return Status::error(to + ": cannot move the finished file into place");
+  return Status::success();
+}
+
+} // namespace
+
+Status compile(const CompileOptions &o) {
+  static const bool registered = [] {
+    st::registerStPasses();
+    return true;
+  }();
+  (void)registered;
+  if (o.outDir.empty())
+    return Status::error("compile: -o OUT_DIR is required");
+  if (!isScheme(o.quant))
+    return Status::error("unknown quant scheme '" + o.quant +
+                         "' (expected q4_0, q8_0, f16 or f32)");
+  if (!o.emit.empty() && o.emit != "mlir")
+    return Status::error("--emit: only 'mlir' is supported, got '" + o.emit +
+                         "'");
+  TargetInfo target;
+  STC_TRY(resolveTarget(o.target, target));
+  std::vector<std::string> rules = o.quantRules;
+  if (!o.quantRulesFile.empty()) {
+    std::string text;
+    STC_TRY(readSmallFile(o.quantRulesFile, 1 << 20, text));
+    size_t start = 0, lineNo = 0;
+    while (start < text.size()) {
+      size_t end = text.find('\n', start);
+      if (end == std::string::npos)
+        end = text.size();
+      std::string line = text.substr(start, end - start);
+      ++lineNo;
+      start = end + 1;
+      size_t hash = line.find('#');
+      if (hash != std::string::npos)
+        line = line.substr(0, hash);
+      line.erase(0, line.find_first_not_of(" \t\r"));
+      line.erase(line.find_last_not_of(" \t\r") + 1);
+      if (line.empty())
+        continue;
+      size_t eq = line.rfind('=');
+      if (eq == std::string::npos || !isScheme(line.substr(eq + 1)))
+        return Status::error(o.quantRulesFile + ":" + std::to_string(lineNo) +
+                             ": expected glob=scheme (q4_0, q8_0, f16 or f32)");
+      rules.push_back(line);
+    }
+  }
+  for (const std::string &r : rules) {
+    size_t eq = r.rfind('=');
+    if (eq == std::string::npos || !isScheme(r.substr(eq + 1)))
+      return Status::error("--quant-rule '" + r +
+                           "': expected glob=scheme (q4_0, q8_0, f16 or f32)");
+  }
+
+  DialectRegistry registry;
+  registry.insert<st::StDialect, func::FuncDialect>();
+  MLIRContext context(registry);
+  context.loadAllAvailableDialects();
+  OwningOpRef<ModuleOp> module;
+  if (llvm::StringRef(o.input).ends_with(".mlir")) {
+    llvm::SourceMgr sm;
+    std::string err;
+    auto file = openInputFile(o.input, &err);
+    if (!file)
+      return Status::error(o.input + ": " + err);
+    sm.AddNewSourceBuffer(std::move(file), llvm::SMLoc());
+    module = parseSourceFile<ModuleOp>(sm, &context);
+    if (!module)
+      return Status::error(o.input + ": not valid st IR (see the diagnostics "
+                                     "above)");
+  } else {
+    Checkpoint ck;
+    STC_TRY(Checkpoint::open(o.input, ck));
+    for (const std::string &n : ck.config.notes)
+      llvm::errs() << "stc: note: " << n << "\n";
+    module = importCheckpoint(context, ck);
+  }
+
+  STC_TRY(makeDirectories(o.outDir));
+  std::string pipeline =
+      o.passPipeline.empty() ? defaultPipeline(o.quant, rules) : o.passPipeline;
+  std::string perr;
+  llvm::raw_string_ostream perrs(perr);
+  FailureOr<OpPassManager> parsed = parsePassPipeline(pipeline, perrs);
+  if (failed(parsed))
+    return Status::error("--pass-pipeline '" + pipeline + "': " + perrs.str());
+  // The pipeline text names its anchor (builtin.module(...)); run it on our
+  // module.
+  PassManager pm(&context, parsed->getOpAnchorName());
+  static_cast<OpPassManager &>(pm) = *parsed;
+  if (!o.dumpIrAfter.empty()) {
+    std::string dir = joinPath(o.outDir, "ir");
+    STC_TRY(makeDirectories(dir));
+    pm.addInstrumentation(std::make_unique<DumpAfter>(dir, o.dumpIrAfter));
+  }
+  if (failed(pm.run(*module)))
+    return Status::error(
+        "compile: the pass pipeline failed (diagnostics above)");
+  if (o.emit == "mlir")
+    return printToFile(*module, joinPath(o.outDir, "model.mlir"));
+
+  // Everything else is produced in a scratch folder and moved into place at the
+  // end; the folder goes away whether or not the compile succeeds.
+  std::string tmp =
+      joinPath(o.outDir, ".stc-tmp." + std::to_string(::getpid()));
+  struct RemoveOnExit {
+    std::string dir;
+    ~RemoveOnExit() { llvm::sys::fs::remove_directories(dir); }
+  } scratch{tmp};
+  STC_TRY(makeDirectories(joinPath(tmp, "kernels")));
+  ModelWriteStats stats;
+  STC_TRY(writeModelFile(*module, target, joinPath(tmp, "model.stcm"), stats));
+  std::vector<std::string> archives;
+  STC_TRY(generateKernels(target, joinPath(tmp, "kernels"), archives));
+
+  std::string lib = findTool("../lib");
+  std::vector<std::string> binaries;
+  // link.sh relinks the tools from out/ itself (for a cross target, with the
+  // cross compiler of your toolchain); the same lines are run here for native
+  // targets.
+  std::string linkScript =
+      "#!/bin/sh\n# Links stc-run and stc-bench for target " + target.name +
+      " from the files in this folder.\nset -e\n"
+      "cd \"$(dirname \"$0\")\"\nCXX=${CXX:-" +
+      std::string(target.cross ? "aarch64-linux-gnu-g++" : "c++") + "}\n";
+  for (const char *tool : {"stc-run", "stc-bench"}) {
+    std::string mainLib =
+        joinPath(lib, std::string("lib") + (std::string(tool) == "stc-run"
+                                                ? "stc_run_main.a"
+                                                : "stc_bench_main.a"));
+    std::vector<std::string> inputs = {mainLib,
+                                       joinPath(lib, "libstc_runtime.a")};
+    std::string line = "$CXX -o " + std::string(tool) + " " + mainLib + " " +
+                       joinPath(lib, "libstc_runtime.a");
+    for (const std::string &a : archives) {
+      inputs.push_back(a);
+      line += " kernels/" + llvm::sys::path::filename(a).str();
+    }
+    const char *libs[] = {"-lpthread", "-ldl", "-lm", "-s"};
+    for (const char *l : libs)
+      line += std::string(" ") + l;
+    linkScript += line + "\n";
+    std::string cxx = target.cross ? "aarch64-linux-gnu-g++" : "c++";
+    if (target.cross && !llvm::sys::findProgramByName(cxx))
+      continue; // no cross toolchain here: the objects and link.sh are the
+                // output
+    std::vector<std::string> argv = {cxx, "-o", joinPath(tmp, tool)};
+    argv.insert(argv.end(), inputs.begin(), inputs.end());
+    argv.insert(argv.end(), std::begin(libs), std::end(libs));
+    STC_TRY(run(argv, std::string("linking ") + tool));
+    binaries.push_back(tool);
+  }
+  {
+    AtomicOutputFile f;
+    STC_TRY(f.open(joinPath(tmp, "link.sh")));
+    STC_TRY(f.write(linkScript.data(), linkScript.size()));
+    STC_TRY(f.commit());
+  }
+  std::string header;
+  STC_TRY(readSmallFile(findTool("../share/stc_runtime.h"), 1 << 20, header));
+  {
+    AtomicOutputFile f;
+    STC_TRY(f.open(joinPath(tmp, "stc_runtime.h")));
+    STC_TRY(f.write(header.data(), header.size()));
+    STC_TRY(f.commit());
+  }
+  // Move into place: kernels first, the model file last.
+  std::string kernelsDir = joinPath(o.outDir, "kernels");
+  STC_TRY(makeDirectories(kernelsDir));
+  for (const std::string &a : archives)
+    STC_TRY(
+        moveInto(a, joinPath(kernelsDir, llvm::sys::path::filename(a).str())));
+  for (const std::string &b : binaries)
+    STC_TRY(moveInto(joinPath(tmp, b), joinPath(o.outDir, b)));
+  STC_TRY(moveInto(joinPath(tmp, "link.sh"), joinPath(o.outDir, "link.sh")));
+  STC_TRY(moveInto(joinPath(tmp, "stc_runtime.h"),
+                   joinPath(o.outDir, "stc_runtime.h")));
+  STC_TRY(
+      moveInto(joinPath(tmp, "model.stcm"), joinPath(o.outDir, "model.stcm")));
+  llvm::errs() << "stc: wrote " << o.outDir << " for " << target.name << ": "
+               << stats.steps << " steps, " << stats.tensors << " tensors, "
+               << stats.fileBytes / 1048576.0 << " MiB model file\n";
+  return Status::success();
+}
+
+} // namespace stc

@@ -1,0 +1,470 @@
+#include "emit/ModelWriter.h"
+
+#include "dialects/st/StDialect.h"
+#include "formats/DType.h"
+#include "formats/FileIO.h"
+
+#include "ModelLayout.h"
+#include "model_generated.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+
+#include <cstring>
+#include <map>
+#include <memory>
+
+using namespace mlir;
+
+namespace stc {
+
+namespace {
+
+namespace fb = stc::model;
+
+bool toDType(Type t, DType &out) {
+  if (t.isF32())
+    out = DType::F32;
+  else if (t.isF16())
+    out = DType::F16;
+  else if (t.isBF16())
+    out = DType::BF16;
+  else if (isa<st::Q8_0Type>(t))
+    out = DType::Q8_0;
+  else if (isa<st::Q4_0Type>(t))
+    out = DType::Q4_0;
+  else
+    return false;
+  return true;
+}
+
+fb::DType toFb(DType t) {
+  switch (t) {
+  case DType::F32:
+    return fb::DType::F32;
+  case DType::F16:
+    return fb::DType::F16;
+  case DType::BF16:
+    return fb::DType::BF16;
+  case DType::Q8_0:
+    return fb::DType::Q8_0;
+  case DType::Q4_0:
+    return fb::DType::Q4_0;
+  }
+  return fb::DType::F32;
+}
+
+// One weight as the writer sees it: where its source bytes are and what to make
+// of them.
+struct WeightPlan {
+  st::WeightOp op;
+  std::string name;
+  DType source, stored;
+  bool rows16 = false;
+  std::vector<int64_t> shape;
+  uint64_t offset = 0, size = 0, expertStride = 0;
+};
+
+// Reads byte ranges of a weight's concatenated source extents.
+class ExtentReader {
+public:
+  Status read(const WeightPlan &w, uint64_t begin, uint64_t n, uint8_t *out) {
+    st::WeightOp op =
+        w.op; // MLIR op handles are values; accessors are non-const
+    for (Attribute a : op.getExtents()) {
+      auto e = cast<st::ExtentAttr>(a);
+      if (n == 0)
+        break;
+      if (begin >= e.getSize()) {
+        begin -= e.getSize();
+        continue;
+      }
+      uint64_t k = std::min(n, e.getSize() - begin);
+      std::string path = e.getFile().str();
+      auto it = files_.find(path);
+      if (it == files_.end()) {
+        auto f = std::make_unique<InputFile>();
+        STC_TRY(f->open(path));
+        it = files_.emplace(path, std::move(f)).first;
+      }
+      std::string what = "weight '" + w.name + "'";
+      STC_TRY(it->second->read(e.getOffset() + begin, out, k, what.c_str()));
+      out += k;
+      n -= k;
+      begin = 0;
+    }
+    if (n != 0)
+      return Status::error("weight '" + w.name + "': extents end early");
+    return Status::success();
+  }
+
+private:
+  std::map<std::string, std::unique_ptr<InputFile>> files_;
+};
+
+// Interleaves `rows` (a multiple of 16) rows of GGUF blocks into rows16 tiles
+// and the fp16 scales [g][b][l]. q8_0 values are stored as u8 = q + 128 (see
+// gemm_quant).
+void repackRows16(DType t, const uint8_t *blocks, int64_t rows, int64_t cols,
+                  uint8_t *tiles, uint8_t *scales) {
+  const int quads = t == DType::Q4_0 ? 4 : 8;
+  const size_t blockBytes =
+      t == DType::Q4_0 ? kQ4_0BlockBytes : kQ8_0BlockBytes;
+  const int64_t B = cols / 32, G = rows / 16;
+  for (int64_t g = 0; g < G; ++g)
+    for (int64_t b = 0; b < B; ++b) {
+      uint8_t *tile = tiles + (g * B + b) * quads * 64;
+      for (int l = 0; l < 16; ++l) {
+        const uint8_t *blk = blocks + ((g * 16 + l) * B + b) * blockBytes;
+        scales[((g * B + b) * 16 + l) * 2] = blk[0];
+        scales[((g * B + b) * 16 + l) * 2 + 1] = blk[1];
+        for (int j = 0; j < quads; ++j)
+          for (int r = 0; r < 4; ++r) {
+            uint8_t v = blk[2 + 4 * j + r];
+            tile[j * 64 + l * 4 + r] =
+                t == DType::Q8_0 ? static_cast<uint8_t>(v ^ 0x80) : v;
+          }
+      }
+    }
+}
+
+class Writer {
+public:
+  Writer(ModuleOp module, const TargetInfo &target)
+      : module_(module), target_(target) {}
+
+  Status run(const std::string &path, ModelWriteStats &stats) {
+    STC_TRY(collectWeights());
+    STC_TRY(buildPlan());
+    // Tensor offsets, relative to data_start.
+    uint64_t offset = 0;
+    for (WeightPlan &w : weights_) {
+      uint64_t align =
+          w.shape.size() == 3 ? rt::kDataAlignment : rt::kTensorAlignment;
+      offset = (offset + align - 1) / align * align;
+      w.offset = offset;
+      offset += w.size;
+    }
+    std::vector<uint8_t> plan = finishFlatbuffer();
+    AtomicOutputFile out;
+    STC_TRY(out.open(path));
+    uint64_t fbSize = plan.size();
+    STC_TRY(out.write(rt::kModelMagic, 8));
+    STC_TRY(out.write(&fbSize, 8));
+    STC_TRY(out.write(plan.data(), plan.size()));
+    uint64_t dataStart = (16 + fbSize + rt::kDataAlignment - 1) /
+                         rt::kDataAlignment * rt::kDataAlignment;
+    STC_TRY(out.writeZeros(dataStart - out.offset()));
+    for (WeightPlan &w : weights_) {
+      STC_TRY(out.writeZeros(dataStart + w.offset - out.offset()));
+      STC_TRY(writeWeight(w, out));
+    }
+    stats.fileBytes = out.offset();
+    stats.weightBytes = offset;
+    stats.steps = steps_.size();
+    stats.buffers = bufferWidths_.size();
+    stats.tensors = weights_.size();
+    return out.commit();
+  }
+
+private:
+  Status collectWeights() {
+    Status st;
+    module_.walk([&](st::WeightOp op) {
+      if (!st.ok())
+        return;
+      WeightPlan w;
+      w.op = op;
+      w.name = op.getSymName().str();
+      RankedTensorType type = cast<RankedTensorType>(op.getType());
+      if (!toDType(op.getSourceTensorType().getElementType(), w.source) ||
+          !toDType(type.getElementType(), w.stored) ||
+          w.stored == DType::BF16) {
+        st = Status::error("weight '" + w.name +
+                           "' has a type the model file cannot store; run "
+                           "st-lower-to-kernels first");
+        return;
+      }
+      auto layout = op->getAttrOfType<StringAttr>("layout");
+      w.rows16 = layout && layout.getValue() == "rows16";
+      if (isQuantized(w.stored) && !w.rows16) {
+        st = Status::error("weight '" + w.name +
+                           "' is quantized but not in "
+                           "the rows16 layout the kernels read");
+        return;
+      }
+      w.shape.assign(type.getShape().begin(), type.getShape().end());
+      w.size = rt::tensorBytes(
+          toFb(w.stored), w.rows16 ? fb::Layout::Rows16 : fb::Layout::RowMajor,
+          w.shape.data(), w.shape.size(), &w.expertStride);
+      if (w.size == 0) {
+        st = Status::error("weight '" + w.name +
+                           "' has a shape the model file "
+                           "layout cannot hold");
+        return;
+      }
+      index_[w.name] = static_cast<int>(weights_.size());
+      weights_.push_back(std::move(w));
+    });
+    return st;
+  }
+
+  // Liveness-based buffer assignment: a value's buffer is released after its
+  // last use and reused by a later value of the same element type and width.
+  int allocate(Value v) {
+    auto t = cast<RankedTensorType>(v.getType());
+    bool isInt = t.getElementType().isInteger(32);
+    int64_t width = t.getRank() == 2 ? t.getDimSize(1) : 1;
+    for (size_t i = 0; i < free_.size(); ++i) {
+      int b = free_[i];
+      if (bufferWidths_[b] == width && bufferInt_[b] == isInt) {
+        free_.erase(free_.begin() + i);
+        return buffers_[v] = b;
+      }
+    }
+    bufferWidths_.push_back(width);
+    bufferInt_.push_back(isInt);
+    return buffers_[v] = static_cast<int>(bufferWidths_.size()) - 1;
+  }
+
+  Status buildPlan() {
+    func::FuncOp fn;
+    module_.walk([&](func::FuncOp f) {
+      if (f.getName() == "forward")
+        fn = f;
+    });
+    if (!fn)
+      return Status::error("the module has no func.func @forward");
+    Block &body = fn.getBody().front();
+    // Last use of each value, so buffers can be released.
+    llvm::DenseMap<Value, Operation *> lastUse;
+    for (Operation &op : body)
+      for (Value v : op.getOperands())
+        lastUse[v] = &op;
+    idsBuffer_ = allocate(body.getArgument(0));
+    positionsBuffer_ = allocate(body.getArgument(1));
+    for (Operation &op : body) {
+      if (isa<st::LoadWeightOp>(op))
+        continue;
+      if (auto ret = dyn_cast<func::ReturnOp>(op)) {
+        logitsBuffer_ = buffers_.lookup(ret.getOperand(0));
+        continue;
+      }
+      auto k = dyn_cast<st::KernelOp>(op);
+      if (!k)
+        return Status::error("op '" + op.getName().getStringRef().str() +
+                             "' is not a kernel call; run st-lower-to-kernels "
+                             "before writing a model file");
+      STC_TRY(addStep(k));
+      for (Value v : op.getOperands()) {
+        if (lastUse.lookup(v) == &op && buffers_.count(v) &&
+            v != body.getArgument(0) && v != body.getArgument(1))
+          free_.push_back(buffers_[v]);
+      }
+    }
+    if (logitsBuffer_ < 0)
+      return Status::error("@forward returns no logits");
+    return Status::success();
+  }
+
+  int64_t param(st::KernelOp k, llvm::StringRef name) {
+    auto a = k.getParams().getAs<IntegerAttr>(name);
+    return a ? a.getInt() : 0;
+  }
+
+  Status addStep(st::KernelOp k) {
+    StepDesc s;
+    llvm::StringRef op = k.getOp();
+    std::vector<Value> acts;
+    for (Value v : k.getInputs()) {
+      if (auto l = v.getDefiningOp<st::LoadWeightOp>()) {
+        auto it = index_.find(l.getName().str());
+        if (it == index_.end())
+          return Status::error("kernel uses unknown weight @" +
+                               l.getName().str());
+        s.weights.push_back(it->second);
+      } else {
+        if (!buffers_.count(v))
+          return Status::error("kernel '" + op.str() +
+                               "' reads a value with no buffer");
+        s.inputs.push_back(buffers_[v]);
+      }
+    }
+    // Results get buffers after the inputs are read; an input is never reused
+    // for a result of the same step (it is released only after this step).
+    for (Value r : k.getResults())
+      s.outputs.push_back(allocate(r));
+    if (auto l = k.getParams().getAs<IntegerAttr>("layer"))
+      s.layer = static_cast<int>(l.getInt());
+    if (op == "embed") {
+      s.op = fb::Op::Embed;
+    } else if (op == "rms_norm") {
+      s.op = fb::Op::RmsNorm;
+      s.floats.push_back(
+          k.getParams().getAs<FloatAttr>("eps").getValueAsDouble());
+    } else if (op == "gemm") {
+      s.op = fb::Op::Gemm;
+    } else if (op == "route") {
+      s.op = fb::Op::Route;
+      auto w = k.getParams().getAs<StringAttr>("weighting");
+      s.ints = {param(k, "top_k"), w && w.getValue() == "softmax" ? 1 : 0};
+    } else if (op == "rope") {
+      s.op = fb::Op::Rope;
+      s.ints = {param(k, "heads"), param(k, "head_dim")};
+      ropeTheta_ = k.getParams().getAs<FloatAttr>("theta").getValueAsDouble();
+    } else if (op == "attention") {
+      s.op = fb::Op::Attention;
+      s.ints = {param(k, "heads"), param(k, "kv_heads"), param(k, "head_dim"),
+                param(k, "window")};
+    } else if (op == "moe") {
+      s.op = fb::Op::Moe;
+    } else if (op == "add") {
+      s.op = fb::Op::Add;
+    } else {
+      return Status::error("unknown kernel op '" + op.str() + "'");
+    }
+    steps_.push_back(std::move(s));
+    return Status::success();
+  }
+
+  std::vector<uint8_t> finishFlatbuffer() {
+    flatbuffers::FlatBufferBuilder b(1 << 16);
+    auto cfg = module_->getAttrOfType<DictionaryAttr>("st.config");
+    auto geti = [&](llvm::StringRef n, int64_t def) -> int64_t {
+      if (!cfg)
+        return def;
+      auto a = cfg.getAs<IntegerAttr>(n);
+      return a ? a.getInt() : def;
+    };
+    auto getf = [&](llvm::StringRef n, double def) {
+      if (!cfg)
+        return def;
+      auto a = cfg.getAs<FloatAttr>(n);
+      return a ? a.getValueAsDouble() : def;
+    };
+    std::vector<int32_t> eos;
+    auto config = fb::CreateConfig(
+        b, geti("num_hidden_layers", 0), geti("hidden_size", 0),
+        geti("num_attention_heads", 0), geti("num_key_value_heads", 0),
+        geti("head_dim", 0), geti("vocab_size", 0),
+        geti("moe_num_primary_experts", 0),
+        geti("moe_num_active_primary_experts", 0),
+        geti("moe_ffn_hidden_size", 0), getf("rope_theta", ropeTheta_),
+        getf("rms_norm_eps", 1e-6),
+        static_cast<int32_t>(geti("max_position_embeddings", 4096)),
+        static_cast<int32_t>(geti("bos_token_id", -1)), b.CreateVector(eos));
+    std::vector<flatbuffers::Offset<fb::Tensor>> tensors;
+    for (const WeightPlan &w : weights_)
+      tensors.push_back(fb::CreateTensor(
+          b, b.CreateString(w.name), toFb(w.stored),
+          w.rows16 ? fb::Layout::Rows16 : fb::Layout::RowMajor,
+          b.CreateVector(w.shape), w.offset, w.size, w.expertStride));
+    std::vector<flatbuffers::Offset<fb::Buffer>> buffers;
+    for (size_t i = 0; i < bufferWidths_.size(); ++i)
+      buffers.push_back(fb::CreateBuffer(
+          b, b.CreateString("b" + std::to_string(i)),
+          bufferInt_[i] ? fb::BufferType::I32 : fb::BufferType::F32,
+          bufferWidths_[i]));
+    std::vector<flatbuffers::Offset<fb::Step>> steps;
+    for (const StepDesc &s : steps_)
+      steps.push_back(
+          fb::CreateStep(b, s.op, s.layer, b.CreateVector(s.inputs),
+                         b.CreateVector(s.outputs), b.CreateVector(s.weights),
+                         b.CreateVector(s.ints), b.CreateVector(s.floats)));
+    std::vector<flatbuffers::Offset<flatbuffers::String>> features;
+    for (const std::string &f : target_.features)
+      features.push_back(b.CreateString(f));
+    auto source = module_->getAttrOfType<StringAttr>("st.source");
+    auto root = fb::CreateModel(
+        b, rt::kModelFormatVersion, b.CreateString(target_.name),
+        b.CreateString(target_.halideTarget), b.CreateVector(features), config,
+        b.CreateVector(tensors), b.CreateVector(buffers), b.CreateVector(steps),
+        idsBuffer_, positionsBuffer_, logitsBuffer_,
+        b.CreateString(source ? source.getValue().str() : std::string()));
+    fb::FinishModelBuffer(b, root);
+    return std::vector<uint8_t>(b.GetBufferPointer(),
+                                b.GetBufferPointer() + b.GetSize());
+  }
+
+  // Streams one weight: per expert matrix, in row chunks (the 151936-row head
+  // does not fit comfortably in memory as f32).
+  Status writeWeight(const WeightPlan &w, AtomicOutputFile &out) {
+    const int64_t experts = w.shape.size() == 3 ? w.shape[0] : 1;
+    const int64_t rows = w.shape.size() >= 2 ? w.shape[w.shape.size() - 2] : 1;
+    const int64_t cols = w.shape.back();
+    uint64_t srcRowBytes, dstRowBytes;
+    dtypeBytes(w.source, cols, srcRowBytes);
+    dtypeBytes(w.stored, cols, dstRowBytes);
+    const int64_t chunkRows = 256; // a multiple of 16: whole rows16 groups
+    std::vector<uint8_t> src, dst, tiles, scales;
+    std::vector<float> f32;
+    for (int64_t e = 0; e < experts; ++e) {
+      const uint64_t start = out.offset();
+      const int64_t B = cols / 32;
+      if (w.rows16)
+        scales.assign(static_cast<size_t>(rows / 16) * B * 32, 0);
+      for (int64_t r0 = 0; r0 < rows; r0 += chunkRows) {
+        const int64_t n = std::min(chunkRows, rows - r0);
+        src.resize(n * srcRowBytes);
+        STC_TRY(reader_.read(w, (e * rows + r0) * srcRowBytes, src.size(),
+                             src.data()));
+        const uint8_t *stored = src.data();
+        if (w.source != w.stored) { // convert through f32
+          f32.resize(static_cast<size_t>(n) * cols);
+          dequantize(w.source, src.data(), f32.data(), f32.size());
+          dst.resize(n * dstRowBytes);
+          quantize(w.stored, f32.data(), dst.data(), f32.size());
+          stored = dst.data();
+        }
+        if (!w.rows16) {
+          STC_TRY(out.write(stored, n * dstRowBytes));
+          continue;
+        }
+        tiles.resize(n * dstRowBytes - static_cast<size_t>(n) * B * 2);
+        repackRows16(w.stored, stored, n, cols, tiles.data(),
+                     scales.data() + (r0 / 16) * B * 32);
+        STC_TRY(out.write(tiles.data(), tiles.size()));
+      }
+      if (w.rows16)
+        STC_TRY(out.write(scales.data(), scales.size()));
+      // Pad each expert to its stride.
+      uint64_t written = out.offset() - start;
+      uint64_t target = w.expertStride ? w.expertStride : w.size;
+      if (written > target)
+        return Status::error("weight '" + w.name + "': wrote " +
+                             std::to_string(written) + " bytes, planned " +
+                             std::to_string(target));
+      STC_TRY(out.writeZeros(target - written));
+    }
+    return Status::success();
+  }
+
+  struct StepDesc {
+    fb::Op op = fb::Op::Add;
+    int layer = -1;
+    std::vector<int32_t> inputs, outputs, weights;
+    std::vector<int64_t> ints;
+    std::vector<double> floats;
+  };
+
+  ModuleOp module_;
+  const TargetInfo &target_;
+  std::vector<WeightPlan> weights_;
+  std::map<std::string, int> index_;
+  llvm::DenseMap<Value, int> buffers_;
+  std::vector<int64_t> bufferWidths_;
+  std::vector<bool> bufferInt_;
+  std::vector<int> free_;
+  std::vector<StepDesc> steps_;
+  int idsBuffer_ = -1, positionsBuffer_ = -1, logitsBuffer_ = -1;
+  double ropeTheta_ = 1e6;
+  ExtentReader reader_;
+};
+
+} // namespace
+
+Status writeModelFile(ModuleOp module, const TargetInfo &target,
+                      const std::string &path, ModelWriteStats &stats) {
+  return Writer(module, target).run(path, stats);
+}
+
+} // namespace stc

@@ -1,0 +1,195 @@
+// st-lower-to-kernels: graph ops to st.kernel calls (see Passes.td).
+#include "dialects/st/StDialect.h"
+#include "passes/Passes.h"
+
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/IR/Builders.h"
+
+namespace stc::st {
+#define GEN_PASS_DEF_STLOWERTOKERNELS
+#include "passes/Passes.h.inc"
+} // namespace stc::st
+
+using namespace mlir;
+using namespace stc::st;
+
+namespace {
+
+// The storage element type for a scheme name, or the current type made
+// kernel-readable.
+Type storageType(MLIRContext *ctx, Type current, StringAttr quant) {
+  if (quant) {
+    llvm::StringRef q = quant.getValue();
+    if (q == "q4_0")
+      return Q4_0Type::get(ctx);
+    if (q == "q8_0")
+      return Q8_0Type::get(ctx);
+    if (q == "f16")
+      return Float16Type::get(ctx);
+    return Float32Type::get(ctx);
+  }
+  if (current.isBF16())
+    return Float32Type::get(ctx); // no kernel reads bf16
+  return current;
+}
+
+std::string gemmImpl(Value w) {
+  Type e = cast<RankedTensorType>(w.getType()).getElementType();
+  if (isa<Q4_0Type>(e))
+    return "gemm_q4_0";
+  if (isa<Q8_0Type>(e))
+    return "gemm_q8_0";
+  if (e.isF16())
+    return "gemm_f16";
+  return "gemm_f32";
+}
+
+struct StLowerToKernels
+    : public stc::st::impl::StLowerToKernelsBase<StLowerToKernels> {
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    MLIRContext *ctx = &getContext();
+    if (failed(retypeWeights(module)))
+      return signalPassFailure();
+    module.walk([&](func::FuncOp fn) {
+      SmallVector<Operation *> ops;
+      for (Operation &op : fn.getBody().front())
+        ops.push_back(&op);
+      for (Operation *op : ops)
+        lower(op);
+    });
+    (void)ctx;
+  }
+
+  LogicalResult retypeWeights(ModuleOp module) {
+    MLIRContext *ctx = &getContext();
+    llvm::StringMap<Type> types;
+    WalkResult r = module.walk([&](WeightOp w) {
+      auto t = cast<RankedTensorType>(w.getType());
+      auto quant = w->getAttrOfType<StringAttr>("quant");
+      Type elt = storageType(ctx, t.getElementType(), quant);
+      bool quantized = isa<Q4_0Type, Q8_0Type>(elt);
+      if (quantized) {
+        int64_t rank = t.getRank();
+        if (rank < 2) {
+          w.emitError() << "weight @" << w.getSymName()
+                        << " is 1-D and cannot be stored as " << elt;
+          return WalkResult::interrupt();
+        }
+        int64_t rows = t.getDimSize(rank - 2), cols = t.getDimSize(rank - 1);
+        if (rows % 16 != 0 || cols % 32 != 0) {
+          w.emitError() << "weight @" << w.getSymName() << " is " << rows << "x"
+                        << cols << "; storing it as " << elt
+                        << " needs rows in multiples of 16 and columns in "
+                           "multiples of 32";
+          return WalkResult::interrupt();
+        }
+      }
+      auto nt = RankedTensorType::get(t.getShape(), elt);
+      if (nt != t && !w.getSourceType())
+        w.setSourceTypeAttr(TypeAttr::get(t));
+      w.setTypeAttr(TypeAttr::get(nt));
+      w->setAttr("layout",
+                 StringAttr::get(ctx, quantized ? "rows16" : "row_major"));
+      types[w.getSymName()] = nt;
+      return WalkResult::advance();
+    });
+    if (r.wasInterrupted())
+      return failure();
+    module.walk([&](LoadWeightOp l) {
+      auto it = types.find(l.getName());
+      if (it != types.end())
+        l.getResult().setType(cast<RankedTensorType>(it->second));
+    });
+    return success();
+  }
+
+  Value kernel(OpBuilder &b, Location loc, llvm::StringRef op,
+               llvm::StringRef impl, ValueRange inputs, TypeRange results,
+               ArrayRef<NamedAttribute> params, unsigned index = 0) {
+    auto k = b.create<KernelOp>(loc, results, b.getStringAttr(op),
+                                b.getStringAttr(impl), inputs,
+                                b.getDictionaryAttr(params));
+    return k.getResult(index);
+  }
+
+  RankedTensorType act(OpBuilder &b, int64_t width) {
+    return RankedTensorType::get({ShapedType::kDynamic, width}, b.getF32Type());
+  }
+
+  Value gemm(OpBuilder &b, Location loc, Value x, Value w) {
+    int64_t out = cast<RankedTensorType>(w.getType()).getDimSize(0);
+    return kernel(b, loc, "gemm", gemmImpl(w), {x, w}, {act(b, out)}, {});
+  }
+
+  void lower(Operation *op) {
+    OpBuilder b(op);
+    Location loc = op->getLoc();
+    auto i64 = [&](int64_t v) { return b.getI64IntegerAttr(v); };
+    auto named = [&](llvm::StringRef n, Attribute a) {
+      return b.getNamedAttr(n, a);
+    };
+    if (auto e = dyn_cast<EmbeddingOp>(op)) {
+      Value r = kernel(b, loc, "embed", "runtime", {e.getIds(), e.getTable()},
+                       {e.getType()}, {});
+      e.replaceAllUsesWith(r);
+    } else if (auto n = dyn_cast<RmsNormOp>(op)) {
+      Value r =
+          kernel(b, loc, "rms_norm", "halide", {n.getInput(), n.getWeight()},
+                 {n.getType()}, {named("eps", n.getEpsAttr())});
+      n.replaceAllUsesWith(r);
+    } else if (auto r = dyn_cast<RouterOp>(op)) {
+      Value logits = gemm(b, loc, r.getInput(), r.getWeight());
+      auto k = b.create<KernelOp>(
+          loc, TypeRange{r.getWeights().getType(), r.getIndices().getType()},
+          b.getStringAttr("route"), b.getStringAttr("runtime"),
+          ValueRange{logits},
+          b.getDictionaryAttr(
+              {named("layer", r.getLayerAttr()),
+               named("top_k", r.getTopKAttr()),
+               named("weighting", b.getStringAttr(stringifyRouterWeighting(
+                                      r.getWeighting())))}));
+      r.getWeights().replaceAllUsesWith(k.getResult(0));
+      r.getIndices().replaceAllUsesWith(k.getResult(1));
+    } else if (auto a = dyn_cast<AttentionOp>(op)) {
+      int64_t h = a.getNumHeads(), kv = a.getNumKvHeads(), hd = a.getHeadDim();
+      Value q = gemm(b, loc, a.getInput(), a.getWq());
+      Value k = gemm(b, loc, a.getInput(), a.getWk());
+      Value v = gemm(b, loc, a.getInput(), a.getWv());
+      if (a.getRope()) {
+        auto rope = [&](Value x, int64_t heads) {
+          return kernel(b, loc, "rope", "halide", {x, a.getPositions()},
+                        {x.getType()},
+                        {named("head_dim", i64(hd)), named("heads", i64(heads)),
+                         named("theta", a.getRopeThetaAttr())});
+        };
+        q = rope(q, h);
+        k = rope(k, kv);
+      }
+      Value o =
+          kernel(b, loc, "attention", "halide", {q, k, v, a.getPositions()},
+                 {act(b, h * hd)},
+                 {named("head_dim", i64(hd)), named("heads", i64(h)),
+                  named("kv_heads", i64(kv)), named("layer", a.getLayerAttr()),
+                  named("window", a.getWindowAttr())});
+      a.replaceAllUsesWith(gemm(b, loc, o, a.getWo()));
+    } else if (auto m = dyn_cast<MoeOp>(op)) {
+      Value r = kernel(b, loc, "moe", "runtime",
+                       {m.getInput(), m.getWeights(), m.getIndices(),
+                        m.getGate(), m.getUp(), m.getDown()},
+                       {m.getType()}, {named("layer", m.getLayerAttr())});
+      m.replaceAllUsesWith(r);
+    } else if (auto s = dyn_cast<AddOp>(op)) {
+      Value r = kernel(b, loc, "add", "runtime", {s.getLhs(), s.getRhs()},
+                       {s.getType()}, {});
+      s.replaceAllUsesWith(r);
+    } else if (auto l = dyn_cast<LmHeadOp>(op)) {
+      l.replaceAllUsesWith(gemm(b, loc, l.getInput(), l.getWeight()));
+    } else {
+      return;
+    }
+    op->erase();
+  }
+};
+
+} // namespace

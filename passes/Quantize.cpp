@@ -1,0 +1,86 @@
+// st-quantize: chooses each weight's storage scheme (see Passes.td).
+#include "dialects/st/StDialect.h"
+#include "passes/Passes.h"
+
+namespace stc::st {
+#define GEN_PASS_DEF_STQUANTIZE
+#include "passes/Passes.h.inc"
+} // namespace stc::st
+
+using namespace mlir;
+using namespace stc::st;
+
+namespace {
+
+// Glob match with '*' (any run) and '?' (any one character).
+bool globMatch(llvm::StringRef pattern, llvm::StringRef text) {
+  if (pattern.empty())
+    return text.empty();
+  if (pattern.front() == '*') {
+    for (size_t i = 0; i <= text.size(); ++i)
+      if (globMatch(pattern.drop_front(), text.drop_front(i)))
+        return true;
+    return false;
+  }
+  if (text.empty())
+    return false;
+  if (pattern.front() != '?' && pattern.front() != text.front())
+    return false;
+  return globMatch(pattern.drop_front(), text.drop_front());
+}
+
+bool isScheme(llvm::StringRef s) {
+  return s == "q4_0" || s == "q8_0" || s == "f16" || s == "f32";
+}
+
+struct StQuantize : public stc::st::impl::StQuantizeBase<StQuantize> {
+  using StQuantizeBase::StQuantizeBase;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    if (!isScheme(defaultScheme)) {
+      module.emitError() << "st-quantize: unknown quant scheme '"
+                         << defaultScheme
+                         << "' (expected q4_0, q8_0, f16 or f32)";
+      return signalPassFailure();
+    }
+    SmallVector<std::pair<std::string, std::string>> parsed;
+    for (const std::string &rule : rules) {
+      size_t eq = rule.rfind('=');
+      std::string scheme = eq == std::string::npos ? "" : rule.substr(eq + 1);
+      if (eq == std::string::npos || !isScheme(scheme)) {
+        module.emitError() << "st-quantize: rule '" << rule
+                           << "' must be glob=scheme with scheme q4_0, q8_0, "
+                              "f16 or f32";
+        return signalPassFailure();
+      }
+      parsed.push_back({rule.substr(0, eq), scheme});
+    }
+    module.walk([&](WeightOp w) {
+      llvm::StringRef name = w.getSymName();
+      std::string scheme;
+      for (const auto &r : parsed)
+        if (globMatch(r.first, name)) {
+          scheme = r.second;
+          break;
+        }
+      auto t = cast<RankedTensorType>(w.getType());
+      Type elt = t.getElementType();
+      if (scheme.empty()) {
+        if (t.getRank() == 1 || name.ends_with(".ffn_gate_inp")) {
+          scheme = "f32";
+        } else if (isa<Q4_0Type, Q8_0Type>(elt)) {
+          scheme = isa<Q4_0Type>(elt) ? "q4_0" : "q8_0";
+          ++numPassedThrough;
+        } else {
+          scheme = defaultScheme;
+        }
+      }
+      if (scheme == "q4_0" || scheme == "q8_0")
+        ++numQuantized;
+      w->setAttr("quant", StringAttr::get(&getContext(), scheme));
+    });
+  }
+};
+
+} // namespace

@@ -1,0 +1,107 @@
+// The C API (stc_runtime.h) over Runtime, and the sampler.
+#include "stc_runtime.h"
+
+#include "Runtime.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <vector>
+
+struct stc_model {
+  stc::rt::Runtime runtime;
+  std::string error;
+};
+
+struct stc_sampler {
+  float temperature;
+  int topK;
+  float topP;
+  std::mt19937_64 rng;
+  std::vector<int> order;
+  std::vector<float> probs;
+};
+
+extern "C" {
+
+stc_model *stc_load(const char *path, int threads, char *error,
+                    size_t error_size) {
+  auto *m = new stc_model();
+  stc::rt::RuntimeOptions o;
+  o.threads = threads;
+  std::string err;
+  if (!m->runtime.load(path, o, err)) {
+    if (error && error_size > 0) {
+      std::strncpy(error, err.c_str(), error_size - 1);
+      error[error_size - 1] = '\0';
+    }
+    delete m;
+    return nullptr;
+  }
+  return m;
+}
+
+int stc_eval(stc_model *m, const int32_t *tokens, int n, float *all_logits) {
+  return m->runtime.eval(tokens, n, all_logits, m->error) ? 0 : -1;
+}
+
+const float *stc_logits(const stc_model *m) { return m->runtime.lastLogits(); }
+int stc_vocab_size(const stc_model *m) { return m->runtime.vocab(); }
+int stc_context_length(const stc_model *m) { return m->runtime.position(); }
+int stc_max_context(const stc_model *m) { return m->runtime.maxContext(); }
+void stc_reset(stc_model *m) { m->runtime.reset(); }
+const char *stc_last_error(const stc_model *m) { return m->error.c_str(); }
+void stc_free(stc_model *m) { delete m; }
+
+stc_sampler *stc_sampler_new(float temperature, int top_k, float top_p,
+                             uint64_t seed) {
+  auto *s = new stc_sampler();
+  s->temperature = temperature;
+  s->topK = top_k;
+  s->topP = top_p;
+  s->rng.seed(seed);
+  return s;
+}
+
+int32_t stc_sample(stc_sampler *s, const float *logits, int vocab) {
+  if (s->temperature <= 0.0f) // greedy; ties go to the lower id
+    return static_cast<int32_t>(std::max_element(logits, logits + vocab) -
+                                logits);
+  s->order.resize(vocab);
+  std::iota(s->order.begin(), s->order.end(), 0);
+  int keep = s->topK > 0 ? std::min(s->topK, vocab) : vocab;
+  std::partial_sort(s->order.begin(), s->order.begin() + keep, s->order.end(),
+                    [&](int a, int b) { return logits[a] > logits[b]; });
+  s->probs.resize(keep);
+  const float mx = logits[s->order[0]];
+  double sum = 0;
+  for (int i = 0; i < keep; ++i)
+    sum += s->probs[i] = std::exp((logits[s->order[i]] - mx) / s->temperature);
+  // Nucleus cut: the smallest prefix whose probability reaches top_p.
+  if (s->topP < 1.0f) {
+    double acc = 0;
+    for (int i = 0; i < keep; ++i) {
+      acc += s->probs[i] / sum;
+      if (acc >= s->topP) {
+        keep = i + 1;
+        break;
+      }
+    }
+    sum = 0;
+    for (int i = 0; i < keep; ++i)
+      sum += s->probs[i];
+  }
+  double r = std::uniform_real_distribution<double>(0.0, sum)(s->rng);
+  for (int i = 0; i < keep; ++i) {
+    r -= s->probs[i];
+    if (r <= 0)
+      return s->order[i];
+  }
+  return s->order[keep - 1];
+}
+
+void stc_sampler_free(stc_sampler *s) { delete s; }
+
+} // extern "C"

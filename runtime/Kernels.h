@@ -1,0 +1,60 @@
+// Kernels: the AOT Halide kernels the runtime calls (generated per target by
+// stc-kernelgen; `stc compile` links them in), and helpers to describe memory
+// to them.
+#pragma once
+
+#include "HalideRuntime.h"
+
+#include <cstdint>
+#include <initializer_list>
+#include <utility>
+
+extern "C" {
+int stc_gemm_f32(halide_buffer_t *w, halide_buffer_t *x, halide_buffer_t *y);
+int stc_gemm_f16(halide_buffer_t *w, halide_buffer_t *x, halide_buffer_t *y);
+int stc_gemm_q4_0(halide_buffer_t *w, halide_buffer_t *sw, halide_buffer_t *qx,
+                  halide_buffer_t *dx, halide_buffer_t *sx, halide_buffer_t *y);
+int stc_gemm_q8_0(halide_buffer_t *w, halide_buffer_t *sw, halide_buffer_t *qx,
+                  halide_buffer_t *dx, halide_buffer_t *sx, halide_buffer_t *y);
+int stc_quantize_q8(halide_buffer_t *x, halide_buffer_t *qx,
+                    halide_buffer_t *dx, halide_buffer_t *sx);
+int stc_rms_norm(halide_buffer_t *x, halide_buffer_t *w, float eps,
+                 halide_buffer_t *y);
+int stc_rope_neox(halide_buffer_t *x, halide_buffer_t *pos,
+                  halide_buffer_t *cos_t, halide_buffer_t *sin_t,
+                  halide_buffer_t *y);
+int stc_attention(halide_buffer_t *q, halide_buffer_t *k, halide_buffer_t *v,
+                  int32_t pos0, int32_t window, float scale,
+                  halide_buffer_t *out);
+}
+
+namespace stc::rt {
+
+// A halide_buffer_t over existing memory, dims innermost first as {extent,
+// stride}.
+struct HBuf {
+  halide_buffer_t buf{};
+  halide_dimension_t dims[5]{};
+
+  HBuf(const void *host, halide_type_code_t code, int bits,
+       std::initializer_list<std::pair<int32_t, int32_t>> extentsStrides) {
+    buf.host = static_cast<uint8_t *>(const_cast<void *>(host));
+    buf.type.code = code;
+    buf.type.bits = static_cast<uint8_t>(bits);
+    buf.type.lanes = 1;
+    buf.dimensions = static_cast<int32_t>(extentsStrides.size());
+    buf.dim = dims;
+    int i = 0;
+    for (const auto &es : extentsStrides) {
+      dims[i].min = 0;
+      dims[i].extent = es.first;
+      dims[i].stride = es.second;
+      dims[i].flags = 0;
+      ++i;
+    }
+  }
+  HBuf(const HBuf &) = delete;
+  halide_buffer_t *get() { return &buf; }
+};
+
+} // namespace stc::rt

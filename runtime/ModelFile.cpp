@@ -1,0 +1,128 @@
+#include "ModelFile.h"
+
+#include <cstring>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace stc::rt {
+
+ModelFile::~ModelFile() {
+  if (base_)
+    ::munmap(const_cast<uint8_t *>(base_), size_);
+}
+
+bool ModelFile::fail(std::string &error, const std::string &what) {
+  error = path_ + ": " + what;
+  return false;
+}
+
+bool ModelFile::open(const std::string &path, std::string &error) {
+  path_ = path;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return fail(error, std::string("cannot open: ") + std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return fail(error, "not a regular file");
+  }
+  size_ = static_cast<uint64_t>(st.st_size);
+  if (size_ < 16) {
+    ::close(fd);
+    return fail(error, "truncated: " + std::to_string(size_) +
+                           " bytes is shorter than the 16-byte header");
+  }
+  void *p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (p == MAP_FAILED)
+    return fail(error, std::string("cannot map: ") + std::strerror(errno));
+  base_ = static_cast<const uint8_t *>(p);
+
+  if (std::memcmp(base_, kModelMagic, 8) != 0)
+    return fail(error, "not an stc model file (bad magic)");
+  uint64_t fbSize;
+  std::memcpy(&fbSize, base_ + 8, 8);
+  if (fbSize > size_ - 16)
+    return fail(error, "truncated: the plan needs " + std::to_string(fbSize) +
+                           " bytes but the file has " +
+                           std::to_string(size_ - 16) + " after the header");
+  flatbuffers::Verifier verifier(base_ + 16, fbSize, 64, 10000000);
+  if (!model::VerifyModelBuffer(verifier))
+    return fail(error, "corrupted plan (FlatBuffers verification failed)");
+  model_ = model::GetModel(base_ + 16);
+  if (model_->format_version() != kModelFormatVersion)
+    return fail(error, "format version " +
+                           std::to_string(model_->format_version()) +
+                           ", this runtime reads version " +
+                           std::to_string(kModelFormatVersion));
+  dataStart_ =
+      (16 + fbSize + kDataAlignment - 1) / kDataAlignment * kDataAlignment;
+  if (dataStart_ > size_)
+    return fail(error, "truncated: no weight data after the plan");
+  const uint64_t dataSize = size_ - dataStart_;
+
+  const model::Config *c = model_->config();
+  if (!c || !model_->tensors() || !model_->buffers() || !model_->steps())
+    return fail(error, "the plan lacks its config, tensors, buffers or steps");
+  if (c->hidden_size() <= 0 || c->num_heads() <= 0 || c->num_kv_heads() <= 0 ||
+      c->head_dim() <= 0 || c->vocab_size() <= 0 || c->num_layers() <= 0 ||
+      c->num_experts() <= 0 || c->top_k() <= 0 ||
+      c->top_k() > c->num_experts() ||
+      c->num_heads() % c->num_kv_heads() != 0 || c->max_positions() <= 0)
+    return fail(error, "the model config is inconsistent");
+
+  for (const model::Tensor *t : *model_->tensors()) {
+    std::string name = t->name() ? t->name()->str() : "?";
+    if (!t->shape())
+      return fail(error, "tensor '" + name + "' has no shape");
+    uint64_t stride = 0;
+    uint64_t expected = tensorBytes(t->dtype(), t->layout(), t->shape()->data(),
+                                    t->shape()->size(), &stride);
+    if (expected == 0 || expected != t->size() || stride != t->expert_stride())
+      return fail(error, "tensor '" + name + "' declares " +
+                             std::to_string(t->size()) +
+                             " bytes, its shape and type need " +
+                             std::to_string(expected));
+    if (t->offset() % 64 != 0)
+      return fail(error, "tensor '" + name + "' is not 64-byte aligned");
+    if (t->offset() > dataSize || t->size() > dataSize - t->offset())
+      return fail(error, "truncated: tensor '" + name + "' needs bytes [" +
+                             std::to_string(t->offset()) + ", " +
+                             std::to_string(t->offset() + t->size()) +
+                             ") of a data segment of " +
+                             std::to_string(dataSize));
+  }
+  const int32_t nBuffers = static_cast<int32_t>(model_->buffers()->size());
+  const int32_t nTensors = static_cast<int32_t>(model_->tensors()->size());
+  for (const model::Buffer *b : *model_->buffers())
+    if (b->width() <= 0 || b->width() > (int64_t(1) << 24))
+      return fail(error, "buffer width out of range");
+  auto bufferOk = [&](int32_t i) { return i >= 0 && i < nBuffers; };
+  if (!bufferOk(model_->ids_buffer()) ||
+      !bufferOk(model_->positions_buffer()) ||
+      !bufferOk(model_->logits_buffer()))
+    return fail(error, "input or output buffer index out of range");
+  size_t index = 0;
+  for (const model::Step *s : *model_->steps()) {
+    std::string where = "step " + std::to_string(index++);
+    for (auto *list : {s->inputs(), s->outputs()})
+      if (list)
+        for (int32_t i : *list)
+          if (!bufferOk(i))
+            return fail(error, where + " refers to buffer " +
+                                   std::to_string(i) + " of " +
+                                   std::to_string(nBuffers));
+    if (s->weights())
+      for (int32_t i : *s->weights())
+        if (i < 0 || i >= nTensors)
+          return fail(error, where + " refers to tensor " + std::to_string(i) +
+                                 " of " + std::to_string(nTensors));
+    if (s->layer() >= c->num_layers())
+      return fail(error, where + " names layer " + std::to_string(s->layer()));
+  }
+  return true;
+}
+
+} // namespace stc::rt

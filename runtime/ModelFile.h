@@ -1,0 +1,41 @@
+// ModelFile: maps a model file and verifies it (FlatBuffers Verifier, every
+// segment's bounds and size, every plan index) before any byte of it is
+// trusted.
+#pragma once
+
+#include "ModelLayout.h"
+#include "model_generated.h"
+
+#include <cstdint>
+#include <string>
+
+namespace stc::rt {
+
+class ModelFile {
+public:
+  ModelFile() = default;
+  ~ModelFile();
+  ModelFile(const ModelFile &) = delete;
+  ModelFile &operator=(const ModelFile &) = delete;
+
+  // Maps and verifies `path`; on failure returns false with a one-line `error`.
+  bool open(const std::string &path, std::string &error);
+
+  const model::Model *model() const { return model_; }
+  const uint8_t *data() const { return base_ + dataStart_; }
+  const uint8_t *tensorData(const model::Tensor *t) const {
+    return data() + t->offset();
+  }
+  uint64_t fileSize() const { return size_; }
+  const std::string &path() const { return path_; }
+
+private:
+  bool fail(std::string &error, const std::string &what);
+  std::string path_;
+  const uint8_t *base_ = nullptr;
+  uint64_t size_ = 0;
+  uint64_t dataStart_ = 0;
+  const model::Model *model_ = nullptr;
+};
+
+} // namespace stc::rt

@@ -1,0 +1,65 @@
+// ModelLayout: the byte layout rules of the model file, shared by the runtime's
+// loader and the compiler's writer (with the FlatBuffers schema, the only code
+// they share).
+#pragma once
+
+#include "model_generated.h"
+
+#include <cstddef>
+#include <cstdint>
+
+namespace stc::rt {
+
+constexpr char kModelMagic[8] = {'S', 'T', 'C', 'M', 'O', 'D', 'L', '1'};
+constexpr uint32_t kModelFormatVersion = 1;
+constexpr uint64_t kDataAlignment = 4096; // data_start and each expert matrix
+constexpr uint64_t kTensorAlignment = 64; // every other tensor
+
+// Bytes a tensor of `dtype` with `shape` occupies in `layout` (all experts), or
+// 0 when the shape does not fit the layout. Rank-3 tensors are stacked experts:
+// each expert's matrix is rounded up to whole pages and `expertStride` receives
+// that size.
+inline uint64_t tensorBytes(model::DType dtype, model::Layout layout,
+                            const int64_t *shape, size_t rank,
+                            uint64_t *expertStride) {
+  if (rank == 0 || rank > 3)
+    return 0;
+  uint64_t count = 1;
+  for (size_t i = 0; i < rank; ++i) {
+    if (shape[i] <= 0 || shape[i] > (int64_t(1) << 32))
+      return 0;
+    count *= static_cast<uint64_t>(shape[i]);
+  }
+  uint64_t experts = rank == 3 ? static_cast<uint64_t>(shape[0]) : 1;
+  uint64_t perExpert = count / experts, bytes = 0;
+  switch (dtype) {
+  case model::DType::F32:
+    bytes = perExpert * 4;
+    break;
+  case model::DType::F16:
+  case model::DType::BF16:
+    bytes = perExpert * 2;
+    break;
+  case model::DType::Q8_0:
+  case model::DType::Q4_0: {
+    int64_t cols = shape[rank - 1], rows = rank >= 2 ? shape[rank - 2] : 1;
+    if (cols % 32 != 0)
+      return 0;
+    if (layout == model::Layout::Rows16 && (rank < 2 || rows % 16 != 0))
+      return 0;
+    bytes = perExpert / 32 * (dtype == model::DType::Q8_0 ? 34 : 18);
+    break;
+  }
+  default:
+    return 0;
+  }
+  if (rank == 3) {
+    // Each expert's matrix starts on a page so it can be read or dropped alone.
+    bytes = (bytes + kDataAlignment - 1) / kDataAlignment * kDataAlignment;
+  }
+  if (expertStride)
+    *expertStride = rank == 3 ? bytes : 0;
+  return bytes * experts;
+}
+
+} // namespace stc::rt

@@ -1,0 +1,462 @@
+#include "Runtime.h"
+
+#include "CpuFeatures.h"
+#include "Kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <thread>
+
+namespace stc::rt {
+
+namespace {
+
+// Halide's default error handler prints and aborts; keep the message instead so
+// the failing step can report it as an error.
+thread_local std::string halideErrorText;
+void onHalideError(void *, const char *msg) { halideErrorText = msg; }
+
+std::string kernelError(const std::string &what) {
+  std::string m = what + ": " + halideErrorText;
+  while (!m.empty() && (m.back() == '\n' || m.back() == ' '))
+    m.pop_back();
+  return m;
+}
+
+float halfToFloat(uint16_t h) {
+  uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
+  uint32_t exp = (h >> 10) & 0x1F, mant = h & 0x3FF, bits;
+  if (exp == 0) {
+    if (mant == 0) {
+      bits = sign;
+    } else {
+      int e = -1;
+      do {
+        ++e;
+        mant <<= 1;
+      } while ((mant & 0x400) == 0);
+      bits = sign | (static_cast<uint32_t>(127 - 15 - e) << 23) |
+             ((mant & 0x3FF) << 13);
+    }
+  } else if (exp == 31) {
+    bits = sign | 0x7F800000u | (mant << 13);
+  } else {
+    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
+uint16_t loadU16(const uint8_t *p) {
+  return static_cast<uint16_t>(p[0] | (p[1] << 8));
+}
+
+int quads(model::DType t) { return t == model::DType::Q4_0 ? 4 : 8; }
+
+} // namespace
+
+bool Runtime::load(const std::string &path, const RuntimeOptions &options,
+                   std::string &error) {
+  if (!file_.open(path, error))
+    return false;
+  const model::Model *m = file_.model();
+  // Refuse a CPU that lacks the kernels' instructions before running any of
+  // them.
+  if (m->cpu_features()) {
+    for (const auto *f : *m->cpu_features()) {
+      if (!hostHas(f->str())) {
+        error = path + ": compiled for target '" +
+                (m->target() ? m->target()->str() : std::string("?")) +
+                "', which needs the CPU feature '" + f->str() +
+                "' that this CPU lacks; compile for --target host";
+        return false;
+      }
+    }
+  }
+  halide_set_error_handler(onHalideError);
+  const model::Config &c = config();
+  int threads = options.threads > 0
+                    ? options.threads
+                    : static_cast<int>(std::thread::hardware_concurrency());
+  halide_set_num_threads(std::max(1, threads));
+  maxContext_ = options.maxContext > 0 ? options.maxContext
+                                       : std::min(c.max_positions(), 4096);
+  maxBatch_ = std::max(1, options.maxBatch);
+
+  bufs_.resize(m->buffers()->size());
+  for (size_t i = 0; i < bufs_.size(); ++i)
+    bufs_[i].assign(
+        static_cast<size_t>(m->buffers()->Get(i)->width()) * maxBatch_ * 4, 0);
+  const size_t kvWidth = static_cast<size_t>(c.num_kv_heads()) * c.head_dim();
+  kcache_.assign(c.num_layers(), std::vector<float>(kvWidth * maxContext_));
+  vcache_.assign(c.num_layers(), std::vector<float>(kvWidth * maxContext_));
+  // RoPE tables in double precision: angle = pos * theta^(-2j/d).
+  const int half = c.head_dim() / 2;
+  cos_.resize(static_cast<size_t>(maxContext_) * half);
+  sin_.resize(cos_.size());
+  for (int p = 0; p < maxContext_; ++p)
+    for (int j = 0; j < half; ++j) {
+      double angle = p * std::pow(c.rope_theta(), -2.0 * j / c.head_dim());
+      cos_[static_cast<size_t>(p) * half + j] =
+          static_cast<float>(std::cos(angle));
+      sin_[static_cast<size_t>(p) * half + j] =
+          static_cast<float>(std::sin(angle));
+    }
+  lastLogits_.assign(c.vocab_size(), 0.0f);
+  return true;
+}
+
+Runtime::Weight Runtime::weight(int tensor, int expert) const {
+  const model::Tensor *t = file_.model()->tensors()->Get(tensor);
+  const auto *shape = t->shape();
+  size_t r = shape->size();
+  Weight w;
+  w.t = t;
+  w.cols = shape->Get(r - 1);
+  w.rows = r >= 2 ? shape->Get(r - 2) : 1;
+  w.data =
+      file_.tensorData(t) + static_cast<uint64_t>(expert) * t->expert_stride();
+  return w;
+}
+
+uint64_t Runtime::weightBytesPerToken() const {
+  const model::Model *m = file_.model();
+  uint64_t total = 0;
+  for (const model::Step *s : *m->steps()) {
+    if (!s->weights())
+      continue;
+    for (int32_t i : *s->weights()) {
+      const model::Tensor *t = m->tensors()->Get(i);
+      if (s->op() == model::Op::Embed)
+        total += t->size() / t->shape()->Get(0);
+      else if (s->op() == model::Op::Moe)
+        total += t->expert_stride() * config().top_k();
+      else
+        total += t->size();
+    }
+  }
+  return total;
+}
+
+void Runtime::embedRow(const Weight &w, int64_t row, float *out) const {
+  const int64_t K = w.cols;
+  switch (w.t->dtype()) {
+  case model::DType::F32:
+    std::memcpy(out, w.data + row * K * 4, K * 4);
+    return;
+  case model::DType::F16:
+    for (int64_t k = 0; k < K; ++k)
+      out[k] = halfToFloat(loadU16(w.data + (row * K + k) * 2));
+    return;
+  default:
+    break;
+  }
+  // Rows16: gather the row's bytes out of its group's tiles.
+  const int Q = quads(w.t->dtype());
+  const int64_t B = K / 32, g = row / 16, l = row % 16;
+  const int64_t tileBytes = Q * 64, G = w.rows / 16;
+  const uint8_t *tiles = w.data;
+  const uint8_t *scales = w.data + G * B * tileBytes;
+  for (int64_t b = 0; b < B; ++b) {
+    const uint8_t *tile = tiles + (g * B + b) * tileBytes;
+    float d = halfToFloat(loadU16(scales + ((g * B + b) * 16 + l) * 2));
+    for (int j = 0; j < Q; ++j)
+      for (int r = 0; r < 4; ++r) {
+        uint8_t byte = tile[j * 64 + l * 4 + r];
+        if (Q == 4) {
+          out[b * 32 + 4 * j + r] = d * ((byte & 15) - 8);
+          out[b * 32 + 16 + 4 * j + r] = d * ((byte >> 4) - 8);
+        } else {
+          out[b * 32 + 4 * j + r] = d * (static_cast<int>(byte) - 128);
+        }
+      }
+  }
+}
+
+bool Runtime::gemm(const float *x, int n, const Weight &w, float *y,
+                   std::string &error) {
+  const int32_t K = static_cast<int32_t>(w.cols),
+                N = static_cast<int32_t>(w.rows);
+  int rc = 0;
+  switch (w.t->dtype()) {
+  case model::DType::F32:
+  case model::DType::F16: {
+    HBuf hw(w.data, halide_type_float,
+            w.t->dtype() == model::DType::F32 ? 32 : 16, {{K, 1}, {N, K}});
+    HBuf hx(x, halide_type_float, 32, {{K, 1}, {n, K}});
+    HBuf hy(y, halide_type_float, 32, {{N, 1}, {n, N}});
+    rc = w.t->dtype() == model::DType::F32
+             ? stc_gemm_f32(hw.get(), hx.get(), hy.get())
+             : stc_gemm_f16(hw.get(), hx.get(), hy.get());
+    break;
+  }
+  case model::DType::Q8_0:
+  case model::DType::Q4_0: {
+    // Quantize the activations once per call; every row of W reuses them.
+    const int32_t B = K / 32, G = N / 16, Q = quads(w.t->dtype());
+    qx_.resize(static_cast<size_t>(n) * K);
+    dx_.resize(static_cast<size_t>(n) * B);
+    sx_.resize(dx_.size());
+    HBuf hx(x, halide_type_float, 32, {{K, 1}, {n, K}});
+    HBuf hqx(qx_.data(), halide_type_int, 8, {{K, 1}, {n, K}});
+    HBuf hdx(dx_.data(), halide_type_float, 32, {{B, 1}, {n, B}});
+    HBuf hsx(sx_.data(), halide_type_float, 32, {{B, 1}, {n, B}});
+    rc = stc_quantize_q8(hx.get(), hqx.get(), hdx.get(), hsx.get());
+    if (rc != 0)
+      break;
+    const int32_t tile = Q * 64;
+    HBuf hw(w.data, halide_type_uint, 8,
+            {{4, 1}, {16, 4}, {Q, 64}, {B, tile}, {G, tile * B}});
+    HBuf hsw(w.data + static_cast<int64_t>(G) * B * tile, halide_type_uint, 16,
+             {{16, 1}, {B, 16}, {G, 16 * B}});
+    HBuf hy(y, halide_type_float, 32, {{16, 1}, {G, 16}, {n, N}});
+    rc = w.t->dtype() == model::DType::Q4_0
+             ? stc_gemm_q4_0(hw.get(), hsw.get(), hqx.get(), hdx.get(),
+                             hsx.get(), hy.get())
+             : stc_gemm_q8_0(hw.get(), hsw.get(), hqx.get(), hdx.get(),
+                             hsx.get(), hy.get());
+    break;
+  }
+  default:
+    error = "tensor '" + w.t->name()->str() + "' has a dtype no kernel reads";
+    return false;
+  }
+  if (rc != 0) {
+    error = kernelError("gemm kernel failed on tensor '" + w.t->name()->str() +
+                        "'");
+    return false;
+  }
+  return true;
+}
+
+bool Runtime::attention(const model::Step *s, int n, std::string &error) {
+  const auto &ints = *s->ints();
+  const int32_t H = static_cast<int32_t>(ints[0]),
+                KV = static_cast<int32_t>(ints[1]),
+                hd = static_cast<int32_t>(ints[2]),
+                window = static_cast<int32_t>(ints[3]);
+  const int layer = s->layer();
+  const float *q = f32(s->inputs()->Get(0));
+  const float *k = f32(s->inputs()->Get(1));
+  const float *v = f32(s->inputs()->Get(2));
+  float *out = f32(s->outputs()->Get(0));
+  const size_t kvw = static_cast<size_t>(KV) * hd;
+  // Append this chunk's keys and values (after RoPE) at their positions.
+  std::memcpy(&kcache_[layer][pos_ * kvw], k, n * kvw * 4);
+  std::memcpy(&vcache_[layer][pos_ * kvw], v, n * kvw * 4);
+  const int32_t keys = pos_ + n;
+  HBuf hq(q, halide_type_float, 32, {{hd, 1}, {H, hd}, {n, H * hd}});
+  HBuf hk(kcache_[layer].data(), halide_type_float, 32,
+          {{hd, 1}, {KV, hd}, {keys, static_cast<int32_t>(kvw)}});
+  HBuf hv(vcache_[layer].data(), halide_type_float, 32,
+          {{hd, 1}, {KV, hd}, {keys, static_cast<int32_t>(kvw)}});
+  HBuf ho(out, halide_type_float, 32, {{hd, 1}, {H, hd}, {n, H * hd}});
+  int rc = stc_attention(hq.get(), hk.get(), hv.get(), pos_, window,
+                         1.0f / std::sqrt(static_cast<float>(hd)), ho.get());
+  if (rc != 0) {
+    error = kernelError("attention kernel failed in layer " +
+                        std::to_string(layer));
+    return false;
+  }
+  return true;
+}
+
+bool Runtime::moe(const model::Step *s, int n, std::string &error) {
+  const model::Config &c = config();
+  const int K = c.top_k(), D = c.hidden_size(), F = c.expert_ffn(),
+            E = c.num_experts();
+  const float *x = f32(s->inputs()->Get(0));
+  const float *wts = f32(s->inputs()->Get(1));
+  const int32_t *idx = i32(s->inputs()->Get(2));
+  float *out = f32(s->outputs()->Get(0));
+  std::fill(out, out + static_cast<size_t>(n) * D, 0.0f);
+  // Group the (token, slot) pairs by expert, so each expert's weights are read
+  // once.
+  std::vector<std::vector<int>> slots(E);
+  for (int t = 0; t < n; ++t)
+    for (int j = 0; j < K; ++j) {
+      int e = idx[t * K + j];
+      if (e < 0 || e >= E) {
+        error = "router produced expert " + std::to_string(e);
+        return false;
+      }
+      slots[e].push_back(t * K + j);
+    }
+  for (int e = 0; e < E; ++e) {
+    const int m = static_cast<int>(slots[e].size());
+    if (m == 0)
+      continue;
+    moeX_.resize(static_cast<size_t>(m) * D);
+    moeG_.resize(static_cast<size_t>(m) * F);
+    moeU_.resize(moeG_.size());
+    moeY_.resize(moeX_.size());
+    for (int i = 0; i < m; ++i)
+      std::memcpy(&moeX_[static_cast<size_t>(i) * D],
+                  x + static_cast<size_t>(slots[e][i] / K) * D, D * 4);
+    if (!gemm(moeX_.data(), m, weight(s->weights()->Get(0), e), moeG_.data(),
+              error) ||
+        !gemm(moeX_.data(), m, weight(s->weights()->Get(1), e), moeU_.data(),
+              error))
+      return false;
+    for (size_t i = 0; i < moeG_.size(); ++i) // ReGLU: relu(gate) * up
+      moeG_[i] = std::max(moeG_[i], 0.0f) * moeU_[i];
+    if (!gemm(moeG_.data(), m, weight(s->weights()->Get(2), e), moeY_.data(),
+              error))
+      return false;
+    for (int i = 0; i < m; ++i) {
+      const int slot = slots[e][i];
+      const float wgt = wts[slot];
+      float *o = out + static_cast<size_t>(slot / K) * D;
+      const float *y = &moeY_[static_cast<size_t>(i) * D];
+      for (int d = 0; d < D; ++d)
+        o[d] += wgt * y[d];
+    }
+  }
+  return true;
+}
+
+bool Runtime::step(const model::Step *s, int n, std::string &error) {
+  auto in = [&](int i) { return s->inputs()->Get(i); };
+  auto outb = [&](int i) { return s->outputs()->Get(i); };
+  switch (s->op()) {
+  case model::Op::Embed: {
+    Weight table = weight(s->weights()->Get(0));
+    const int32_t *ids = i32(in(0));
+    float *x = f32(outb(0));
+    for (int t = 0; t < n; ++t)
+      embedRow(table, ids[t], x + static_cast<size_t>(t) * table.cols);
+    return true;
+  }
+  case model::Op::RmsNorm: {
+    const int32_t D = static_cast<int32_t>(width(in(0)));
+    Weight w = weight(s->weights()->Get(0));
+    HBuf hx(f32(in(0)), halide_type_float, 32, {{D, 1}, {n, D}});
+    HBuf hw(w.data, halide_type_float, 32, {{D, 1}});
+    HBuf hy(f32(outb(0)), halide_type_float, 32, {{D, 1}, {n, D}});
+    if (stc_rms_norm(hx.get(), hw.get(),
+                     static_cast<float>(s->floats()->Get(0)), hy.get()) != 0) {
+      error = kernelError("rms_norm kernel failed");
+      return false;
+    }
+    return true;
+  }
+  case model::Op::Gemm:
+    return gemm(f32(in(0)), n, weight(s->weights()->Get(0)), f32(outb(0)),
+                error);
+  case model::Op::Route: {
+    const int E = static_cast<int>(width(in(0)));
+    const int K = static_cast<int>(s->ints()->Get(0));
+    const bool softmax = s->ints()->Get(1) != 0;
+    const float *logits = f32(in(0));
+    float *wts = f32(outb(0));
+    int32_t *idx = i32(outb(1));
+    std::vector<int> order(E);
+    for (int t = 0; t < n; ++t) {
+      const float *l = logits + static_cast<size_t>(t) * E;
+      for (int e = 0; e < E; ++e)
+        order[e] = e;
+      std::partial_sort(
+          order.begin(), order.begin() + K, order.end(),
+          [&](int a, int b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
+      // Softmax over the k selected logits, or sigmoid of each over their sum.
+      float sum = 0;
+      for (int j = 0; j < K; ++j) {
+        float v = softmax ? std::exp(l[order[j]] - l[order[0]])
+                          : 1.0f / (1.0f + std::exp(-l[order[j]]));
+        wts[t * K + j] = v;
+        idx[t * K + j] = order[j];
+        sum += v;
+      }
+      for (int j = 0; j < K; ++j)
+        wts[t * K + j] /= sum;
+    }
+    return true;
+  }
+  case model::Op::Rope: {
+    const int32_t H = static_cast<int32_t>(s->ints()->Get(0));
+    const int32_t hd = static_cast<int32_t>(s->ints()->Get(1));
+    HBuf hx(f32(in(0)), halide_type_float, 32, {{hd, 1}, {H, hd}, {n, H * hd}});
+    HBuf hp(i32(in(1)), halide_type_int, 32, {{n, 1}});
+    HBuf hc(cos_.data(), halide_type_float, 32,
+            {{hd / 2, 1}, {maxContext_, hd / 2}});
+    HBuf hs(sin_.data(), halide_type_float, 32,
+            {{hd / 2, 1}, {maxContext_, hd / 2}});
+    HBuf hy(f32(outb(0)), halide_type_float, 32,
+            {{hd, 1}, {H, hd}, {n, H * hd}});
+    if (stc_rope_neox(hx.get(), hp.get(), hc.get(), hs.get(), hy.get()) != 0) {
+      error = kernelError("rope kernel failed");
+      return false;
+    }
+    return true;
+  }
+  case model::Op::Attention:
+    return attention(s, n, error);
+  case model::Op::Moe:
+    return moe(s, n, error);
+  case model::Op::Add: {
+    const size_t count = static_cast<size_t>(n) * width(in(0));
+    const float *a = f32(in(0)), *b = f32(in(1));
+    float *o = f32(outb(0));
+    for (size_t i = 0; i < count; ++i)
+      o[i] = a[i] + b[i];
+    return true;
+  }
+  }
+  error = "unknown step";
+  return false;
+}
+
+bool Runtime::runChunk(const int32_t *tokens, int n, float *allLogits,
+                       std::string &error) {
+  const model::Model *m = file_.model();
+  const int V = config().vocab_size();
+  int32_t *ids = i32(m->ids_buffer());
+  int32_t *positions = i32(m->positions_buffer());
+  for (int t = 0; t < n; ++t) {
+    if (tokens[t] < 0 || tokens[t] >= V) {
+      error = "token id " + std::to_string(tokens[t]) +
+              " is outside the vocabulary [0, " + std::to_string(V) + ")";
+      return false;
+    }
+    ids[t] = tokens[t];
+    positions[t] = pos_ + t;
+  }
+  for (const model::Step *s : *m->steps())
+    if (!step(s, n, error))
+      return false;
+  const float *logits = f32(m->logits_buffer());
+  if (allLogits)
+    std::memcpy(allLogits, logits, static_cast<size_t>(n) * V * 4);
+  std::memcpy(lastLogits_.data(), logits + static_cast<size_t>(n - 1) * V,
+              V * 4);
+  pos_ += n;
+  return true;
+}
+
+bool Runtime::eval(const int32_t *tokens, int n, float *allLogits,
+                   std::string &error) {
+  if (n <= 0) {
+    error = "no tokens to evaluate";
+    return false;
+  }
+  if (pos_ + n > maxContext_) {
+    error = "context full: " + std::to_string(pos_) + " + " +
+            std::to_string(n) + " tokens exceed the maximum of " +
+            std::to_string(maxContext_);
+    return false;
+  }
+  const int V = config().vocab_size();
+  for (int done = 0; done < n; done += maxBatch_) {
+    int chunk = std::min(maxBatch_, n - done);
+    if (!runChunk(tokens + done, chunk,
+                  allLogits ? allLogits + static_cast<size_t>(done) * V
+                            : nullptr,
+                  error))
+      return false;
+  }
+  return true;
+}
+
+} // namespace stc::rt

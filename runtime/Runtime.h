@@ -1,0 +1,73 @@
+// Runtime: executes a model file's plan. Holds the activation buffers, the KV
+// cache and the RoPE tables; runs prefill (many tokens) and decode (one token)
+// through the same steps, calling the AOT kernels.
+#pragma once
+
+#include "ModelFile.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace stc::rt {
+
+struct RuntimeOptions {
+  int threads = 0;    // <= 0: every core
+  int maxContext = 0; // <= 0: min(config max positions, 4096)
+  int maxBatch = 256; // tokens per pass; longer prompts run in chunks
+};
+
+class Runtime {
+public:
+  bool load(const std::string &path, const RuntimeOptions &options,
+            std::string &error);
+  // Evaluates `n` tokens at the next positions; `allLogits` (n x vocab) may be
+  // null.
+  bool eval(const int32_t *tokens, int n, float *allLogits, std::string &error);
+  const float *lastLogits() const { return lastLogits_.data(); }
+  int vocab() const { return config().vocab_size(); }
+  int position() const { return pos_; }
+  int maxContext() const { return maxContext_; }
+  void reset() { pos_ = 0; }
+  const model::Config &config() const { return *file_.model()->config(); }
+  const ModelFile &file() const { return file_; }
+  // Weight bytes one decoded token reads when every active weight is read once.
+  uint64_t weightBytesPerToken() const;
+
+private:
+  struct Weight {
+    const model::Tensor *t;
+    const uint8_t *data;
+    int64_t rows, cols; // of one (expert) matrix
+  };
+  bool runChunk(const int32_t *tokens, int n, float *allLogits,
+                std::string &error);
+  bool step(const model::Step *s, int n, std::string &error);
+  float *f32(int buffer) {
+    return reinterpret_cast<float *>(bufs_[buffer].data());
+  }
+  int32_t *i32(int buffer) {
+    return reinterpret_cast<int32_t *>(bufs_[buffer].data());
+  }
+  int64_t width(int buffer) const {
+    return file_.model()->buffers()->Get(buffer)->width();
+  }
+  Weight weight(int tensor, int expert = 0) const;
+  bool gemm(const float *x, int n, const Weight &w, float *y,
+            std::string &error);
+  void embedRow(const Weight &table, int64_t row, float *out) const;
+  bool moe(const model::Step *s, int n, std::string &error);
+  bool attention(const model::Step *s, int n, std::string &error);
+
+  ModelFile file_;
+  int maxContext_ = 0, maxBatch_ = 0, pos_ = 0;
+  std::vector<std::vector<uint8_t>> bufs_;
+  std::vector<std::vector<float>> kcache_, vcache_; // per layer
+  std::vector<float> cos_, sin_;                    // [position][head_dim / 2]
+  std::vector<float> lastLogits_;
+  // Scratch for activations quantized to Q8_0 blocks and for the MoE gather.
+  std::vector<int8_t> qx_;
+  std::vector<float> dx_, sx_, moeX_, moeG_, moeU_, moeY_;
+};
+
+} // namespace stc::rt

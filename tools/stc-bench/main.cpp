@@ -1,0 +1,165 @@
+// stc-bench: prefill and decode speed of a compiled model, peak RSS, and the
+// share of the memory-bandwidth roofline (weight bytes per decoded token x
+// tokens/s over a read bandwidth it measures itself on this machine).
+#include "Runtime.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <thread>
+#include <vector>
+
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Streaming read bandwidth with `threads` readers over a buffer far larger than
+// the caches; the best of several passes.
+double measureBandwidth(int threads) {
+  const size_t bytes = size_t(1) << 30;
+  std::vector<uint64_t> buf(bytes / 8);
+  for (size_t i = 0; i < buf.size(); i += 512)
+    buf[i] = i; // touch every page
+  double best = 0;
+  for (int pass = 0; pass < 4; ++pass) {
+    std::atomic<uint64_t> sink{0};
+    double t0 = now();
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        size_t n = buf.size() / threads, begin = t * n;
+        uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (size_t i = begin; i + 4 <= begin + n; i += 4) {
+          a0 += buf[i];
+          a1 += buf[i + 1];
+          a2 += buf[i + 2];
+          a3 += buf[i + 3];
+        }
+        sink += a0 + a1 + a2 + a3;
+      });
+    for (auto &th : pool)
+      th.join();
+    double dt = now() - t0;
+    best = std::max(best, bytes / dt);
+  }
+  return best;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    std::fprintf(stderr,
+                 "usage: stc-bench <out-dir | model.stcm> [--threads N] "
+                 "[--prompt 128] [--gen 64] [--json]\n");
+    return 2;
+  }
+  std::string path = argv[1];
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    path += "/model.stcm";
+  int threads = static_cast<int>(std::thread::hardware_concurrency());
+  int prompt = 128, gen = 64;
+  bool json = false;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--json") {
+      json = true;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "stc-bench: option '%s' needs a value\n", a.c_str());
+      return 2;
+    }
+    int v = std::atoi(argv[++i]);
+    if (a == "--threads")
+      threads = v;
+    else if (a == "--prompt")
+      prompt = v;
+    else if (a == "--gen")
+      gen = v;
+    else {
+      std::fprintf(stderr, "stc-bench: unknown option '%s'\n", a.c_str());
+      return 2;
+    }
+  }
+  stc::rt::Runtime rt;
+  stc::rt::RuntimeOptions o;
+  o.threads = threads;
+  o.maxContext = prompt + gen + 1;
+  std::string err;
+  if (!rt.load(path, o, err)) {
+    std::fprintf(stderr, "stc-bench: %s\n", err.c_str());
+    return 1;
+  }
+  std::mt19937 rng(1);
+  std::vector<int32_t> tokens(prompt);
+  for (int32_t &t : tokens)
+    t = static_cast<int32_t>(rng() % rt.vocab());
+  // Warm-up: touch every weight once so page faults are not timed.
+  if (!rt.eval(tokens.data(), std::min(prompt, 8), nullptr, err)) {
+    std::fprintf(stderr, "stc-bench: %s\n", err.c_str());
+    return 1;
+  }
+  rt.reset();
+  double t0 = now();
+  bool ok = rt.eval(tokens.data(), prompt, nullptr, err);
+  double prefill = now() - t0;
+  int32_t next = 0;
+  t0 = now();
+  for (int i = 0; ok && i < gen; ++i) {
+    const float *l = rt.lastLogits();
+    next = static_cast<int32_t>(std::max_element(l, l + rt.vocab()) - l);
+    ok = rt.eval(&next, 1, nullptr, err);
+  }
+  double decode = now() - t0;
+  if (!ok) {
+    std::fprintf(stderr, "stc-bench: %s\n", err.c_str());
+    return 1;
+  }
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  const uint64_t peakRss = static_cast<uint64_t>(ru.ru_maxrss) * 1024;
+  const double bandwidth = measureBandwidth(threads);
+  const uint64_t bytesPerToken = rt.weightBytesPerToken();
+  const double prefillTps = prompt / prefill, decodeTps = gen / decode;
+  const double roofline = bytesPerToken * decodeTps / bandwidth;
+  const auto *m = rt.file().model();
+  const std::string target = m->target() ? m->target()->str() : "?";
+  if (json) {
+    std::printf(
+        "{\"model\": \"%s\", \"target\": \"%s\", \"threads\": %d, "
+        "\"prompt\": %d, \"gen\": %d, \"prefill_tok_s\": %.3f, "
+        "\"decode_tok_s\": %.3f, \"peak_rss_bytes\": %llu, "
+        "\"weight_bytes_per_token\": %llu, \"bandwidth_bytes_s\": %.0f, "
+        "\"roofline_share\": %.4f}\n",
+        path.c_str(), target.c_str(), threads, prompt, gen, prefillTps,
+        decodeTps, static_cast<unsigned long long>(peakRss),
+        static_cast<unsigned long long>(bytesPerToken), bandwidth, roofline);
+  } else {
+    std::printf("model                   %s (%s, %d threads)\n", path.c_str(),
+                target.c_str(), threads);
+    std::printf("prefill                 %.2f tok/s (%d tokens)\n", prefillTps,
+                prompt);
+    std::printf("decode                  %.2f tok/s (%d tokens)\n", decodeTps,
+                gen);
+    std::printf("peak RSS                %.1f MiB\n", peakRss / 1048576.0);
+    std::printf("weight bytes per token  %.1f MiB\n",
+                bytesPerToken / 1048576.0);
+    std::printf("read bandwidth          %.2f GB/s (measured)\n",
+                bandwidth / 1e9);
+    std::printf("roofline share          %.1f%%\n", roofline * 100);
+  }
+  return 0;
+}

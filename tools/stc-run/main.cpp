@@ -1,0 +1,151 @@
+// stc-run: loads a compiled model and generates tokens (token ids until the
+// tokenizer lands). Links only the runtime and the model's kernels.
+#include "stc_runtime.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <sys/stat.h>
+#include <vector>
+
+namespace {
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: stc-run <out-dir | model.stcm> --tokens 1,2,3 [-n N]\n"
+               "       [--logits FILE] [--token-by-token] [--threads N]\n"
+               "       [--temp T] [--top-k K] [--top-p P] [--seed S]\n");
+  return 2;
+}
+
+int fail(const std::string &m) {
+  std::fprintf(stderr, "stc-run: %s\n", m.c_str());
+  return 1;
+}
+
+bool parseTokens(const char *s, std::vector<int32_t> &out) {
+  std::string str(s);
+  size_t i = 0;
+  while (i <= str.size()) {
+    size_t j = str.find(',', i);
+    if (j == std::string::npos)
+      j = str.size();
+    std::string t = str.substr(i, j - i);
+    char *end = nullptr;
+    long v = std::strtol(t.c_str(), &end, 10);
+    if (t.empty() || *end)
+      return false;
+    out.push_back(static_cast<int32_t>(v));
+    i = j + 1;
+  }
+  return true;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  if (argc < 2)
+    return usage();
+  std::string path = argv[1];
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    path += "/model.stcm";
+  std::vector<int32_t> tokens;
+  int n = 16, threads = 0, topK = 0;
+  float temp = 0.0f, topP = 1.0f;
+  unsigned long long seed = 0;
+  bool tokenByToken = false;
+  const char *logitsPath = nullptr;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    auto value = [&]() -> const char * {
+      return i + 1 < argc ? argv[++i] : nullptr;
+    };
+    const char *v = nullptr;
+    if (a == "--token-by-token") {
+      tokenByToken = true;
+      continue;
+    }
+    if (!(v = value()))
+      return usage();
+    if (a == "--tokens") {
+      if (!parseTokens(v, tokens))
+        return fail("--tokens: expected comma-separated token ids, got '" +
+                    std::string(v) + "'");
+    } else if (a == "-n") {
+      n = std::atoi(v);
+    } else if (a == "--logits") {
+      logitsPath = v;
+    } else if (a == "--threads") {
+      threads = std::atoi(v);
+    } else if (a == "--temp") {
+      temp = std::strtof(v, nullptr);
+    } else if (a == "--top-k") {
+      topK = std::atoi(v);
+    } else if (a == "--top-p") {
+      topP = std::strtof(v, nullptr);
+    } else if (a == "--seed") {
+      seed = std::strtoull(v, nullptr, 10);
+    } else {
+      return fail("unknown option '" + a + "'");
+    }
+  }
+  if (tokens.empty())
+    return fail("--tokens is required (the tokenizer is not part of stc yet)");
+  char err[1024];
+  stc_model *m = stc_load(path.c_str(), threads, err, sizeof(err));
+  if (!m)
+    return fail(err);
+  const int V = stc_vocab_size(m);
+  std::vector<float> logits;
+  auto evalOne = [&](const int32_t *t, int count) {
+    size_t at = logits.size();
+    if (logitsPath)
+      logits.resize(at + static_cast<size_t>(count) * V);
+    return stc_eval(m, t, count, logitsPath ? logits.data() + at : nullptr) ==
+           0;
+  };
+  bool ok = true;
+  if (tokenByToken) {
+    for (size_t i = 0; ok && i < tokens.size(); ++i)
+      ok = evalOne(&tokens[i], 1);
+  } else {
+    ok = evalOne(tokens.data(), static_cast<int>(tokens.size()));
+  }
+  stc_sampler *sampler = stc_sampler_new(temp, topK, topP, seed);
+  std::vector<int32_t> out;
+  for (int i = 0; ok && i < n; ++i) {
+    int32_t next = stc_sample(sampler, stc_logits(m), V);
+    out.push_back(next);
+    std::printf(i ? " %d" : "%d", next);
+    std::fflush(stdout);
+    if (i + 1 < n)
+      ok = evalOne(&next, 1);
+  }
+  if (n > 0)
+    std::printf("\n");
+  stc_sampler_free(sampler);
+  if (!ok) {
+    std::string e = stc_last_error(m);
+    stc_free(m);
+    return fail(e);
+  }
+  if (logitsPath) {
+    std::string tmp = std::string(logitsPath) + ".tmp";
+    FILE *f = std::fopen(tmp.c_str(), "wb");
+    bool written =
+        f && std::fwrite(logits.data(), 4, logits.size(), f) == logits.size();
+    if (f && std::fclose(f) != 0)
+      written = false;
+    if (!written || std::rename(tmp.c_str(), logitsPath) != 0) {
+      std::remove(tmp.c_str());
+      stc_free(m);
+      return fail(std::string(logitsPath) +
+                  ": cannot write: " + std::strerror(errno));
+    }
+  }
+  stc_free(m);
+  return 0;
+}

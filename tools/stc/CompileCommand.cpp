@@ -1,0 +1,72 @@
+// stc compile / stc targets.
+#include "Args.h"
+#include "Commands.h"
+
+#include "Driver.h"
+#include "targets/Target.h"
+
+#include <cstdio>
+
+namespace stc {
+
+int runCompile(int argc, char **argv) {
+  // --quant-rule may repeat: collect those by hand before the generic parse.
+  std::vector<std::string> rules;
+  std::vector<char *> rest;
+  for (int i = 0; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--quant-rule" && i + 1 < argc) {
+      rules.push_back(argv[++i]);
+      continue;
+    }
+    if (a.rfind("--quant-rule=", 0) == 0) {
+      rules.push_back(a.substr(13));
+      continue;
+    }
+    rest.push_back(argv[i]);
+  }
+  Args args({"--target", "--quant", "--quant-rules", "-o", "--pass-pipeline",
+             "--dump-ir-after", "--emit"},
+            {});
+  std::string err;
+  if (!args.parse(static_cast<int>(rest.size()), rest.data(), 2, err))
+    return fail("compile: " + err);
+  if (args.positionals().size() != 1)
+    return fail("compile: expected one input (an HF folder, a .gguf, or a "
+                ".mlir file to resume from)");
+  CompileOptions o;
+  o.input = args.positionals()[0];
+  o.target = args.get("--target", "host");
+  o.quant = args.get("--quant", "q4_0");
+  o.quantRules = rules;
+  o.quantRulesFile = args.get("--quant-rules");
+  o.outDir = args.get("-o");
+  o.passPipeline = args.get("--pass-pipeline");
+  o.dumpIrAfter = args.get("--dump-ir-after");
+  o.emit = args.get("--emit");
+  Status st = compile(o);
+  if (!st.ok())
+    return fail(st.message());
+  return 0;
+}
+
+int runTargets(int, char **) {
+  TargetInfo host;
+  Status st = resolveTarget("host", host);
+  for (const TargetInfo &t : allTargets()) {
+    std::printf("%-15s %s\n", t.name.c_str(), t.description.c_str());
+    std::printf("%-15s   halide target: %s, %d-bit vectors\n", "",
+                t.halideTarget.c_str(), t.vectorBits);
+    std::string f;
+    for (const std::string &x : t.features)
+      f += (f.empty() ? "" : " ") + x;
+    std::printf("%-15s   needs: %s\n", "",
+                f.empty() ? "(cross target)" : f.c_str());
+  }
+  std::printf("%-15s %s\n", "host",
+              st.ok() ? ("this CPU: " + host.name).c_str()
+                      : ("unavailable: " + st.message()).c_str());
+  return 0;
+}
+
+} // namespace stc
