@@ -58,7 +58,12 @@ struct StLowerToKernels
       for (Operation *op : ops)
         lower(op);
     });
-    (void)ctx;
+    // Kernel calls already in the IR (resuming from emitted IR whose `quant`
+    // was edited) follow their weights' new types.
+    module.walk([&](KernelOp k) {
+      if (k.getOp() == "gemm")
+        k.setImplAttr(StringAttr::get(ctx, gemmImpl(k.getInputs()[1])));
+    });
   }
 
   LogicalResult retypeWeights(ModuleOp module) {

@@ -51,6 +51,8 @@ def StQuantize : Pass<"st-quantize", "mlir::ModuleOp"> {
     from per-tensor rules and a default. The rules are `glob=scheme` pairs matched
     against the weight's name in order (`*` matches any run of characters); the first
     match wins. Without a matching rule:
+    - a `quant` already on the weight (from an earlier run, or written by hand into
+      emitted IR) stands;
     - 1-D weights (norms) and routers (`*.ffn_gate_inp`) stay f32: quantizing the router
       scrambles the top-k choice, and norms are a few KiB;
     - weights already stored quantized (a q4_0/q8_0 GGUF) keep their scheme, so their
@@ -87,8 +89,9 @@ def StLowerToKernels : Pass<"st-lower-to-kernels", "mlir::ModuleOp"> {
   let summary = "Lower graph ops to kernel calls with static shapes and a kernel each";
   let description = [{
     Applies the storage schemes chosen by `st-quantize` (weights without `quant` keep
-    their type, bf16 becoming f32 since no kernel reads bf16) and rewrites each graph op
-    into `st.kernel` calls, one per runtime kernel:
+    their type, bf16 becoming f32 since no kernel reads bf16; `source_type` records
+    what the checkpoint holds) and rewrites each graph op into `st.kernel` calls, one
+    per runtime kernel:
     - `st.router` becomes a gemm for the logits and a `route` (top-k and weighting);
     - `st.attention` becomes the q/k/v gemms, `rope` on q and k when the layer uses
       RoPE, the `attention` kernel (KV cache, GQA, window) and the output gemm;
@@ -97,7 +100,9 @@ def StLowerToKernels : Pass<"st-lower-to-kernels", "mlir::ModuleOp"> {
     gemm_q4_0); quantized weights get `layout = "rows16"` (rows interleaved in groups of
     16 for the dot-product kernels), all others `layout = "row_major"`. A quantized
     matrix needs rows in multiples of 16 and columns in multiples of 32; otherwise the
-    pass fails naming the weight.
+    pass fails naming the weight. The pass is idempotent on kernel-level IR: rerun on
+    IR whose `quant` attributes were edited, it retypes the weights and re-picks each
+    gemm's `impl`, which is how `stc compile edited.mlir` honours the edit.
 
     Before:
     ```mlir

@@ -56,6 +56,7 @@ struct StQuantize : public stc::st::impl::StQuantizeBase<StQuantize> {
       }
       parsed.push_back({rule.substr(0, eq), scheme});
     }
+    bool failed = false;
     module.walk([&](WeightOp w) {
       llvm::StringRef name = w.getSymName();
       std::string scheme;
@@ -65,9 +66,14 @@ struct StQuantize : public stc::st::impl::StQuantizeBase<StQuantize> {
           break;
         }
       auto t = cast<RankedTensorType>(w.getType());
-      Type elt = t.getElementType();
+      Type elt = w.getSourceTensorType().getElementType();
+      auto existing = w->getAttrOfType<StringAttr>("quant");
       if (scheme.empty()) {
-        if (t.getRank() == 1 || name.ends_with(".ffn_gate_inp")) {
+        if (existing) {
+          // A decision already in the IR (an earlier run, or a hand edit of
+          // emitted IR) stands unless a rule names this weight.
+          scheme = existing.getValue().str();
+        } else if (t.getRank() == 1 || name.ends_with(".ffn_gate_inp")) {
           scheme = "f32";
         } else if (isa<Q4_0Type, Q8_0Type>(elt)) {
           scheme = isa<Q4_0Type>(elt) ? "q4_0" : "q8_0";
@@ -76,10 +82,18 @@ struct StQuantize : public stc::st::impl::StQuantizeBase<StQuantize> {
           scheme = defaultScheme;
         }
       }
+      if (!isScheme(scheme)) {
+        w.emitError() << "unknown quant scheme '" << scheme << "' on @" << name
+                      << " (expected q4_0, q8_0, f16 or f32)";
+        failed = true;
+        return;
+      }
       if (scheme == "q4_0" || scheme == "q8_0")
         ++numQuantized;
       w->setAttr("quant", StringAttr::get(&getContext(), scheme));
     });
+    if (failed)
+      signalPassFailure();
   }
 };
 

@@ -62,13 +62,27 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
   if (!file_.open(path, error))
     return false;
   const model::Model *m = file_.model();
+  const std::string target = m->target() ? m->target()->str() : "?";
+  const std::string halideTarget =
+      m->halide_target() ? m->halide_target()->str() : "";
+#if defined(__x86_64__)
+  const bool sameArch = halideTarget.rfind("x86-64", 0) == 0;
+#elif defined(__aarch64__)
+  const bool sameArch = halideTarget.rfind("arm-64", 0) == 0;
+#else
+  const bool sameArch = false;
+#endif
+  if (!sameArch) {
+    error = path + ": compiled for target '" + target + "' (" + halideTarget +
+            "), another CPU architecture than this one";
+    return false;
+  }
   // Refuse a CPU that lacks the kernels' instructions before running any of
-  // them.
+  // them (instead of dying of SIGILL in the first kernel).
   if (m->cpu_features()) {
     for (const auto *f : *m->cpu_features()) {
       if (!hostHas(f->str())) {
-        error = path + ": compiled for target '" +
-                (m->target() ? m->target()->str() : std::string("?")) +
+        error = path + ": compiled for target '" + target +
                 "', which needs the CPU feature '" + f->str() +
                 "' that this CPU lacks; compile for --target host";
         return false;

@@ -7,12 +7,12 @@ from lit.llvm import llvm_config
 config.name = "stc"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
 config.suffixes = [".mlir", ".test"]
-config.excludes = ["unit", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py"]
+config.excludes = ["unit", "CMakeLists.txt", "lit.cfg.py", "lit.site.cfg.py", "compare_logits.py"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.stc_obj_root, "test")
 
-llvm_config.use_default_substitutions()
-llvm_config.add_tool_substitutions(["stc", "stc-opt"], [config.stc_tools_dir])
-# `not`, `count` and `split-file` come from LLVM's tools folder, which is not on PATH.
+# LLVM 19's FileCheck, not, count first on PATH (another LLVM's may be there too).
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.stc_tools_dir, append_path=True)
+llvm_config.use_default_substitutions()
+llvm_config.add_tool_substitutions(["stc", "stc-opt"], [config.stc_tools_dir])

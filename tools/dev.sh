@@ -34,14 +34,17 @@ demo() {
   local work="$BUILD/demo"
   local stc="$BUILD/bin/stc"
   mkdir -p "$work"
-  echo "== synthesize the tiny model (GGUF, f32, seed 1)"
-  "$stc" synth --preset tiny --format gguf --dtype f32 --seed 1 -o "$work/tiny.gguf"
-  echo "== import it into the st dialect: $work/tiny.mlir"
+  echo "== synthesize the tiny model (GGUF, q4_0, seed 1)"
+  "$stc" synth --preset tiny --format gguf --dtype q4_0 --seed 1 -o "$work/tiny.gguf"
+  echo "== import it into the st dialect and summarize: $work/tiny.mlir"
   "$stc" import "$work/tiny.gguf" -o "$work/tiny.mlir"
-  echo "== IR summary"
   "$BUILD/bin/stc-opt" --st-print-summary "$work/tiny.mlir" -o /dev/null
-  echo "== reference next-token prediction for tokens 1,2,3"
-  "$stc" ref "$work/tiny.gguf" --tokens 1,2,3
+  echo "== compile it for this CPU: $work/out"
+  "$stc" compile "$work/tiny.gguf" --target host --quant q4_0 -o "$work/out"
+  echo "== generate 16 tokens after 1,2,3 (token ids; the tokenizer is not there yet)"
+  "$work/out/stc-run" "$work/out" --tokens 1,2,3 -n 16
+  echo "== the reference's prediction for the same prompt (first generated token)"
+  "$stc" ref "$work/tiny.gguf" --tokens 1,2,3 --q8-activations | tail -1
 }
 
 # Every C++ file must be clang-format clean (LLVM style, .clang-format).

@@ -212,3 +212,40 @@ func.func @f(%x: tensor<?x32xf32>, %y: tensor<?x16xf32>) {
   %z = "st.add"(%x, %y) : (tensor<?x32xf32>, tensor<?x16xf32>) -> tensor<?x32xf32>
   return
 }
+
+// -----
+
+func.func @f(%x: tensor<?x32xf32>) {
+  // expected-error @+1 {{unknown kernel op 'conv'}}
+  %y = st.kernel "conv"["halide"] (%x) {} : (tensor<?x32xf32>) -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x32xf32>) {
+  // expected-error @+1 {{'add' takes 2 inputs and 1 results, got 1 and 1}}
+  %y = st.kernel "add"["runtime"] (%x) {} : (tensor<?x32xf32>) -> tensor<?x32xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x32xf32>, %w: tensor<16x64xf32>) {
+  // expected-error @+1 {{gemm weight dimension 1 (in) is 64, expected 32}}
+  %y = st.kernel "gemm"["gemm_f32"] (%x, %w) {} : (tensor<?x32xf32>, tensor<16x64xf32>) -> tensor<?x16xf32>
+  return
+}
+
+// -----
+
+func.func @f(%x: tensor<?x32xf32>, %w: tensor<16x32xf32>) {
+  // expected-error @+1 {{gemm result dimension 1 (out) is 8, expected 16}}
+  %y = st.kernel "gemm"["gemm_f32"] (%x, %w) {} : (tensor<?x32xf32>, tensor<16x32xf32>) -> tensor<?x8xf32>
+  return
+}
+
+// -----
+
+// expected-error @+1 {{source type 'tensor<4x64xf32>' and stored type 'tensor<4x32x!st.q4_0>' must have the same shape}}
+st.weight @w : tensor<4x32x!st.q4_0> from tensor<4x64xf32> extents [#st.extent<"f", 0, 1024>]

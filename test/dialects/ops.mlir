@@ -57,3 +57,17 @@ func.func @layer(%ids: tensor<?xi32>, %pos: tensor<?xi32>) -> tensor<?x64xf32> {
   %l = st.lm_head %x2, %e : (tensor<?x32xf32>, tensor<64x32x!st.q4_0>) -> tensor<?x64xf32>
   return %l : tensor<?x64xf32>
 }
+
+// Kernel level: st.kernel with its op, implementation and parameters.
+// CHECK-LABEL: func.func @kernels
+func.func @kernels(%x: tensor<?x32xf32>, %pos: tensor<?xi32>) -> (tensor<?x32xf32>, tensor<?x2xi32>) {
+  %wq = st.load_weight @wq : tensor<32x32xbf16>
+  // CHECK: st.kernel "gemm"["gemm_f32"] (%{{.+}}, %{{.+}}) {} : (tensor<?x32xf32>, tensor<32x32xbf16>) -> tensor<?x32xf32>
+  %q = st.kernel "gemm"["gemm_f32"] (%x, %wq) {} : (tensor<?x32xf32>, tensor<32x32xbf16>) -> tensor<?x32xf32>
+  // CHECK: st.kernel "rope"["halide"] (%{{.+}}, %{{.+}}) {head_dim = 8 : i64, heads = 4 : i64, theta = 1.000000e+04 : f64}
+  %r = st.kernel "rope"["halide"] (%q, %pos) {head_dim = 8 : i64, heads = 4 : i64, theta = 1.0e4 : f64} : (tensor<?x32xf32>, tensor<?xi32>) -> tensor<?x32xf32>
+  %l = st.kernel "gemm"["gemm_f32"] (%r, %wq) {} : (tensor<?x32xf32>, tensor<32x32xbf16>) -> tensor<?x32xf32>
+  // CHECK: st.kernel "route"["runtime"]
+  %w:2 = st.kernel "route"["runtime"] (%l) {top_k = 2 : i64, weighting = "softmax"} : (tensor<?x32xf32>) -> (tensor<?x2xf32>, tensor<?x2xi32>)
+  return %r, %w#1 : tensor<?x32xf32>, tensor<?x2xi32>
+}

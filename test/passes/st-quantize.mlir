@@ -1,0 +1,28 @@
+// RUN: stc-opt %s --split-input-file --st-quantize=default=q4_0 | FileCheck %s
+// RUN: stc-opt %s --split-input-file --st-quantize="default=q8_0 rules=blk.1.*=f16,*attn_v=q4_0" | FileCheck %s --check-prefix=RULES
+// RUN: not stc-opt %s --split-input-file --st-quantize=default=q3_k 2>&1 | FileCheck %s --check-prefix=BAD
+
+// Default rules: matrices get the default, norms and the router stay f32, and weights
+// already quantized in the checkpoint keep their scheme (their bytes pass through).
+// CHECK-LABEL: module
+// CHECK-DAG: st.weight @blk.0.attn_norm : tensor<128xbf16> {{.*}}quant = "f32"
+// CHECK-DAG: st.weight @blk.0.ffn_gate_inp : tensor<8x128xbf16> {{.*}}quant = "f32"
+// CHECK-DAG: st.weight @blk.0.attn_q : tensor<128x128xbf16> {{.*}}quant = "q4_0"
+// CHECK-DAG: st.weight @blk.1.attn_q : tensor<128x128xbf16> {{.*}}quant = "q4_0"
+// CHECK-DAG: st.weight @blk.0.attn_v : tensor<64x128x!st.q8_0> {{.*}}quant = "q8_0"
+// CHECK-DAG: st.weight @blk.0.attn_k : tensor<64x128xf32> {{.*}}quant = "f16"
+
+// Rules come first, in order; an existing decision stands when no rule names the weight.
+// RULES-DAG: st.weight @blk.0.attn_q : {{.*}}quant = "q8_0"
+// RULES-DAG: st.weight @blk.1.attn_q : {{.*}}quant = "f16"
+// RULES-DAG: st.weight @blk.0.attn_v : {{.*}}quant = "q4_0"
+// RULES-DAG: st.weight @blk.0.attn_norm : {{.*}}quant = "f32"
+// RULES-DAG: st.weight @blk.0.attn_k : {{.*}}quant = "f16"
+
+// BAD: unknown quant scheme 'q3_k' (expected q4_0, q8_0, f16 or f32)
+st.weight @blk.0.attn_norm : tensor<128xbf16> extents [#st.extent<"m", 0, 256>]
+st.weight @blk.0.ffn_gate_inp : tensor<8x128xbf16> extents [#st.extent<"m", 0, 2048>]
+st.weight @blk.0.attn_q : tensor<128x128xbf16> extents [#st.extent<"m", 0, 32768>]
+st.weight @blk.1.attn_q : tensor<128x128xbf16> extents [#st.extent<"m", 0, 32768>]
+st.weight @blk.0.attn_v : tensor<64x128x!st.q8_0> extents [#st.extent<"m", 0, 8704>]
+st.weight @blk.0.attn_k : tensor<64x128xf32> extents [#st.extent<"m", 0, 32768>] {quant = "f16"}
