@@ -4,6 +4,7 @@
 #include "formats/Checkpoint.h"
 #include "formats/FileIO.h"
 #include "import/Import.h"
+#include "targets/KernelBuild.h"
 #include "targets/Target.h"
 
 #include "dialects/st/StDialect.h"
@@ -86,67 +87,6 @@ std::string findTool(const std::string &relative) {
   llvm::SmallString<256> p(dir);
   llvm::sys::path::append(p, relative);
   return p.str().str();
-}
-
-Status run(const std::vector<std::string> &argv, const std::string &what) {
-  auto program = llvm::sys::findProgramByName(argv[0]);
-  if (!program)
-    return Status::error(what + ": cannot find '" + argv[0] + "'");
-  std::vector<llvm::StringRef> args(argv.begin(), argv.end());
-  std::string err;
-  int rc =
-      llvm::sys::ExecuteAndWait(*program, args, std::nullopt, {}, 0, 0, &err);
-  if (rc != 0)
-    return Status::error(what + " failed (exit " + std::to_string(rc) + ")" +
-                         (err.empty() ? "" : ": " + err));
-  return Status::success();
-}
-
-struct KernelSpec {
-  const char *generator, *function, *params;
-};
-
-// Every kernel the runtime calls; shapes are run-time parameters for now, so
-// one set per target serves every model.
-const KernelSpec kKernels[] = {
-    {"gemm_quant", "stc_gemm_q4_0", "bits=4"},
-    {"gemm_quant", "stc_gemm_q8_0", "bits=8"},
-    {"gemm_float", "stc_gemm_f32", "w.type=float32"},
-    {"gemm_float", "stc_gemm_f16", "w.type=float16"},
-    {"quantize_q8", "stc_quantize_q8", ""},
-    {"rms_norm", "stc_rms_norm", ""},
-    {"rope_neox", "stc_rope_neox", ""},
-    {"attention", "stc_attention", ""},
-};
-
-Status generateKernels(const TargetInfo &target, const std::string &dir,
-                       std::vector<std::string> &archives) {
-  std::string gen = findTool("stc-kernelgen");
-  if (!fileExists(gen))
-    return Status::error(gen + ": the kernel generator is missing (it is built "
-                               "with stc)");
-  for (const KernelSpec &k : kKernels) {
-    std::vector<std::string> argv = {gen,
-                                     "-g",
-                                     k.generator,
-                                     "-f",
-                                     k.function,
-                                     "-o",
-                                     dir,
-                                     "-e",
-                                     "static_library,h",
-                                     "target=" + target.halideTarget +
-                                         "-no_runtime"};
-    if (*k.params)
-      argv.push_back(k.params);
-    STC_TRY(run(argv, std::string("stc-kernelgen ") + k.function));
-    archives.push_back(joinPath(dir, std::string(k.function) + ".a"));
-  }
-  STC_TRY(run({gen, "-r", "stc_halide_runtime", "-o", dir, "-e",
-               "static_library", "target=" + target.halideTarget},
-              "stc-kernelgen runtime"));
-  archives.push_back(joinPath(dir, "stc_halide_runtime.a"));
-  return Status::success();
 }
 
 Status moveInto(const std::string &from, const std::string &to) {
@@ -265,7 +205,8 @@ Status compile(const CompileOptions &o) {
   ModelWriteStats stats;
   STC_TRY(writeModelFile(*module, target, joinPath(tmp, "model.stcm"), stats));
   std::vector<std::string> archives;
-  STC_TRY(generateKernels(target, joinPath(tmp, "kernels"), archives));
+  STC_TRY(buildKernels(target, findTool("stc-kernelgen"),
+                       joinPath(tmp, "kernels"), archives));
 
   std::string lib = findTool("../lib");
   std::vector<std::string> binaries;
@@ -301,7 +242,7 @@ Status compile(const CompileOptions &o) {
     std::vector<std::string> argv = {cxx, "-o", joinPath(tmp, tool)};
     argv.insert(argv.end(), inputs.begin(), inputs.end());
     argv.insert(argv.end(), std::begin(libs), std::end(libs));
-    STC_TRY(run(argv, std::string("linking ") + tool));
+    STC_TRY(runProgram(argv, std::string("linking ") + tool));
     binaries.push_back(tool);
   }
   {

@@ -13,9 +13,11 @@ extern "C" {
 int stc_gemm_f32(halide_buffer_t *w, halide_buffer_t *x, halide_buffer_t *y);
 int stc_gemm_f16(halide_buffer_t *w, halide_buffer_t *x, halide_buffer_t *y);
 int stc_gemm_q4_0(halide_buffer_t *w, halide_buffer_t *sw, halide_buffer_t *qx,
-                  halide_buffer_t *dx, halide_buffer_t *sx, halide_buffer_t *y);
+                  halide_buffer_t *dx, halide_buffer_t *sx,
+                  int32_t groups_per_task, halide_buffer_t *y);
 int stc_gemm_q8_0(halide_buffer_t *w, halide_buffer_t *sw, halide_buffer_t *qx,
-                  halide_buffer_t *dx, halide_buffer_t *sx, halide_buffer_t *y);
+                  halide_buffer_t *dx, halide_buffer_t *sx,
+                  int32_t groups_per_task, halide_buffer_t *y);
 int stc_quantize_q8(halide_buffer_t *x, halide_buffer_t *qx,
                     halide_buffer_t *dx, halide_buffer_t *sx);
 int stc_rms_norm(halide_buffer_t *x, halide_buffer_t *w, float eps,

@@ -18,7 +18,8 @@ bool ModelFile::fail(std::string &error, const std::string &what) {
   return false;
 }
 
-bool ModelFile::open(const std::string &path, std::string &error) {
+bool ModelFile::open(const std::string &path, std::string &error,
+                     bool populate) {
   path_ = path;
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
@@ -34,7 +35,8 @@ bool ModelFile::open(const std::string &path, std::string &error) {
     return fail(error, "truncated: " + std::to_string(size_) +
                            " bytes is shorter than the 16-byte header");
   }
-  void *p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  void *p = ::mmap(nullptr, size_, PROT_READ,
+                   MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0);
   ::close(fd);
   if (p == MAP_FAILED)
     return fail(error, std::string("cannot map: ") + std::strerror(errno));

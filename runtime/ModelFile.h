@@ -19,7 +19,10 @@ public:
   ModelFile &operator=(const ModelFile &) = delete;
 
   // Maps and verifies `path`; on failure returns false with a one-line `error`.
-  bool open(const std::string &path, std::string &error);
+  // `populate` reads the whole file into memory at once (as an engine that
+  // loads its weights into RAM does) instead of faulting pages in during the
+  // first tokens.
+  bool open(const std::string &path, std::string &error, bool populate = false);
 
   const model::Model *model() const { return model_; }
   const uint8_t *data() const { return base_ + dataStart_; }

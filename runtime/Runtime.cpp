@@ -57,9 +57,14 @@ int quads(model::DType t) { return t == model::DType::Q4_0 ? 4 : 8; }
 
 } // namespace
 
+Runtime::~Runtime() {
+  if (pool_)
+    ThreadPool::install(nullptr); // Halide's kernels must not call a freed pool
+}
+
 bool Runtime::load(const std::string &path, const RuntimeOptions &options,
                    std::string &error) {
-  if (!file_.open(path, error))
+  if (!file_.open(path, error, options.populate))
     return false;
   const model::Model *m = file_.model();
   const std::string target = m->target() ? m->target()->str() : "?";
@@ -94,7 +99,9 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
   int threads = options.threads > 0
                     ? options.threads
                     : static_cast<int>(std::thread::hardware_concurrency());
-  halide_set_num_threads(std::max(1, threads));
+  threads_ = std::max(1, threads);
+  pool_ = std::make_unique<ThreadPool>(threads_);
+  ThreadPool::install(pool_.get());
   maxContext_ = options.maxContext > 0 ? options.maxContext
                                        : std::min(c.max_positions(), 4096);
   maxBatch_ = std::max(1, options.maxBatch);
@@ -119,6 +126,17 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
           static_cast<float>(std::sin(angle));
     }
   lastLogits_.assign(c.vocab_size(), 0.0f);
+  // The tail: the steps after the last per-layer step. Buffers written before
+  // it are the ones whose last row the tail may need.
+  const auto &steps = *m->steps();
+  tailStart_ = static_cast<int>(steps.size());
+  for (size_t i = 0; i < steps.size(); ++i)
+    if (steps.Get(i)->layer() >= 0)
+      tailStart_ = static_cast<int>(i) + 1;
+  producedBefore_.assign(bufs_.size(), false);
+  for (int i = 0; i < tailStart_; ++i)
+    for (int32_t b : *steps.Get(i)->outputs())
+      producedBefore_[b] = true;
   return true;
 }
 
@@ -226,11 +244,15 @@ bool Runtime::gemm(const float *x, int n, const Weight &w, float *y,
     HBuf hsw(w.data + static_cast<int64_t>(G) * B * tile, halide_type_uint, 16,
              {{16, 1}, {B, 16}, {G, 16 * B}});
     HBuf hy(y, halide_type_float, 32, {{16, 1}, {G, 16}, {n, N}});
+    // About four tasks per thread: large enough to stream, small enough to
+    // balance.
+    const int32_t perTask =
+        std::max<int32_t>(1, (G + 4 * threads_ - 1) / (4 * threads_));
     rc = w.t->dtype() == model::DType::Q4_0
              ? stc_gemm_q4_0(hw.get(), hsw.get(), hqx.get(), hdx.get(),
-                             hsx.get(), hy.get())
+                             hsx.get(), perTask, hy.get())
              : stc_gemm_q8_0(hw.get(), hsw.get(), hqx.get(), hdx.get(),
-                             hsx.get(), hy.get());
+                             hsx.get(), perTask, hy.get());
     break;
   }
   default:
@@ -437,14 +459,33 @@ bool Runtime::runChunk(const int32_t *tokens, int n, float *allLogits,
     ids[t] = tokens[t];
     positions[t] = pos_ + t;
   }
-  for (const model::Step *s : *m->steps())
-    if (!step(s, n, error))
+  const auto &steps = *m->steps();
+  // Without a request for every position's logits, the steps after the last
+  // layer (final norm, head) run on the last token only: the head is a quarter
+  // of the prefill work and only the last row is wanted.
+  const int tailRows = allLogits ? n : 1;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    if (static_cast<int>(i) == tailStart_ && tailRows != n) {
+      // Move the last token's row of each tail input produced before the tail
+      // to row 0; tail steps then see a batch of one.
+      for (size_t j = i; j < steps.size(); ++j)
+        for (int32_t b : *steps.Get(j)->inputs())
+          if (producedBefore_[b] && b != m->ids_buffer() &&
+              b != m->positions_buffer()) {
+            size_t rowBytes = static_cast<size_t>(width(b)) * 4;
+            std::memmove(bufs_[b].data(), bufs_[b].data() + (n - 1) * rowBytes,
+                         rowBytes);
+          }
+    }
+    const int rows = static_cast<int>(i) >= tailStart_ ? tailRows : n;
+    if (!step(steps.Get(i), rows, error))
       return false;
+  }
   const float *logits = f32(m->logits_buffer());
   if (allLogits)
     std::memcpy(allLogits, logits, static_cast<size_t>(n) * V * 4);
-  std::memcpy(lastLogits_.data(), logits + static_cast<size_t>(n - 1) * V,
-              V * 4);
+  std::memcpy(lastLogits_.data(),
+              logits + static_cast<size_t>(tailRows - 1) * V, V * 4);
   pos_ += n;
   return true;
 }

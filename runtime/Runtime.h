@@ -4,21 +4,28 @@
 #pragma once
 
 #include "ModelFile.h"
+#include "ThreadPool.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace stc::rt {
 
 struct RuntimeOptions {
-  int threads = 0;    // <= 0: every core
-  int maxContext = 0; // <= 0: min(config max positions, 4096)
-  int maxBatch = 256; // tokens per pass; longer prompts run in chunks
+  int threads = 0;      // <= 0: every core
+  int maxContext = 0;   // <= 0: min(config max positions, 4096)
+  int maxBatch = 256;   // tokens per pass; longer prompts run in chunks
+  bool populate = true; // read every weight into memory at load
 };
 
 class Runtime {
 public:
+  Runtime() = default;
+  ~Runtime();
+  Runtime(const Runtime &) = delete;
+  Runtime &operator=(const Runtime &) = delete;
   bool load(const std::string &path, const RuntimeOptions &options,
             std::string &error);
   // Evaluates `n` tokens at the next positions; `allLogits` (n x vocab) may be
@@ -60,7 +67,10 @@ private:
   bool attention(const model::Step *s, int n, std::string &error);
 
   ModelFile file_;
-  int maxContext_ = 0, maxBatch_ = 0, pos_ = 0;
+  std::unique_ptr<ThreadPool> pool_;
+  int maxContext_ = 0, maxBatch_ = 0, pos_ = 0, threads_ = 1;
+  int tailStart_ = 0;                // first step after the last layer
+  std::vector<bool> producedBefore_; // buffers written before the tail
   std::vector<std::vector<uint8_t>> bufs_;
   std::vector<std::vector<float>> kcache_, vcache_; // per layer
   std::vector<float> cos_, sin_;                    // [position][head_dim / 2]

@@ -18,8 +18,19 @@ const std::vector<TargetInfo> &allTargets() {
        {"sse41", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw",
         "avx512dq", "avx512vl"},
        false,
-       "x86-64 with AVX-512 F/BW/DQ/VL (Skylake-X and later, Zen4); no VNNI "
-       "kernels yet"},
+       "x86-64 with AVX-512 F/BW/DQ/VL (Skylake-X and later)"},
+      {"x86-64-avx512vnni",
+       "x86-64-linux-avx512_skylake-avx2-fma-f16c-sse41",
+       512,
+       {"sse41", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw",
+        "avx512dq", "avx512vl", "avx512vnni"},
+       false,
+       "x86-64 with AVX-512 and AVX512-VNNI (Ice Lake server and later, Zen4): "
+       "int8 dot products with vpdpbusd",
+       "x86-64-linux-avx512_sapphirerapids-avx512_cannonlake-avx512_skylake-"
+       "avx2-"
+       "fma-f16c-sse41",
+       "icelake-server"},
       {"arm64",
        "arm-64-linux-arm_dot_prod",
        128,
@@ -34,7 +45,8 @@ Status resolveTarget(const std::string &name, TargetInfo &out) {
   if (name == "host") {
 #if defined(__x86_64__)
     std::string pick;
-    for (const char *candidate : {"x86-64-avx512", "x86-64-avx2"}) {
+    for (const char *candidate :
+         {"x86-64-avx512vnni", "x86-64-avx512", "x86-64-avx2"}) {
       for (const TargetInfo &t : allTargets()) {
         if (t.name != candidate)
           continue;

@@ -19,6 +19,11 @@ struct TargetInfo {
   std::vector<std::string> features; // required CPU features
   bool cross = false; // not runnable on this machine's architecture
   std::string description;
+  // When set, the int8 dot-product kernels are generated as LLVM IR for this
+  // Halide target and compiled with LLVM 14 for `dotLlcCpu` (the VNNI route;
+  // KernelBuild.cpp).
+  std::string dotHalideTarget;
+  std::string dotLlcCpu;
 };
 
 const std::vector<TargetInfo> &allTargets();

@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   libmlir-19-dev mlir-19-tools llvm-19-dev llvm-19-tools
-  libhalide14-0-dev
+  libhalide14-0-dev llvm-14 binutils
   flatbuffers-compiler libflatbuffers-dev
   libgtest-dev googletest
   cmake ninja-build g++ python3 ccache clang-format

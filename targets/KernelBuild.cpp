@@ -1,0 +1,193 @@
+#include "KernelBuild.h"
+
+#include "formats/FileIO.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace stc {
+
+bool programExists(const std::string &name) {
+  if (name.find('/') != std::string::npos)
+    return ::access(name.c_str(), X_OK) == 0;
+  const char *path = std::getenv("PATH");
+  std::string p = path ? path : "/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t end = p.find(':', start);
+    if (end == std::string::npos)
+      end = p.size();
+    std::string candidate = p.substr(start, end - start) + "/" + name;
+    if (::access(candidate.c_str(), X_OK) == 0)
+      return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+Status runProgram(const std::vector<std::string> &argv,
+                  const std::string &what) {
+  if (!programExists(argv[0]))
+    return Status::error(what + ": cannot find '" + argv[0] + "'");
+  std::vector<char *> args;
+  for (const std::string &a : argv)
+    args.push_back(const_cast<char *>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0)
+    return Status::error(what + ": fork failed: " + std::strerror(errno));
+  if (pid == 0) {
+    ::execvp(args[0], args.data());
+    _exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR)
+      return Status::error(what + ": wait failed: " + std::strerror(errno));
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+    return Status::success();
+  return Status::error(what + " failed (" +
+                       (WIFEXITED(status)
+                            ? "exit " + std::to_string(WEXITSTATUS(status))
+                            : "signal " + std::to_string(WTERMSIG(status))) +
+                       ")");
+}
+
+namespace {
+
+struct KernelSpec {
+  const char *generator, *function, *params;
+  bool
+      dotProduct; // the hot int8 dot-product loop: built through the VNNI route
+};
+
+// Every kernel the runtime calls. Shapes are run-time parameters, so one set
+// per target serves every model.
+const KernelSpec kKernels[] = {
+    {"gemm_quant", "stc_gemm_q4_0", "bits=4", true},
+    {"gemm_quant", "stc_gemm_q8_0", "bits=8", true},
+    {"gemm_float", "stc_gemm_f32", "w.type=float32", false},
+    {"gemm_float", "stc_gemm_f16", "w.type=float16", false},
+    {"quantize_q8", "stc_quantize_q8", "", false},
+    {"rms_norm", "stc_rms_norm", "", false},
+    {"rope_neox", "stc_rope_neox", "", false},
+    {"attention", "stc_attention", "", false},
+};
+
+// Halide 14 reaches vpdpbusd only through its avx512_sapphirerapids target,
+// whose objects assume AVX512-FP16 and AVX-VNNI (SIGILL on Zen4; toolchain note
+// H1). The route that works: emit LLVM IR for that target, define the one
+// wrapper Halide leaves undeclared in that output, and compile the IR for a CPU
+// with AVX-512 VNNI only.
+const char *kDpbusdDecl =
+    "declare <16 x i32> @dpbusdx16(<16 x i32>, <64 x i8>, <64 x i8>)";
+const char *kDpbusdDef =
+    "declare <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32>, <16 x i32>, "
+    "<16 x i32>)\n"
+    "define internal <16 x i32> @dpbusdx16(<16 x i32> %init, <64 x i8> %a, <64 "
+    "x "
+    "i8> %b) alwaysinline nounwind readnone {\n"
+    "  %1 = bitcast <64 x i8> %a to <16 x i32>\n"
+    "  %2 = bitcast <64 x i8> %b to <16 x i32>\n"
+    "  %3 = tail call <16 x i32> @llvm.x86.avx512.vpdpbusd.512(<16 x i32> "
+    "%init, "
+    "<16 x i32> %1, <16 x i32> %2)\n"
+    "  ret <16 x i32> %3\n"
+    "}\n";
+
+Status buildThroughLlvmIr(const TargetInfo &target,
+                          const std::string &kernelgen, const KernelSpec &k,
+                          const std::string &dir) {
+  std::string base = joinPath(dir, k.function);
+  std::vector<std::string> argv = {kernelgen,
+                                   "-g",
+                                   k.generator,
+                                   "-f",
+                                   k.function,
+                                   "-o",
+                                   dir,
+                                   "-e",
+                                   "llvm_assembly",
+                                   "target=" + target.dotHalideTarget +
+                                       "-no_runtime"};
+  if (*k.params)
+    argv.push_back(k.params);
+  STC_TRY(runProgram(argv, std::string("stc-kernelgen ") + k.function));
+  std::string ir;
+  STC_TRY(readSmallFile(base + ".ll", 64u << 20, ir));
+  size_t at = ir.find(kDpbusdDecl);
+  if (at != std::string::npos) {
+    size_t end = ir.find('\n', at);
+    ir.replace(at, end - at, kDpbusdDef);
+  }
+  // Any other wrapper left undefined would fail at link time; say so now.
+  size_t pos = 0;
+  while ((pos = ir.find("\ndeclare ", pos)) != std::string::npos) {
+    size_t end = ir.find('\n', pos + 1);
+    std::string line = ir.substr(pos + 1, end - pos - 1);
+    size_t at2 = line.find('@');
+    std::string name = at2 == std::string::npos ? "" : line.substr(at2 + 1);
+    if (name.rfind("llvm.", 0) != 0 && name.rfind("halide_", 0) != 0)
+      return Status::error(std::string(k.function) +
+                           ": Halide's IR calls an undefined helper: " + line);
+    pos = end;
+  }
+  {
+    AtomicOutputFile f;
+    STC_TRY(f.open(base + ".fixed.ll"));
+    STC_TRY(f.write(ir.data(), ir.size()));
+    STC_TRY(f.commit());
+  }
+  const std::string cpu = "-mcpu=" + target.dotLlcCpu;
+  STC_TRY(
+      runProgram({"opt-14", "-O3", cpu, base + ".fixed.ll", "-o", base + ".bc"},
+                 std::string("opt-14 ") + k.function));
+  STC_TRY(runProgram({"llc-14", "-O3", cpu, "-relocation-model=pic",
+                      "-filetype=obj", base + ".bc", "-o", base + ".o"},
+                     std::string("llc-14 ") + k.function));
+  ::unlink((base + ".a").c_str());
+  return runProgram({"ar", "rcs", base + ".a", base + ".o"},
+                    std::string("ar ") + k.function);
+}
+
+} // namespace
+
+Status buildKernels(const TargetInfo &target, const std::string &kernelgen,
+                    const std::string &dir,
+                    std::vector<std::string> &archives) {
+  if (!fileExists(kernelgen))
+    return Status::error(kernelgen + ": the kernel generator is missing (it is "
+                                     "built with stc)");
+  for (const KernelSpec &k : kKernels) {
+    if (k.dotProduct && !target.dotHalideTarget.empty()) {
+      STC_TRY(buildThroughLlvmIr(target, kernelgen, k, dir));
+    } else {
+      std::vector<std::string> argv = {kernelgen,
+                                       "-g",
+                                       k.generator,
+                                       "-f",
+                                       k.function,
+                                       "-o",
+                                       dir,
+                                       "-e",
+                                       "static_library",
+                                       "target=" + target.halideTarget +
+                                           "-no_runtime"};
+      if (*k.params)
+        argv.push_back(k.params);
+      STC_TRY(runProgram(argv, std::string("stc-kernelgen ") + k.function));
+    }
+    archives.push_back(joinPath(dir, std::string(k.function) + ".a"));
+  }
+  STC_TRY(runProgram({kernelgen, "-r", "stc_halide_runtime", "-o", dir, "-e",
+                      "static_library", "target=" + target.halideTarget},
+                     "stc-kernelgen runtime"));
+  archives.push_back(joinPath(dir, "stc_halide_runtime.a"));
+  return Status::success();
+}
+
+} // namespace stc
