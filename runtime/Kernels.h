@@ -18,6 +18,14 @@ int stc_gemm_q4_0(halide_buffer_t *w, halide_buffer_t *sw, halide_buffer_t *qx,
 int stc_gemm_q8_0(halide_buffer_t *w, halide_buffer_t *sw, halide_buffer_t *qx,
                   halide_buffer_t *dx, halide_buffer_t *sx,
                   int32_t groups_per_task, halide_buffer_t *y);
+int stc_gemm_experts_q4_0(halide_buffer_t *w, halide_buffer_t *sw,
+                          halide_buffer_t *idx, halide_buffer_t *qx,
+                          halide_buffer_t *dx, halide_buffer_t *sx,
+                          int32_t groups_per_task, halide_buffer_t *y);
+int stc_gemm_experts_q8_0(halide_buffer_t *w, halide_buffer_t *sw,
+                          halide_buffer_t *idx, halide_buffer_t *qx,
+                          halide_buffer_t *dx, halide_buffer_t *sx,
+                          int32_t groups_per_task, halide_buffer_t *y);
 int stc_quantize_q8(halide_buffer_t *x, halide_buffer_t *qx,
                     halide_buffer_t *dx, halide_buffer_t *sx);
 int stc_rms_norm(halide_buffer_t *x, halide_buffer_t *w, float eps,
@@ -36,7 +44,7 @@ namespace stc::rt {
 // stride}.
 struct HBuf {
   halide_buffer_t buf{};
-  halide_dimension_t dims[5]{};
+  halide_dimension_t dims[6]{};
 
   HBuf(const void *host, halide_type_code_t code, int bits,
        std::initializer_list<std::pair<int32_t, int32_t>> extentsStrides) {

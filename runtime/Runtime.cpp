@@ -207,6 +207,65 @@ void Runtime::embedRow(const Weight &w, int64_t row, float *out) const {
   }
 }
 
+int32_t Runtime::groupsPerTask(int32_t groups) const {
+  // About four tasks per thread: large enough to stream, small enough to
+  // balance.
+  return std::max<int32_t>(1, (groups + 4 * threads_ - 1) / (4 * threads_));
+}
+
+bool Runtime::quantizeRows(const float *x, int n, int32_t K,
+                           std::string &error) {
+  const int32_t B = K / 32;
+  qx_.resize(static_cast<size_t>(n) * K);
+  dx_.resize(static_cast<size_t>(n) * B);
+  sx_.resize(dx_.size());
+  HBuf hx(x, halide_type_float, 32, {{K, 1}, {n, K}});
+  HBuf hqx(qx_.data(), halide_type_int, 8, {{K, 1}, {n, K}});
+  HBuf hdx(dx_.data(), halide_type_float, 32, {{B, 1}, {n, B}});
+  HBuf hsx(sx_.data(), halide_type_float, 32, {{B, 1}, {n, B}});
+  if (stc_quantize_q8(hx.get(), hqx.get(), hdx.get(), hsx.get()) != 0) {
+    error = kernelError("quantize_q8 kernel failed");
+    return false;
+  }
+  return true;
+}
+
+bool Runtime::expertsGemm(int tensor, const int32_t *idx, int slots,
+                          bool sharedInput, float *y, std::string &error) {
+  Weight w = weight(tensor);
+  const int32_t K = static_cast<int32_t>(w.cols),
+                N = static_cast<int32_t>(w.rows);
+  const int32_t B = K / 32, G = N / 16, Q = quads(w.t->dtype());
+  const int32_t E = static_cast<int32_t>(w.t->shape()->Get(0));
+  const int32_t tile = Q * 64;
+  const int32_t stride = static_cast<int32_t>(w.t->expert_stride());
+  // Every slot reads row 0 of the quantized input when they share it (stride
+  // 0).
+  const int32_t rowK = sharedInput ? 0 : K, rowB = sharedInput ? 0 : B;
+  HBuf hw(w.data, halide_type_uint, 8,
+          {{4, 1}, {16, 4}, {Q, 64}, {B, tile}, {G, tile * B}, {E, stride}});
+  HBuf hsw(w.data + static_cast<int64_t>(G) * B * tile, halide_type_uint, 16,
+           {{16, 1}, {B, 16}, {G, 16 * B}, {E, stride / 2}});
+  HBuf hidx(idx, halide_type_int, 32, {{slots, 1}});
+  HBuf hqx(qx_.data(), halide_type_int, 8, {{K, 1}, {slots, rowK}});
+  HBuf hdx(dx_.data(), halide_type_float, 32, {{B, 1}, {slots, rowB}});
+  HBuf hsx(sx_.data(), halide_type_float, 32, {{B, 1}, {slots, rowB}});
+  HBuf hy(y, halide_type_float, 32, {{16, 1}, {G, 16}, {slots, N}});
+  int rc = w.t->dtype() == model::DType::Q4_0
+               ? stc_gemm_experts_q4_0(hw.get(), hsw.get(), hidx.get(),
+                                       hqx.get(), hdx.get(), hsx.get(),
+                                       groupsPerTask(G), hy.get())
+               : stc_gemm_experts_q8_0(hw.get(), hsw.get(), hidx.get(),
+                                       hqx.get(), hdx.get(), hsx.get(),
+                                       groupsPerTask(G), hy.get());
+  if (rc != 0) {
+    error = kernelError("expert gemm kernel failed on tensor '" +
+                        w.t->name()->str() + "'");
+    return false;
+  }
+  return true;
+}
+
 bool Runtime::gemm(const float *x, int n, const Weight &w, float *y,
                    std::string &error) {
   const int32_t K = static_cast<int32_t>(w.cols),
@@ -228,26 +287,18 @@ bool Runtime::gemm(const float *x, int n, const Weight &w, float *y,
   case model::DType::Q4_0: {
     // Quantize the activations once per call; every row of W reuses them.
     const int32_t B = K / 32, G = N / 16, Q = quads(w.t->dtype());
-    qx_.resize(static_cast<size_t>(n) * K);
-    dx_.resize(static_cast<size_t>(n) * B);
-    sx_.resize(dx_.size());
-    HBuf hx(x, halide_type_float, 32, {{K, 1}, {n, K}});
+    if (!quantizeRows(x, n, K, error))
+      return false;
     HBuf hqx(qx_.data(), halide_type_int, 8, {{K, 1}, {n, K}});
     HBuf hdx(dx_.data(), halide_type_float, 32, {{B, 1}, {n, B}});
     HBuf hsx(sx_.data(), halide_type_float, 32, {{B, 1}, {n, B}});
-    rc = stc_quantize_q8(hx.get(), hqx.get(), hdx.get(), hsx.get());
-    if (rc != 0)
-      break;
     const int32_t tile = Q * 64;
     HBuf hw(w.data, halide_type_uint, 8,
             {{4, 1}, {16, 4}, {Q, 64}, {B, tile}, {G, tile * B}});
     HBuf hsw(w.data + static_cast<int64_t>(G) * B * tile, halide_type_uint, 16,
              {{16, 1}, {B, 16}, {G, 16 * B}});
     HBuf hy(y, halide_type_float, 32, {{16, 1}, {G, 16}, {n, N}});
-    // About four tasks per thread: large enough to stream, small enough to
-    // balance.
-    const int32_t perTask =
-        std::max<int32_t>(1, (G + 4 * threads_ - 1) / (4 * threads_));
+    const int32_t perTask = groupsPerTask(G);
     rc = w.t->dtype() == model::DType::Q4_0
              ? stc_gemm_q4_0(hw.get(), hsw.get(), hqx.get(), hdx.get(),
                              hsx.get(), perTask, hy.get())

@@ -62,6 +62,13 @@ private:
   Weight weight(int tensor, int expert = 0) const;
   bool gemm(const float *x, int n, const Weight &w, float *y,
             std::string &error);
+  // Quantizes n rows of K activations to Q8_0 blocks into qx_/dx_/sx_.
+  bool quantizeRows(const float *x, int n, int32_t K, std::string &error);
+  // The experts idx[0..slots) of stacked tensor `tensor` on the quantized rows
+  // in qx_ (one shared row, or one per slot), into y [slots][rows].
+  bool expertsGemm(int tensor, const int32_t *idx, int slots, bool sharedInput,
+                   float *y, std::string &error);
+  int32_t groupsPerTask(int32_t groups) const;
   void embedRow(const Weight &table, int64_t row, float *out) const;
   bool moe(const model::Step *s, int n, std::string &error);
   bool attention(const model::Step *s, int n, std::string &error);

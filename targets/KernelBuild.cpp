@@ -70,6 +70,8 @@ struct KernelSpec {
 const KernelSpec kKernels[] = {
     {"gemm_quant", "stc_gemm_q4_0", "bits=4", true},
     {"gemm_quant", "stc_gemm_q8_0", "bits=8", true},
+    {"gemm_quant_experts", "stc_gemm_experts_q4_0", "bits=4", true},
+    {"gemm_quant_experts", "stc_gemm_experts_q8_0", "bits=8", true},
     {"gemm_float", "stc_gemm_f32", "w.type=float32", false},
     {"gemm_float", "stc_gemm_f16", "w.type=float16", false},
     {"quantize_q8", "stc_quantize_q8", "", false},

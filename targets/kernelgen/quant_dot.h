@@ -1,0 +1,69 @@
+// quant_dot.h: the int8 dot-product algorithm and schedule shared by the
+// quantized GEMM generators (gemm_quant, gemm_quant_experts). See
+// gemm_quant_generator.cpp for the rows16 layout and the offset correction.
+#pragma once
+
+#include "Halide.h"
+
+namespace stc::kernelgen {
+
+// Defines `y(l, g, s)` = sum over blocks of the rows16 tile dot products, where
+// `weight(r, l, j, b, g, s)` / `scale(l, b, g, s)` give the weight bytes and
+// fp16 scale bits for slot s, and qx/dx/sx give slot s's Q8_0 activations.
+// `quads` is 4 for q4_0 (nibbles, offset 8) and 8 for q8_0 (bytes, offset 128).
+inline void defineQuantDot(
+    Halide::Func y, int quads, Halide::Expr blocks,
+    const std::function<Halide::Expr(Halide::Expr, Halide::Expr, Halide::Expr,
+                                     Halide::Expr, Halide::Expr, Halide::Expr)>
+        &weight,
+    const std::function<Halide::Expr(Halide::Expr, Halide::Expr, Halide::Expr,
+                                     Halide::Expr)> &scale,
+    const std::function<Halide::Expr(Halide::Expr, Halide::Expr)> &qx,
+    const std::function<Halide::Expr(Halide::Expr, Halide::Expr)> &dx,
+    const std::function<Halide::Expr(Halide::Expr, Halide::Expr)> &sx,
+    Halide::Expr groupsPerTask) {
+  using namespace Halide;
+  using namespace Halide::ConciseCasts;
+  Var l("l"), g("g"), s("s"), b("b");
+  const bool nibbles = quads == 4;
+  const float offset = nibbles ? 8.0f : 128.0f;
+
+  // Integer dot product of one row with one activation block.
+  RDom rd(0, 4, 0, quads, 0, nibbles ? 2 : 1, "rd");
+  Expr byte = weight(rd.x, l, rd.y, b, g, s);
+  Expr u = nibbles ? select(rd.z == 0, byte & 15, byte >> 4) : byte;
+  Expr k = 32 * b + (nibbles ? 16 * rd.z : 0) + 4 * rd.y + rd.x;
+  Func dot("dot");
+  dot(l, b, g, s) = 0;
+  dot(l, b, g, s) += i32(widening_mul(u, qx(k, s)));
+
+  // Accumulate the blocks in f32 with the offset correction.
+  RDom rb(0, blocks, "rb");
+  Expr dw = f32(reinterpret(Float(16), scale(l, rb, g, s)));
+  Func acc("acc");
+  acc(l, g, s) = 0.0f;
+  acc(l, g, s) += dw * (dx(rb, s) * f32(dot(l, rb, g, s)) - offset * sx(rb, s));
+  y(l, g, s) = acc(l, g, s);
+
+  // Schedule: 16 rows per vector, groups split into tasks across threads; the
+  // reduction over the 4 bytes of a quad is innermost and atomic so it becomes
+  // a dot instruction (vpdpbusd on VNNI targets). Each task runs all slots
+  // against its weights.
+  Var go("go"), gi("gi");
+  y.vectorize(l)
+      .split(g, go, gi, max(groupsPerTask, 1), TailStrategy::GuardWithIf)
+      .reorder(l, s, gi, go)
+      .parallel(go);
+  acc.compute_at(y, s).vectorize(l);
+  acc.update().vectorize(l);
+  dot.compute_at(acc, rb).vectorize(l);
+  dot.update()
+      .reorder(rd.x, l, rd.y, rd.z)
+      .atomic()
+      .vectorize(rd.x)
+      .vectorize(l)
+      .unroll(rd.y)
+      .unroll(rd.z);
+}
+
+} // namespace stc::kernelgen
