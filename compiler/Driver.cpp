@@ -208,7 +208,9 @@ Status compile(const CompileOptions &o) {
   STC_TRY(buildKernels(target, findTool("stc-kernelgen"),
                        joinPath(tmp, "kernels"), archives));
 
-  std::string lib = findTool("../lib");
+  // The runtime archives for the target's architecture (the cross-built copy
+  // for arm64, made when the build found aarch64-linux-gnu-g++).
+  std::string lib = findTool(target.cross ? "../lib/aarch64" : "../lib");
   std::vector<std::string> binaries;
   // link.sh relinks the tools from out/ itself (for a cross target, with the
   // cross compiler of your toolchain); the same lines are run here for native

@@ -16,3 +16,10 @@ llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.stc_tools_dir, append_path=True)
 llvm_config.use_default_substitutions()
 llvm_config.add_tool_substitutions(["stc", "stc-opt"], [config.stc_tools_dir])
+
+# arm64: stc compile cross-links for AArch64 when the cross compiler is installed, and
+# the tests run the result under qemu-aarch64 (both come with tools/setup/install-deps.sh).
+import shutil
+if (shutil.which("qemu-aarch64") and os.path.isdir("/usr/aarch64-linux-gnu")
+        and os.path.isdir(os.path.join(config.stc_obj_root, "lib", "aarch64"))):
+    config.available_features.add("aarch64-qemu")

@@ -28,8 +28,13 @@ public:
     d(b, t) = amax(b, t) / 127.0f;
     id(b, t) = select(d(b, t) == 0.0f, 0.0f, 1.0f / d(b, t));
     d16(b, t) = cast<float>(cast<float16_t>(d(b, t)));
+    // roundf semantics (ties away from zero) as ggml, not Halide's round (ties
+    // to even).
     Func q("q");
-    q(r, b, t) = i8(round(x(32 * b + r, t) * id(b, t)));
+    Expr v = x(32 * b + r, t) * id(b, t);
+    Expr tie = abs(v - trunc(v)) == 0.5f;
+    q(r, b, t) =
+        i8(select(tie, trunc(v) + select(v > 0.0f, 1.0f, -1.0f), round(v)));
     qx(k, t) = q(k % 32, k / 32, t);
     dx(b, t) = d16(b, t);
     sx(b, t) = d16(b, t) * f32(sum(i32(q(rr, b, t))));

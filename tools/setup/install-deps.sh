@@ -8,7 +8,8 @@ PKGS=(
   libhalide14-0-dev llvm-14 binutils
   flatbuffers-compiler libflatbuffers-dev
   libgtest-dev googletest
-  cmake ninja-build g++ python3 ccache clang-format
+  cmake ninja-build g++ python3 ccache clang-format file
+  g++-aarch64-linux-gnu qemu-user
 )
 
 missing=()
