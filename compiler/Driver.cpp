@@ -19,6 +19,7 @@
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Support/FileUtilities.h"
 #include "llvm/Support/FileSystem.h"
+#include "llvm/Support/Format.h"
 #include "llvm/Support/Path.h"
 #include "llvm/Support/Program.h"
 #include "llvm/Support/SourceMgr.h"
@@ -276,7 +277,8 @@ Status compile(const CompileOptions &o) {
       moveInto(joinPath(tmp, "model.stcm"), joinPath(o.outDir, "model.stcm")));
   llvm::errs() << "stc: wrote " << o.outDir << " for " << target.name << ": "
                << stats.steps << " steps, " << stats.tensors << " tensors, "
-               << stats.fileBytes / 1048576.0 << " MiB model file\n";
+               << llvm::format("%.1f", stats.fileBytes / 1048576.0)
+               << " MiB model file\n";
   return Status::success();
 }
 
