@@ -10,6 +10,7 @@ PKGS=(
   libgtest-dev googletest
   cmake ninja-build g++ python3 ccache clang-format file
   g++-aarch64-linux-gnu qemu-user
+  clang-19 libclang-rt-19-dev
 )
 
 missing=()
