@@ -234,9 +234,12 @@ Status compile(const CompileOptions &o) {
       inputs.push_back(a);
       line += " kernels/" + llvm::sys::path::filename(a).str();
     }
-    const char *libs[] = {"-lpthread", "-ldl", "-lm", "-s"};
-    for (const char *l : libs)
-      line += std::string(" ") + l;
+    // A sanitized stc build has a sanitized runtime library: link it the same way.
+    std::vector<std::string> libs = {"-lpthread", "-ldl", "-lm", "-s"};
+    if (*STC_RUNTIME_LINK_FLAGS && !target.cross)
+      libs.push_back(STC_RUNTIME_LINK_FLAGS);
+    for (const std::string &l : libs)
+      line += " " + l;
     linkScript += line + "\n";
     std::string cxx = target.cross ? "aarch64-linux-gnu-g++" : "c++";
     if (target.cross && !llvm::sys::findProgramByName(cxx))
