@@ -25,6 +25,8 @@
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <unistd.h>
 
@@ -88,6 +90,24 @@ std::string findTool(const std::string &relative) {
   llvm::SmallString<256> p(dir);
   llvm::sys::path::append(p, relative);
   return p.str().str();
+}
+
+// A compile that was killed leaves its scratch folder (.stc-tmp.<pid>) behind,
+// never a half-written output; the next compile into the same folder removes
+// the leftovers of processes that no longer run.
+void removeStaleScratch(const std::string &outDir) {
+  std::error_code ec;
+  for (llvm::sys::fs::directory_iterator it(outDir, ec), end; it != end && !ec;
+       it.increment(ec)) {
+    llvm::StringRef name = llvm::sys::path::filename(it->path());
+    if (!name.consume_front(".stc-tmp."))
+      continue;
+    int pid = 0;
+    if (name.getAsInteger(10, pid) || pid <= 0)
+      continue;
+    if (::kill(pid, 0) != 0 && errno == ESRCH)
+      llvm::sys::fs::remove_directories(it->path());
+  }
 }
 
 Status moveInto(const std::string &from, const std::string &to) {
@@ -172,6 +192,7 @@ Status compile(const CompileOptions &o) {
   }
 
   STC_TRY(makeDirectories(o.outDir));
+  removeStaleScratch(o.outDir);
   std::string pipeline =
       o.passPipeline.empty() ? defaultPipeline(o.quant, rules) : o.passPipeline;
   std::string perr;
@@ -234,7 +255,8 @@ Status compile(const CompileOptions &o) {
       inputs.push_back(a);
       line += " kernels/" + llvm::sys::path::filename(a).str();
     }
-    // A sanitized stc build has a sanitized runtime library: link it the same way.
+    // A sanitized stc build has a sanitized runtime library: link it the same
+    // way.
     std::vector<std::string> libs = {"-lpthread", "-ldl", "-lm", "-s"};
     if (*STC_RUNTIME_LINK_FLAGS && !target.cross)
       libs.push_back(STC_RUNTIME_LINK_FLAGS);

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 using namespace stc;
 using namespace stc::test;
 
@@ -183,4 +185,55 @@ TEST_F(BadInput, NotACheckpoint) {
   std::string f = dir_ + "/empty.gguf";
   writeFile(f, "");
   expectError(f, {f, "not a GGUF file"});
+}
+
+// Absurd sizes are refused from the header alone, before anything is allocated
+// for them (under ASan a multi-terabyte allocation would abort the test).
+TEST_F(BadInput, AbsurdTensorSizeInGguf) {
+  std::string f = dir_ + "/huge.gguf";
+  std::string bytes = readFile(gguf_);
+  std::string name = "token_embd.weight";
+  size_t p = bytes.find(name);
+  ASSERT_NE(p, std::string::npos);
+  size_t ne1 = p + name.size() + 4 + 8; // n_dims, ne[0], then ne[1]
+  uint64_t huge = uint64_t(1) << 33;    // 128 x 2^33 = 2^40 elements
+  std::memcpy(&bytes[ne1], &huge, 8);
+  writeFile(f, bytes);
+  expectError(f, {f, "token_embd.weight"});
+}
+
+TEST_F(BadInput, AbsurdTensorSizeInSafetensors) {
+  std::string d = damagedHF("huge");
+  editSafetensorsHeader(d + "/model.safetensors", [](std::string &h) {
+    replaceOnce(h, "\"shape\":[512,128]", "\"shape\":[1099511627776,128]");
+  });
+  expectError(d, {"model.embed_tokens.weight"});
+}
+
+TEST_F(BadInput, AbsurdLayerCount) {
+  std::string d = damagedHF("layers");
+  std::string cfg = readFile(d + "/config.json");
+  replaceOnce(cfg, "\"num_hidden_layers\": 3",
+              "\"num_hidden_layers\": 1000000000");
+  writeFile(d + "/config.json", cfg);
+  expectError(d, {"num_hidden_layers = 1000000000"});
+  std::string f = dir_ + "/layers.gguf";
+  std::string bytes = readFile(gguf_);
+  std::string key = "smallthinker.block_count";
+  size_t p = bytes.find(key);
+  ASSERT_NE(p, std::string::npos);
+  uint32_t n = 1000000000;
+  std::memcpy(&bytes[p + key.size() + 4], &n, 4); // after the u32 value type
+  writeFile(f, bytes);
+  expectError(f, {f, "num_hidden_layers = 1000000000"});
+}
+
+TEST_F(BadInput, GgufStringLongerThanTheFile) {
+  std::string f = dir_ + "/string.gguf";
+  std::string bytes = readFile(gguf_);
+  uint64_t len = uint64_t(1) << 40; // the first metadata key's length
+  std::memcpy(&bytes[24], &len, 8);
+  writeFile(f, bytes);
+  expectError(f,
+              {f, "declares length 1099511627776, more than the file holds"});
 }

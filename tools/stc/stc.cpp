@@ -1,6 +1,7 @@
 // stc: the SmallThinker compiler's command-line entry point.
 #include "Commands.h"
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -27,6 +28,10 @@ static const char *kUsage =
     "          [--convention hf|llama.cpp]\n";
 
 int main(int argc, char **argv) {
+  // Past a file-size limit (ulimit -f), write() then fails with EFBIG and stc
+  // reports it, instead of the process dying of SIGXFSZ; either way no output
+  // is half-written.
+  std::signal(SIGXFSZ, SIG_IGN);
   if (argc < 2 || !std::strcmp(argv[1], "--help") ||
       !std::strcmp(argv[1], "-h")) {
     std::fputs(kUsage, argc < 2 ? stderr : stdout);
