@@ -35,14 +35,16 @@ using namespace mlir;
 namespace stc {
 
 std::string defaultPipeline(const std::string &quant,
-                            const std::vector<std::string> &rules) {
+                            const std::vector<std::string> &rules,
+                            int64_t maxBatch) {
   std::string p = "builtin.module(st-quantize{default=" + quant;
   if (!rules.empty()) {
     p += " rules=";
     for (size_t i = 0; i < rules.size(); ++i)
       p += (i ? "," : "") + rules[i];
   }
-  return p + "},st-lower-to-kernels)";
+  return p + "},st-kv-plan{max-batch=" + std::to_string(maxBatch) +
+         "},st-lower-to-kernels)";
 }
 
 namespace {
@@ -193,8 +195,9 @@ Status compile(const CompileOptions &o) {
 
   STC_TRY(makeDirectories(o.outDir));
   removeStaleScratch(o.outDir);
-  std::string pipeline =
-      o.passPipeline.empty() ? defaultPipeline(o.quant, rules) : o.passPipeline;
+  std::string pipeline = o.passPipeline.empty()
+                             ? defaultPipeline(o.quant, rules, o.maxBatch)
+                             : o.passPipeline;
   std::string perr;
   llvm::raw_string_ostream perrs(perr);
   FailureOr<OpPassManager> parsed = parsePassPipeline(pipeline, perrs);

@@ -22,11 +22,13 @@ struct CompileOptions {
   std::string passPipeline; // textual; empty = the default pipeline
   std::string dumpIrAfter;  // pass name or "all"
   std::string emit;         // "" or "mlir"
+  int64_t maxBatch = 256;   // planned prefill chunk (st-kv-plan)
 };
 
 // The default pipeline for `quant` and `rules`, as text.
 std::string defaultPipeline(const std::string &quant,
-                            const std::vector<std::string> &rules);
+                            const std::vector<std::string> &rules,
+                            int64_t maxBatch);
 
 Status compile(const CompileOptions &options);
 

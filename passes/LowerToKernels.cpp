@@ -171,12 +171,15 @@ struct StLowerToKernels
         q = rope(q, h);
         k = rope(k, kv);
       }
-      Value o =
-          kernel(b, loc, "attention", "halide", {q, k, v, a.getPositions()},
-                 {act(b, h * hd)},
-                 {named("head_dim", i64(hd)), named("heads", i64(h)),
-                  named("kv_heads", i64(kv)), named("layer", a.getLayerAttr()),
-                  named("window", a.getWindowAttr())});
+      // The KV plan (st-kv-plan) travels with the kernel; 0 = full context.
+      auto slots = a->getAttrOfType<IntegerAttr>("kv_slots");
+      Value o = kernel(b, loc, "attention", "halide",
+                       {q, k, v, a.getPositions()}, {act(b, h * hd)},
+                       {named("head_dim", i64(hd)), named("heads", i64(h)),
+                        named("kv_heads", i64(kv)),
+                        named("kv_slots", i64(slots ? slots.getInt() : 0)),
+                        named("layer", a.getLayerAttr()),
+                        named("window", a.getWindowAttr())});
       a.replaceAllUsesWith(gemm(b, loc, o, a.getWo()));
     } else if (auto m = dyn_cast<MoeOp>(op)) {
       Value r = kernel(b, loc, "moe", "runtime",

@@ -124,4 +124,36 @@ def StLowerToKernels : Pass<"st-lower-to-kernels", "mlir::ModuleOp"> {
   }];
 }
 
+def StKvPlan : Pass<"st-kv-plan", "mlir::ModuleOp"> {
+  let summary = "Plan each layer's KV cache: a ring on sliding-window layers";
+  let description = [{
+    A sliding-window layer never looks further back than its window, so its KV cache
+    needs only `window + max-batch - 1` slots: a ring that a prefill chunk of up to
+    `max-batch` tokens can append to while its earliest query still sees its whole
+    window. Global layers keep the full context (sized by the runtime's context
+    length). The pass records the slot count on each attention op (`kv_slots`, absent
+    or 0 = full context) and the planned prefill chunk on the module (`st.max_batch`);
+    the runtime sizes the caches from the model file and never runs larger chunks.
+    For SmallThinker-21B (39 of 52 layers with a 4096 window) at a 16K context this
+    cuts the KV cache to about 40%.
+
+    Before:
+    ```mlir
+    %a = st.attention %h, %pos, %wq, %wk, %wv, %wo {... layer = 1 : i64, ... window = 8 : i64} : ...
+    ```
+    After `--st-kv-plan=max-batch=4`:
+    ```mlir
+    module attributes {st.max_batch = 4 : i64} {
+    %a = st.attention %h, %pos, %wq, %wk, %wv, %wo {kv_slots = 11 : i64, ... window = 8 : i64} : ...
+    ```
+  }];
+  let options = [
+    Option<"maxBatch", "max-batch", "int64_t", /*default=*/"256",
+           "Most tokens the runtime evaluates in one pass (prefill chunk)">,
+  ];
+  let statistics = [
+    Statistic<"numRings", "rings", "Layers given a ring-buffer KV cache">,
+  ];
+}
+
 #endif // ST_PASSES_TD

@@ -34,8 +34,8 @@ int stc_rope_neox(halide_buffer_t *x, halide_buffer_t *pos,
                   halide_buffer_t *cos_t, halide_buffer_t *sin_t,
                   halide_buffer_t *y);
 int stc_attention(halide_buffer_t *q, halide_buffer_t *k, halide_buffer_t *v,
-                  int32_t pos0, int32_t window, float scale,
-                  halide_buffer_t *out);
+                  halide_buffer_t *kpos, int32_t pos0, int32_t window,
+                  float scale, halide_buffer_t *out);
 }
 
 namespace stc::rt {

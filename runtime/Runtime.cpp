@@ -105,14 +105,31 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
   maxContext_ = options.maxContext > 0 ? options.maxContext
                                        : std::min(c.max_positions(), 4096);
   maxBatch_ = std::max(1, options.maxBatch);
+  // Ring KV caches were sized for chunks of at most the planned batch.
+  if (m->max_batch() > 0)
+    maxBatch_ = std::min(maxBatch_, m->max_batch());
 
   bufs_.resize(m->buffers()->size());
   for (size_t i = 0; i < bufs_.size(); ++i)
     bufs_[i].assign(
         static_cast<size_t>(m->buffers()->Get(i)->width()) * maxBatch_ * 4, 0);
+  // KV caches as planned (st-kv-plan): a ring of kv_slots on sliding-window
+  // layers, the whole context on the others.
   const size_t kvWidth = static_cast<size_t>(c.num_kv_heads()) * c.head_dim();
-  kcache_.assign(c.num_layers(), std::vector<float>(kvWidth * maxContext_));
-  vcache_.assign(c.num_layers(), std::vector<float>(kvWidth * maxContext_));
+  kvSlots_.assign(c.num_layers(), maxContext_);
+  for (const model::Step *s : *m->steps())
+    if (s->op() == model::Op::Attention && s->ints() && s->ints()->size() > 4 &&
+        s->ints()->Get(4) > 0 && s->layer() >= 0)
+      kvSlots_[s->layer()] =
+          static_cast<int>(std::min<int64_t>(s->ints()->Get(4), maxContext_));
+  kcache_.resize(c.num_layers());
+  vcache_.resize(c.num_layers());
+  kpos_.resize(c.num_layers());
+  for (int l = 0; l < c.num_layers(); ++l) {
+    kcache_[l].assign(kvWidth * kvSlots_[l], 0.0f);
+    vcache_[l].assign(kvWidth * kvSlots_[l], 0.0f);
+    kpos_[l].assign(kvSlots_[l], -1);
+  }
   // RoPE tables in double precision: angle = pos * theta^(-2j/d).
   const int half = c.head_dim() / 2;
   cos_.resize(static_cast<size_t>(maxContext_) * half);
@@ -151,6 +168,32 @@ Runtime::Weight Runtime::weight(int tensor, int expert) const {
   w.data =
       file_.tensorData(t) + static_cast<uint64_t>(expert) * t->expert_stride();
   return w;
+}
+
+void Runtime::reset() {
+  pos_ = 0;
+  for (std::vector<int32_t> &k : kpos_)
+    std::fill(k.begin(), k.end(), -1);
+}
+
+uint64_t Runtime::kvBytesPerToken() const {
+  const model::Config &c = config();
+  uint64_t perLayer = 2ull * c.num_kv_heads() * c.head_dim() * 4;
+  uint64_t total = 0;
+  for (int l = 0; l < c.num_layers(); ++l)
+    if (kvSlots_[l] == maxContext_)
+      total += perLayer;
+  return total;
+}
+
+uint64_t Runtime::kvRingBytes() const {
+  const model::Config &c = config();
+  uint64_t perSlot = 2ull * c.num_kv_heads() * c.head_dim() * 4;
+  uint64_t total = 0;
+  for (int l = 0; l < c.num_layers(); ++l)
+    if (kvSlots_[l] != maxContext_)
+      total += perSlot * kvSlots_[l];
+  return total;
 }
 
 uint64_t Runtime::weightBytesPerToken() const {
@@ -330,17 +373,24 @@ bool Runtime::attention(const model::Step *s, int n, std::string &error) {
   const float *v = f32(s->inputs()->Get(2));
   float *out = f32(s->outputs()->Get(0));
   const size_t kvw = static_cast<size_t>(KV) * hd;
-  // Append this chunk's keys and values (after RoPE) at their positions.
-  std::memcpy(&kcache_[layer][pos_ * kvw], k, n * kvw * 4);
-  std::memcpy(&vcache_[layer][pos_ * kvw], v, n * kvw * 4);
-  const int32_t keys = pos_ + n;
+  // Append this chunk's keys (after RoPE) and values: position p goes to slot
+  // p mod slots, which for a full cache is p itself.
+  const int slots = kvSlots_[layer];
+  for (int t = 0; t < n; ++t) {
+    const int p = pos_ + t, slot = p % slots;
+    std::memcpy(&kcache_[layer][slot * kvw], k + t * kvw, kvw * 4);
+    std::memcpy(&vcache_[layer][slot * kvw], v + t * kvw, kvw * 4);
+    kpos_[layer][slot] = p;
+  }
+  const int32_t keys = std::min(pos_ + n, slots);
   HBuf hq(q, halide_type_float, 32, {{hd, 1}, {H, hd}, {n, H * hd}});
   HBuf hk(kcache_[layer].data(), halide_type_float, 32,
           {{hd, 1}, {KV, hd}, {keys, static_cast<int32_t>(kvw)}});
   HBuf hv(vcache_[layer].data(), halide_type_float, 32,
           {{hd, 1}, {KV, hd}, {keys, static_cast<int32_t>(kvw)}});
+  HBuf hp(kpos_[layer].data(), halide_type_int, 32, {{keys, 1}});
   HBuf ho(out, halide_type_float, 32, {{hd, 1}, {H, hd}, {n, H * hd}});
-  int rc = stc_attention(hq.get(), hk.get(), hv.get(), pos_, window,
+  int rc = stc_attention(hq.get(), hk.get(), hv.get(), hp.get(), pos_, window,
                          1.0f / std::sqrt(static_cast<float>(hd)), ho.get());
   if (rc != 0) {
     error = kernelError("attention kernel failed in layer " +

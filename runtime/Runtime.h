@@ -35,11 +35,15 @@ public:
   int vocab() const { return config().vocab_size(); }
   int position() const { return pos_; }
   int maxContext() const { return maxContext_; }
-  void reset() { pos_ = 0; }
+  void reset();
   const model::Config &config() const { return *file_.model()->config(); }
   const ModelFile &file() const { return file_; }
   // Weight bytes one decoded token reads when every active weight is read once.
   uint64_t weightBytesPerToken() const;
+  // KV cache growth per token of context (global layers), and the fixed size of
+  // the sliding-window layers' rings.
+  uint64_t kvBytesPerToken() const;
+  uint64_t kvRingBytes() const;
 
 private:
   struct Weight {
@@ -79,8 +83,11 @@ private:
   int tailStart_ = 0;                // first step after the last layer
   std::vector<bool> producedBefore_; // buffers written before the tail
   std::vector<std::vector<uint8_t>> bufs_;
-  std::vector<std::vector<float>> kcache_, vcache_; // per layer
-  std::vector<float> cos_, sin_;                    // [position][head_dim / 2]
+  std::vector<std::vector<float>> kcache_,
+      vcache_;                             // per layer, [slot][kv width]
+  std::vector<std::vector<int32_t>> kpos_; // position held by each slot
+  std::vector<int> kvSlots_;               // slots per layer
+  std::vector<float> cos_, sin_;           // [position][head_dim / 2]
   std::vector<float> lastLogits_;
   // Scratch for activations quantized to Q8_0 blocks and for the MoE gather.
   std::vector<int8_t> qx_;

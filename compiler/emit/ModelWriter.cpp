@@ -314,7 +314,7 @@ private:
     } else if (op == "attention") {
       s.op = fb::Op::Attention;
       s.ints = {param(k, "heads"), param(k, "kv_heads"), param(k, "head_dim"),
-                param(k, "window")};
+                param(k, "window"), param(k, "kv_slots")};
     } else if (op == "moe") {
       s.op = fb::Op::Moe;
     } else if (op == "add") {
@@ -374,12 +374,15 @@ private:
     for (const std::string &f : target_.features)
       features.push_back(b.CreateString(f));
     auto source = module_->getAttrOfType<StringAttr>("st.source");
+    auto mb = module_->getAttrOfType<IntegerAttr>("st.max_batch");
+    int32_t maxBatch = mb ? static_cast<int32_t>(mb.getInt()) : 0;
     auto root = fb::CreateModel(
         b, rt::kModelFormatVersion, b.CreateString(target_.name),
         b.CreateString(target_.halideTarget), b.CreateVector(features), config,
         b.CreateVector(tensors), b.CreateVector(buffers), b.CreateVector(steps),
         idsBuffer_, positionsBuffer_, logitsBuffer_,
-        b.CreateString(source ? source.getValue().str() : std::string()));
+        b.CreateString(source ? source.getValue().str() : std::string()),
+        maxBatch);
     fb::FinishModelBuffer(b, root);
     return std::vector<uint8_t>(b.GetBufferPointer(),
                                 b.GetBufferPointer() + b.GetSize());

@@ -10,9 +10,10 @@ namespace {
 
 class AttentionGenerator : public Generator<AttentionGenerator> {
 public:
-  Input<Buffer<float>> q{"q", 3}; // (d, head, t)
-  Input<Buffer<float>> k{"k", 3}; // (d, kv_head, s)
-  Input<Buffer<float>> v{"v", 3}; // (d, kv_head, s)
+  Input<Buffer<float>> q{"q", 3};         // (d, head, t)
+  Input<Buffer<float>> k{"k", 3};         // (d, kv_head, s)
+  Input<Buffer<float>> v{"v", 3};         // (d, kv_head, s)
+  Input<Buffer<int32_t>> kpos{"kpos", 1}; // (s)
   Input<int32_t> pos0{"pos0"};
   Input<int32_t> window{"window"};
   Input<float> scale{"scale"};
@@ -23,7 +24,8 @@ public:
     Expr group = q.dim(1).extent() / k.dim(1).extent();
     Expr kvh = h / group;
     Expr p = pos0 + t;
-    Expr visible = s <= p && (window == 0 || s > p - window);
+    Expr kp = kpos(s);
+    Expr visible = kp >= 0 && kp <= p && (window == 0 || kp > p - window);
     RDom rd(0, q.dim(0).extent(), "rd");
     Func score("score");
     score(s, h, t) = select(visible, sum(q(rd, h, t) * k(rd, kvh, s)) * scale,
@@ -50,6 +52,7 @@ public:
     q.dim(0).set_min(0).set_stride(1);
     k.dim(0).set_min(0).set_stride(1);
     v.dim(0).set_min(0).set_stride(1);
+    kpos.dim(0).set_min(0).set_stride(1);
     out.dim(0).set_min(0).set_stride(1);
   }
 };

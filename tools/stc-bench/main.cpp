@@ -146,10 +146,13 @@ int main(int argc, char **argv) {
         "\"prompt\": %d, \"gen\": %d, \"prefill_tok_s\": %.3f, "
         "\"decode_tok_s\": %.3f, \"peak_rss_bytes\": %llu, "
         "\"weight_bytes_per_token\": %llu, \"bandwidth_bytes_s\": %.0f, "
-        "\"roofline_share\": %.4f}\n",
+        "\"roofline_share\": %.4f, \"kv_bytes_per_token\": %llu, "
+        "\"kv_ring_bytes\": %llu}\n",
         path.c_str(), target.c_str(), threads, prompt, gen, prefillTps,
         decodeTps, static_cast<unsigned long long>(peakRss),
-        static_cast<unsigned long long>(bytesPerToken), bandwidth, roofline);
+        static_cast<unsigned long long>(bytesPerToken), bandwidth, roofline,
+        static_cast<unsigned long long>(rt.kvBytesPerToken()),
+        static_cast<unsigned long long>(rt.kvRingBytes()));
   } else {
     std::printf("model                   %s (%s, %d threads)\n", path.c_str(),
                 target.c_str(), threads);
@@ -163,6 +166,11 @@ int main(int argc, char **argv) {
     std::printf("read bandwidth          %.2f GB/s (measured)\n",
                 bandwidth / 1e9);
     std::printf("roofline share          %.1f%%\n", roofline * 100);
+    std::printf(
+        "KV cache                %llu bytes per token of context + %.1f MiB "
+        "of sliding-window rings\n",
+        static_cast<unsigned long long>(rt.kvBytesPerToken()),
+        rt.kvRingBytes() / 1048576.0);
   }
   return 0;
 }

@@ -26,7 +26,7 @@ int runCompile(int argc, char **argv) {
     rest.push_back(argv[i]);
   }
   Args args({"--target", "--quant", "--quant-rules", "-o", "--pass-pipeline",
-             "--dump-ir-after", "--emit"},
+             "--dump-ir-after", "--emit", "--max-batch"},
             {});
   std::string err;
   if (!args.parse(static_cast<int>(rest.size()), rest.data(), 2, err))
@@ -44,6 +44,10 @@ int runCompile(int argc, char **argv) {
   o.passPipeline = args.get("--pass-pipeline");
   o.dumpIrAfter = args.get("--dump-ir-after");
   o.emit = args.get("--emit");
+  if (!args.getInt("--max-batch", 256, o.maxBatch, err))
+    return fail("compile: " + err);
+  if (o.maxBatch < 1 || o.maxBatch > 65536)
+    return fail("compile: --max-batch must be between 1 and 65536");
   Status st = compile(o);
   if (!st.ok())
     return fail(st.message());
