@@ -37,7 +37,7 @@ namespace stc {
 std::string defaultPipeline(const std::string &quant,
                             const std::vector<std::string> &rules,
                             int64_t maxBatch) {
-  std::string p = "builtin.module(st-quantize{default=" + quant;
+  std::string p = "builtin.module(st-route-ahead,st-quantize{default=" + quant;
   if (!rules.empty()) {
     p += " rules=";
     for (size_t i = 0; i < rules.size(); ++i)

@@ -61,7 +61,7 @@ struct StLowerToKernels
     // Kernel calls already in the IR (resuming from emitted IR whose `quant`
     // was edited) follow their weights' new types.
     module.walk([&](KernelOp k) {
-      if (k.getOp() == "gemm")
+      if (k.getOp() == "gemm" || k.getOp() == "dispatch")
         k.setImplAttr(StringAttr::get(ctx, gemmImpl(k.getInputs()[1])));
     });
   }
@@ -144,16 +144,26 @@ struct StLowerToKernels
                  {n.getType()}, {named("eps", n.getEpsAttr())});
       n.replaceAllUsesWith(r);
     } else if (auto r = dyn_cast<RouterOp>(op)) {
-      Value logits = gemm(b, loc, r.getInput(), r.getWeight());
-      auto k = b.create<KernelOp>(
-          loc, TypeRange{r.getWeights().getType(), r.getIndices().getType()},
-          b.getStringAttr("route"), b.getStringAttr("runtime"),
-          ValueRange{logits},
-          b.getDictionaryAttr(
-              {named("layer", r.getLayerAttr()),
-               named("top_k", r.getTopKAttr()),
-               named("weighting", b.getStringAttr(stringifyRouterWeighting(
-                                      r.getWeighting())))}));
+      auto params = b.getDictionaryAttr(
+          {named("layer", r.getLayerAttr()), named("top_k", r.getTopKAttr()),
+           named("weighting",
+                 b.getStringAttr(stringifyRouterWeighting(r.getWeighting())))});
+      KernelOp k;
+      if (r->hasAttr("route_ahead")) {
+        // st-route-ahead: router matmul, top-k and weighting in one dispatch
+        // step that also starts reading the chosen experts in.
+        k = b.create<KernelOp>(
+            loc, TypeRange{r.getWeights().getType(), r.getIndices().getType()},
+            b.getStringAttr("dispatch"),
+            b.getStringAttr(gemmImpl(r.getWeight())),
+            ValueRange{r.getInput(), r.getWeight()}, params);
+      } else {
+        Value logits = gemm(b, loc, r.getInput(), r.getWeight());
+        k = b.create<KernelOp>(
+            loc, TypeRange{r.getWeights().getType(), r.getIndices().getType()},
+            b.getStringAttr("route"), b.getStringAttr("runtime"),
+            ValueRange{logits}, params);
+      }
       r.getWeights().replaceAllUsesWith(k.getResult(0));
       r.getIndices().replaceAllUsesWith(k.getResult(1));
     } else if (auto a = dyn_cast<AttentionOp>(op)) {

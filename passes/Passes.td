@@ -124,6 +124,37 @@ def StLowerToKernels : Pass<"st-lower-to-kernels", "mlir::ModuleOp"> {
   }];
 }
 
+def StRouteAhead : Pass<"st-route-ahead", "mlir::ModuleOp"> {
+  let summary = "Route before attention: one dispatch op that prefetches the experts";
+  let description = [{
+    SmallThinker's router reads the layer's raw input, so the experts a token needs are
+    known before attention runs. The pass hoists each `st.router` to just after the
+    definition of its input (above the attention norm and attention) and marks it
+    `route_ahead`; `st-lower-to-kernels` then emits one fused `dispatch` kernel
+    (router matmul, top-k and weighting in one step) instead of a gemm and a `route`,
+    and the runtime, right after dispatching, asks the OS to read the selected
+    experts' segments in (madvise WILLNEED) so the reads overlap attention. When the
+    weights are already resident (the default load) the prefetch is skipped and costs
+    nothing; the expert cache of a memory-budgeted runtime will take its cue here.
+
+    Before (a router placed after attention):
+    ```mlir
+    %h = st.rms_norm %x, %n ...
+    %a = st.attention %h, ...
+    %w, %i = st.router %x, %wr {layer = 0 : i64, top_k = 2 : i64, ...}
+    ```
+    After:
+    ```mlir
+    %w, %i = st.router %x, %wr {layer = 0 : i64, route_ahead, top_k = 2 : i64, ...}
+    %h = st.rms_norm %x, %n ...
+    %a = st.attention %h, ...
+    ```
+  }];
+  let statistics = [
+    Statistic<"numHoisted", "hoisted", "Routers moved above other ops">,
+  ];
+}
+
 def StKvPlan : Pass<"st-kv-plan", "mlir::ModuleOp"> {
   let summary = "Plan each layer's KV cache: a ring on sliding-window layers";
   let description = [{

@@ -28,9 +28,18 @@ extern "C" {
 
 stc_model *stc_load(const char *path, int threads, char *error,
                     size_t error_size) {
+  stc_options o = {};
+  o.threads = threads;
+  return stc_load_with(path, &o, error, error_size);
+}
+
+stc_model *stc_load_with(const char *path, const stc_options *options,
+                         char *error, size_t error_size) {
   auto *m = new stc_model();
   stc::rt::RuntimeOptions o;
-  o.threads = threads;
+  o.threads = options->threads;
+  o.maxContext = options->max_context;
+  o.populate = !options->lazy;
   std::string err;
   if (!m->runtime.load(path, o, err)) {
     if (error && error_size > 0) {

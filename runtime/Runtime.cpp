@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <sys/mman.h>
 #include <thread>
+#include <unistd.h>
 
 namespace stc::rt {
 
@@ -150,6 +152,13 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
   for (size_t i = 0; i < steps.size(); ++i)
     if (steps.Get(i)->layer() >= 0)
       tailStart_ = static_cast<int>(i) + 1;
+  // Each layer's expert tensors, for the route-ahead prefetch.
+  moeWeights_.assign(c.num_layers(), {});
+  for (const model::Step *s : *m->steps())
+    if (s->op() == model::Op::Moe && s->layer() >= 0 && s->weights())
+      for (int32_t w : *s->weights())
+        moeWeights_[s->layer()].push_back(w);
+  populated_ = options.populate;
   producedBefore_.assign(bufs_.size(), false);
   for (int i = 0; i < tailStart_; ++i)
     for (int32_t b : *steps.Get(i)->outputs())
@@ -454,6 +463,51 @@ bool Runtime::moe(const model::Step *s, int n, std::string &error) {
   return true;
 }
 
+void Runtime::route(const float *logits, int E, int n, const model::Step *s,
+                    float *wts, int32_t *idx) {
+  const int K = static_cast<int>(s->ints()->Get(0));
+  const bool softmax = s->ints()->Get(1) != 0;
+  std::vector<int> order(E);
+  for (int t = 0; t < n; ++t) {
+    const float *l = logits + static_cast<size_t>(t) * E;
+    for (int e = 0; e < E; ++e)
+      order[e] = e;
+    std::partial_sort(
+        order.begin(), order.begin() + K, order.end(),
+        [&](int a, int b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
+    // Softmax over the k selected logits, or sigmoid of each over their sum.
+    float sum = 0;
+    for (int j = 0; j < K; ++j) {
+      float v = softmax ? std::exp(l[order[j]] - l[order[0]])
+                        : 1.0f / (1.0f + std::exp(-l[order[j]]));
+      wts[t * K + j] = v;
+      idx[t * K + j] = order[j];
+      sum += v;
+    }
+    for (int j = 0; j < K; ++j)
+      wts[t * K + j] /= sum;
+  }
+}
+
+void Runtime::prefetchExperts(int layer, const int32_t *idx, int count) {
+  if (populated_ || layer < 0 || layer >= static_cast<int>(moeWeights_.size()))
+    return; // resident weights: nothing to fetch
+  const long page = ::sysconf(_SC_PAGESIZE);
+  const int E = config().num_experts();
+  for (int i = 0; i < count; ++i) {
+    if (idx[i] < 0 || idx[i] >= E)
+      continue;
+    for (int tensor : moeWeights_[layer]) {
+      const model::Tensor *t = file_.model()->tensors()->Get(tensor);
+      uintptr_t begin = reinterpret_cast<uintptr_t>(file_.tensorData(t)) +
+                        static_cast<uint64_t>(idx[i]) * t->expert_stride();
+      uintptr_t aligned = begin & ~static_cast<uintptr_t>(page - 1);
+      ::madvise(reinterpret_cast<void *>(aligned),
+                begin - aligned + t->expert_stride(), MADV_WILLNEED);
+    }
+  }
+}
+
 bool Runtime::step(const model::Step *s, int n, std::string &error) {
   auto in = [&](int i) { return s->inputs()->Get(i); };
   auto outb = [&](int i) { return s->outputs()->Get(i); };
@@ -482,33 +536,21 @@ bool Runtime::step(const model::Step *s, int n, std::string &error) {
   case model::Op::Gemm:
     return gemm(f32(in(0)), n, weight(s->weights()->Get(0)), f32(outb(0)),
                 error);
-  case model::Op::Route: {
-    const int E = static_cast<int>(width(in(0)));
-    const int K = static_cast<int>(s->ints()->Get(0));
-    const bool softmax = s->ints()->Get(1) != 0;
-    const float *logits = f32(in(0));
-    float *wts = f32(outb(0));
-    int32_t *idx = i32(outb(1));
-    std::vector<int> order(E);
-    for (int t = 0; t < n; ++t) {
-      const float *l = logits + static_cast<size_t>(t) * E;
-      for (int e = 0; e < E; ++e)
-        order[e] = e;
-      std::partial_sort(
-          order.begin(), order.begin() + K, order.end(),
-          [&](int a, int b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
-      // Softmax over the k selected logits, or sigmoid of each over their sum.
-      float sum = 0;
-      for (int j = 0; j < K; ++j) {
-        float v = softmax ? std::exp(l[order[j]] - l[order[0]])
-                          : 1.0f / (1.0f + std::exp(-l[order[j]]));
-        wts[t * K + j] = v;
-        idx[t * K + j] = order[j];
-        sum += v;
-      }
-      for (int j = 0; j < K; ++j)
-        wts[t * K + j] /= sum;
-    }
+  case model::Op::Route:
+    route(f32(in(0)), static_cast<int>(width(in(0))), n, s, f32(outb(0)),
+          i32(outb(1)));
+    return true;
+  case model::Op::Dispatch: {
+    // Route-ahead: the router matmul, top-k and weighting in one step, then a
+    // prefetch of the chosen experts so their reads overlap attention.
+    Weight w = weight(s->weights()->Get(0));
+    routerLogits_.resize(static_cast<size_t>(n) * w.rows);
+    if (!gemm(f32(in(0)), n, w, routerLogits_.data(), error))
+      return false;
+    route(routerLogits_.data(), static_cast<int>(w.rows), n, s, f32(outb(0)),
+          i32(outb(1)));
+    prefetchExperts(s->layer(), i32(outb(1)),
+                    n * static_cast<int>(s->ints()->Get(0)));
     return true;
   }
   case model::Op::Rope: {

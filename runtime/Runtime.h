@@ -75,6 +75,13 @@ private:
   int32_t groupsPerTask(int32_t groups) const;
   void embedRow(const Weight &table, int64_t row, float *out) const;
   bool moe(const model::Step *s, int n, std::string &error);
+  // Top-k and combine weights of n rows of E router logits (ints: top_k,
+  // softmax).
+  void route(const float *logits, int E, int n, const model::Step *s,
+             float *wts, int32_t *idx);
+  // Asks the OS to read the selected experts of `layer` in (route-ahead); a
+  // no-op when the weights were populated at load.
+  void prefetchExperts(int layer, const int32_t *idx, int count);
   bool attention(const model::Step *s, int n, std::string &error);
 
   ModelFile file_;
@@ -82,6 +89,10 @@ private:
   int maxContext_ = 0, maxBatch_ = 0, pos_ = 0, threads_ = 1;
   int tailStart_ = 0;                // first step after the last layer
   std::vector<bool> producedBefore_; // buffers written before the tail
+  std::vector<std::vector<int>>
+      moeWeights_; // per layer: gate, up, down tensors
+  bool populated_ = true;
+  std::vector<float> routerLogits_;
   std::vector<std::vector<uint8_t>> bufs_;
   std::vector<std::vector<float>> kcache_,
       vcache_;                             // per layer, [slot][kv width]

@@ -18,6 +18,15 @@ typedef struct stc_model stc_model;
 stc_model *stc_load(const char *path, int threads, char *error,
                     size_t error_size);
 
+typedef struct stc_options {
+  int threads;     /* <= 0: every core */
+  int max_context; /* <= 0: min(the model's, 4096) */
+  int lazy; /* 1: fault weights in on use (and prefetch the routed experts
+               ahead) instead of reading the whole file at load */
+} stc_options;
+stc_model *stc_load_with(const char *path, const stc_options *options,
+                         char *error, size_t error_size);
+
 /* Runs `n` tokens at the next positions of the context (prefill, or one decode
  * step with n = 1). When `all_logits` is non-NULL it receives n x vocab floats,
  * one row per token. Returns 0, or -1 with the reason in stc_last_error(). */

@@ -303,8 +303,8 @@ private:
           k.getParams().getAs<FloatAttr>("eps").getValueAsDouble());
     } else if (op == "gemm") {
       s.op = fb::Op::Gemm;
-    } else if (op == "route") {
-      s.op = fb::Op::Route;
+    } else if (op == "route" || op == "dispatch") {
+      s.op = op == "route" ? fb::Op::Route : fb::Op::Dispatch;
       auto w = k.getParams().getAs<StringAttr>("weighting");
       s.ints = {param(k, "top_k"), w && w.getValue() == "softmax" ? 1 : 0};
     } else if (op == "rope") {

@@ -259,8 +259,9 @@ LogicalResult KernelOp::verify() {
     unsigned inputs, results;
   };
   static const Arity arities[] = {
-      {"embed", 2, 1}, {"rms_norm", 2, 1},  {"gemm", 2, 1}, {"route", 1, 2},
-      {"rope", 2, 1},  {"attention", 4, 1}, {"moe", 6, 1},  {"add", 2, 1}};
+      {"embed", 2, 1},     {"rms_norm", 2, 1}, {"gemm", 2, 1},
+      {"route", 1, 2},     {"dispatch", 2, 2}, {"rope", 2, 1},
+      {"attention", 4, 1}, {"moe", 6, 1},      {"add", 2, 1}};
   for (const Arity &a : arities) {
     if (getOp() != a.op)
       continue;

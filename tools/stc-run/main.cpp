@@ -13,10 +13,12 @@
 namespace {
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: stc-run <out-dir | model.stcm> --tokens 1,2,3 [-n N]\n"
-               "       [--logits FILE] [--token-by-token] [--threads N]\n"
-               "       [--temp T] [--top-k K] [--top-p P] [--seed S]\n");
+  std::fprintf(
+      stderr,
+      "usage: stc-run <out-dir | model.stcm> --tokens 1,2,3 [-n N]\n"
+      "       [--logits FILE] [--token-by-token] [--threads N] [--ctx N]\n"
+      "       [--lazy]\n"
+      "       [--temp T] [--top-k K] [--top-p P] [--seed S]\n");
   return 2;
 }
 
@@ -56,7 +58,8 @@ int main(int argc, char **argv) {
   int n = 16, threads = 0, topK = 0;
   float temp = 0.0f, topP = 1.0f;
   unsigned long long seed = 0;
-  bool tokenByToken = false;
+  bool tokenByToken = false, lazy = false;
+  int ctx = 0;
   const char *logitsPath = nullptr;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
@@ -66,6 +69,10 @@ int main(int argc, char **argv) {
     const char *v = nullptr;
     if (a == "--token-by-token") {
       tokenByToken = true;
+      continue;
+    }
+    if (a == "--lazy") {
+      lazy = true;
       continue;
     }
     if (!(v = value()))
@@ -80,6 +87,8 @@ int main(int argc, char **argv) {
       logitsPath = v;
     } else if (a == "--threads") {
       threads = std::atoi(v);
+    } else if (a == "--ctx") {
+      ctx = std::atoi(v);
     } else if (a == "--temp") {
       temp = std::strtof(v, nullptr);
     } else if (a == "--top-k") {
@@ -95,7 +104,11 @@ int main(int argc, char **argv) {
   if (tokens.empty())
     return fail("--tokens is required (the tokenizer is not part of stc yet)");
   char err[1024];
-  stc_model *m = stc_load(path.c_str(), threads, err, sizeof(err));
+  stc_options options = {};
+  options.threads = threads;
+  options.max_context = ctx;
+  options.lazy = lazy;
+  stc_model *m = stc_load_with(path.c_str(), &options, err, sizeof(err));
   if (!m)
     return fail(err);
   const int V = stc_vocab_size(m);
