@@ -1,6 +1,7 @@
 #include "Driver.h"
 
 #include "emit/ModelWriter.h"
+#include "emit/Report.h"
 #include "formats/Checkpoint.h"
 #include "formats/FileIO.h"
 #include "import/Import.h"
@@ -217,6 +218,14 @@ Status compile(const CompileOptions &o) {
         "compile: the pass pipeline failed (diagnostics above)");
   if (o.emit == "mlir")
     return printToFile(*module, joinPath(o.outDir, "model.mlir"));
+  if (o.report) {
+    std::string report = compileReport(*module, target, measureReadBandwidth());
+    AtomicOutputFile f;
+    STC_TRY(f.open(joinPath(o.outDir, "report.txt")));
+    STC_TRY(f.write(report.data(), report.size()));
+    STC_TRY(f.commit());
+    llvm::outs() << report;
+  }
 
   // Everything else is produced in a scratch folder and moved into place at the
   // end; the folder goes away whether or not the compile succeeds.

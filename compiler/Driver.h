@@ -23,6 +23,7 @@ struct CompileOptions {
   std::string dumpIrAfter;  // pass name or "all"
   std::string emit;         // "" or "mlir"
   int64_t maxBatch = 256;   // planned prefill chunk (st-kv-plan)
+  bool report = false;      // write out/report.txt and print it
 };
 
 // The default pipeline for `quant` and `rules`, as text.

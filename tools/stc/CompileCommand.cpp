@@ -27,7 +27,7 @@ int runCompile(int argc, char **argv) {
   }
   Args args({"--target", "--quant", "--quant-rules", "-o", "--pass-pipeline",
              "--dump-ir-after", "--emit", "--max-batch"},
-            {});
+            {"--report"});
   std::string err;
   if (!args.parse(static_cast<int>(rest.size()), rest.data(), 2, err))
     return fail("compile: " + err);
@@ -44,6 +44,7 @@ int runCompile(int argc, char **argv) {
   o.passPipeline = args.get("--pass-pipeline");
   o.dumpIrAfter = args.get("--dump-ir-after");
   o.emit = args.get("--emit");
+  o.report = args.has("--report");
   if (!args.getInt("--max-batch", 256, o.maxBatch, err))
     return fail("compile: " + err);
   if (o.maxBatch < 1 || o.maxBatch > 65536)
