@@ -37,7 +37,7 @@ namespace stc {
 
 std::string defaultPipeline(const std::string &quant,
                             const std::vector<std::string> &rules,
-                            int64_t maxBatch) {
+                            int64_t maxBatch, int64_t memoryBudget) {
   std::string p = "builtin.module(st-route-ahead,st-quantize{default=" + quant;
   if (!rules.empty()) {
     p += " rules=";
@@ -45,7 +45,8 @@ std::string defaultPipeline(const std::string &quant,
       p += (i ? "," : "") + rules[i];
   }
   return p + "},st-kv-plan{max-batch=" + std::to_string(maxBatch) +
-         "},st-lower-to-kernels)";
+         "},st-lower-to-kernels,st-expert-cache-plan{budget=" +
+         std::to_string(memoryBudget) + "})";
 }
 
 namespace {
@@ -196,9 +197,10 @@ Status compile(const CompileOptions &o) {
 
   STC_TRY(makeDirectories(o.outDir));
   removeStaleScratch(o.outDir);
-  std::string pipeline = o.passPipeline.empty()
-                             ? defaultPipeline(o.quant, rules, o.maxBatch)
-                             : o.passPipeline;
+  std::string pipeline =
+      o.passPipeline.empty()
+          ? defaultPipeline(o.quant, rules, o.maxBatch, o.memoryBudget)
+          : o.passPipeline;
   std::string perr;
   llvm::raw_string_ostream perrs(perr);
   FailureOr<OpPassManager> parsed = parsePassPipeline(pipeline, perrs);

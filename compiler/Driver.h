@@ -23,13 +23,14 @@ struct CompileOptions {
   std::string dumpIrAfter;  // pass name or "all"
   std::string emit;         // "" or "mlir"
   int64_t maxBatch = 256;   // planned prefill chunk (st-kv-plan)
+  int64_t memoryBudget = 0; // bytes, 0 = unlimited (st-expert-cache-plan)
   bool report = false;      // write out/report.txt and print it
 };
 
 // The default pipeline for `quant` and `rules`, as text.
 std::string defaultPipeline(const std::string &quant,
                             const std::vector<std::string> &rules,
-                            int64_t maxBatch);
+                            int64_t maxBatch, int64_t memoryBudget);
 
 Status compile(const CompileOptions &options);
 

@@ -187,4 +187,37 @@ def StKvPlan : Pass<"st-kv-plan", "mlir::ModuleOp"> {
   ];
 }
 
+def StExpertCachePlan : Pass<"st-expert-cache-plan", "mlir::ModuleOp"> {
+  let summary = "Check a memory budget and plan which weights stay resident";
+  let description = [{
+    With a memory budget, the dense weights (embedding, attention, routers, norms,
+    head) stay resident and the experts stream from the model file into a cache that
+    holds as many (layer, expert) triples of gate/up/down as the budget leaves room for
+    (least recently used out). The smallest workable budget is the dense weights plus
+    one layer's active experts (top_k triples); anything less is an error that names
+    that minimum. The pass runs on kernel-level IR (the stored types decide the bytes)
+    and records `st.memory_budget` on the module; the runtime sizes the cache from it
+    after its own buffers and KV caches. Budget 0 (the default) means no limit.
+
+    Before:
+    ```mlir
+    module {
+      %y = st.kernel "moe"["runtime"] (%h, %w, %i, %gate, %up, %down) {layer = 0 : i64} : ...
+    ```
+    After `--st-expert-cache-plan=budget=1073741824`:
+    ```mlir
+    module attributes {st.memory_budget = 1073741824 : i64} {
+    ```
+    and with a budget below the minimum:
+    ```
+    error: memory budget 1.0 MiB is below the minimum 2.3 MiB: dense weights 1.9 MiB
+    plus one layer's 2 active experts 0.4 MiB
+    ```
+  }];
+  let options = [
+    Option<"budget", "budget", "int64_t", /*default=*/"0",
+           "Memory budget in bytes (0 = unlimited)">,
+  ];
+}
+
 #endif // ST_PASSES_TD

@@ -40,6 +40,7 @@ stc_model *stc_load_with(const char *path, const stc_options *options,
   o.threads = options->threads;
   o.maxContext = options->max_context;
   o.populate = !options->lazy;
+  o.memoryBudget = options->memory_budget;
   std::string err;
   if (!m->runtime.load(path, o, err)) {
     if (error && error_size > 0) {
@@ -63,6 +64,14 @@ int stc_max_context(const stc_model *m) { return m->runtime.maxContext(); }
 void stc_reset(stc_model *m) { m->runtime.reset(); }
 const char *stc_last_error(const stc_model *m) { return m->error.c_str(); }
 void stc_free(stc_model *m) { delete m; }
+
+void stc_expert_cache_stats(const stc_model *m, uint64_t *slots,
+                            uint64_t *loads, uint64_t *bytes_read) {
+  const stc::rt::ExpertCache *c = m->runtime.expertCache();
+  *slots = c ? c->slots() : 0;
+  *loads = c ? c->misses() : 0;
+  *bytes_read = c ? c->bytesRead() : 0;
+}
 
 stc_sampler *stc_sampler_new(float temperature, int top_k, float top_p,
                              uint64_t seed) {

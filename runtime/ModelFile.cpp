@@ -11,6 +11,40 @@ namespace stc::rt {
 ModelFile::~ModelFile() {
   if (base_)
     ::munmap(const_cast<uint8_t *>(base_), size_);
+  if (fd_ >= 0)
+    ::close(fd_);
+}
+
+void ModelFile::populate() const {
+#ifdef MADV_POPULATE_READ
+  if (::madvise(const_cast<uint8_t *>(base_), size_, MADV_POPULATE_READ) == 0)
+    return;
+#endif
+  // Older kernels: touch every page.
+  volatile uint8_t sink = 0;
+  const long page = ::sysconf(_SC_PAGESIZE);
+  for (uint64_t i = 0; i < size_; i += static_cast<uint64_t>(page))
+    sink = sink + base_[i];
+  (void)sink;
+}
+
+bool ModelFile::readTensor(const model::Tensor *t, uint64_t offset, void *dst,
+                           uint64_t n) const {
+  if (offset > t->size() || n > t->size() - offset)
+    return false;
+  auto *p = static_cast<uint8_t *>(dst);
+  uint64_t at = dataStart_ + t->offset() + offset;
+  while (n > 0) {
+    ssize_t got = ::pread(fd_, p, n, static_cast<off_t>(at));
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      return false;
+    p += got;
+    at += static_cast<uint64_t>(got);
+    n -= static_cast<uint64_t>(got);
+  }
+  return true;
 }
 
 bool ModelFile::fail(std::string &error, const std::string &what) {
@@ -37,7 +71,7 @@ bool ModelFile::open(const std::string &path, std::string &error,
   }
   void *p = ::mmap(nullptr, size_, PROT_READ,
                    MAP_PRIVATE | (populate ? MAP_POPULATE : 0), fd, 0);
-  ::close(fd);
+  fd_ = fd; // kept for pread (the expert cache)
   if (p == MAP_FAILED)
     return fail(error, std::string("cannot map: ") + std::strerror(errno));
   base_ = static_cast<const uint8_t *>(p);

@@ -23,6 +23,8 @@ public:
   // loads its weights into RAM does) instead of faulting pages in during the
   // first tokens.
   bool open(const std::string &path, std::string &error, bool populate = false);
+  // Reads the whole file into memory now (after open without populate).
+  void populate() const;
 
   const model::Model *model() const { return model_; }
   const uint8_t *data() const { return base_ + dataStart_; }
@@ -30,12 +32,18 @@ public:
     return data() + t->offset();
   }
   uint64_t fileSize() const { return size_; }
+  // Reads n bytes of tensor `t` from byte `offset` with pread, without touching
+  // the mapping (the expert cache streams experts this way so they never enter
+  // RSS).
+  bool readTensor(const model::Tensor *t, uint64_t offset, void *dst,
+                  uint64_t n) const;
   const std::string &path() const { return path_; }
 
 private:
   bool fail(std::string &error, const std::string &what);
   std::string path_;
   const uint8_t *base_ = nullptr;
+  int fd_ = -1;
   uint64_t size_ = 0;
   uint64_t dataStart_ = 0;
   const model::Model *model_ = nullptr;

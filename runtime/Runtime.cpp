@@ -66,8 +66,15 @@ Runtime::~Runtime() {
 
 bool Runtime::load(const std::string &path, const RuntimeOptions &options,
                    std::string &error) {
-  if (!file_.open(path, error, options.populate))
+  // A memory budget (the runtime's own, else the compiled one) maps lazily and
+  // streams the experts through a cache; without one the whole file is read in
+  // at load.
+  if (!file_.open(path, error, false))
     return false;
+  const uint64_t budget = options.memoryBudget ? options.memoryBudget
+                                               : file_.model()->memory_budget();
+  if (budget == 0 && options.populate)
+    file_.populate();
   const model::Model *m = file_.model();
   const std::string target = m->target() ? m->target()->str() : "?";
   const std::string halideTarget =
@@ -158,7 +165,9 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
     if (s->op() == model::Op::Moe && s->layer() >= 0 && s->weights())
       for (int32_t w : *s->weights())
         moeWeights_[s->layer()].push_back(w);
-  populated_ = options.populate;
+  populated_ = options.populate && budget == 0;
+  if (budget > 0 && !initExpertCache(budget, error))
+    return false;
   producedBefore_.assign(bufs_.size(), false);
   for (int i = 0; i < tailStart_; ++i)
     for (int32_t b : *steps.Get(i)->outputs())
@@ -441,15 +450,24 @@ bool Runtime::moe(const model::Step *s, int n, std::string &error) {
     for (int i = 0; i < m; ++i)
       std::memcpy(&moeX_[static_cast<size_t>(i) * D],
                   x + static_cast<size_t>(slots[e][i] / K) * D, D * 4);
-    if (!gemm(moeX_.data(), m, weight(s->weights()->Get(0), e), moeG_.data(),
-              error) ||
-        !gemm(moeX_.data(), m, weight(s->weights()->Get(1), e), moeU_.data(),
-              error))
+    // The expert's matrices: in the mapping, or in an expert-cache slot under a
+    // memory budget.
+    Weight mats[3];
+    for (int w = 0; w < 3; ++w)
+      mats[w] = weight(s->weights()->Get(w), e);
+    if (cache_) {
+      const uint8_t *data[3];
+      if (!cache_->acquire(s->layer(), e, data, error))
+        return false;
+      for (int w = 0; w < 3; ++w)
+        mats[w].data = data[w];
+    }
+    if (!gemm(moeX_.data(), m, mats[0], moeG_.data(), error) ||
+        !gemm(moeX_.data(), m, mats[1], moeU_.data(), error))
       return false;
     for (size_t i = 0; i < moeG_.size(); ++i) // ReGLU: relu(gate) * up
       moeG_[i] = std::max(moeG_[i], 0.0f) * moeU_[i];
-    if (!gemm(moeG_.data(), m, weight(s->weights()->Get(2), e), moeY_.data(),
-              error))
+    if (!gemm(moeG_.data(), m, mats[2], moeY_.data(), error))
       return false;
     for (int i = 0; i < m; ++i) {
       const int slot = slots[e][i];
@@ -461,6 +479,47 @@ bool Runtime::moe(const model::Step *s, int n, std::string &error) {
     }
   }
   return true;
+}
+
+bool Runtime::initExpertCache(uint64_t budget, std::string &error) {
+  const model::Model *m = file_.model();
+  const model::Config &c = config();
+  std::vector<bool> isExpert(m->tensors()->size(), false);
+  for (const std::vector<int> &layer : moeWeights_)
+    for (int t : layer)
+      isExpert[t] = true;
+  uint64_t dense = 0;
+  for (size_t i = 0; i < isExpert.size(); ++i)
+    if (!isExpert[i])
+      dense += m->tensors()->Get(i)->size();
+  // What this process holds besides weights: activation buffers, KV caches,
+  // RoPE tables, and a fixed reserve for code, libraries, stacks and the heap.
+  constexpr uint64_t kReserve = 48ull << 20;
+  uint64_t overhead = kReserve + (cos_.size() + sin_.size()) * 4;
+  for (const std::vector<uint8_t> &b : bufs_)
+    overhead += b.size();
+  for (size_t l = 0; l < kcache_.size(); ++l)
+    overhead +=
+        (kcache_[l].size() + vcache_[l].size()) * 4 + kpos_[l].size() * 4;
+  const uint64_t slotBytes = ExpertCache::slotBytes(file_, moeWeights_);
+  const uint64_t minimum = dense + overhead + slotBytes * c.top_k();
+  if (slotBytes == 0 || budget < minimum) {
+    char buf[256];
+    std::snprintf(buf, sizeof(buf),
+                  "memory budget %.1f MiB is below the minimum %.1f MiB: dense "
+                  "weights %.1f MiB, buffers and KV %.1f MiB, one layer's %d "
+                  "active experts %.1f MiB",
+                  budget / 1048576.0, minimum / 1048576.0, dense / 1048576.0,
+                  overhead / 1048576.0, c.top_k(),
+                  slotBytes * c.top_k() / 1048576.0);
+    error = file_.path() + ": " + buf;
+    return false;
+  }
+  uint64_t slots = (budget - dense - overhead) / slotBytes;
+  slots = std::min<uint64_t>(slots, static_cast<uint64_t>(c.num_layers()) *
+                                        c.num_experts());
+  cache_ = std::make_unique<ExpertCache>();
+  return cache_->init(file_, moeWeights_, c.num_experts(), slots, error);
 }
 
 void Runtime::route(const float *logits, int E, int n, const model::Step *s,

@@ -3,6 +3,7 @@
 // through the same steps, calling the AOT kernels.
 #pragma once
 
+#include "ExpertCache.h"
 #include "ModelFile.h"
 #include "ThreadPool.h"
 
@@ -18,6 +19,9 @@ struct RuntimeOptions {
   int maxContext = 0;   // <= 0: min(config max positions, 4096)
   int maxBatch = 256;   // tokens per pass; longer prompts run in chunks
   bool populate = true; // read every weight into memory at load
+  // Bytes the runtime may use (0: the model file's budget, which may be 0 =
+  // none).
+  uint64_t memoryBudget = 0;
 };
 
 class Runtime {
@@ -44,6 +48,7 @@ public:
   // the sliding-window layers' rings.
   uint64_t kvBytesPerToken() const;
   uint64_t kvRingBytes() const;
+  const ExpertCache *expertCache() const { return cache_.get(); }
 
 private:
   struct Weight {
@@ -93,6 +98,8 @@ private:
       moeWeights_; // per layer: gate, up, down tensors
   bool populated_ = true;
   std::vector<float> routerLogits_;
+  std::unique_ptr<ExpertCache> cache_; // under a memory budget
+  bool initExpertCache(uint64_t budget, std::string &error);
   std::vector<std::vector<uint8_t>> bufs_;
   std::vector<std::vector<float>> kcache_,
       vcache_;                             // per layer, [slot][kv width]

@@ -23,6 +23,7 @@ typedef struct stc_options {
   int max_context; /* <= 0: min(the model's, 4096) */
   int lazy; /* 1: fault weights in on use (and prefetch the routed experts
                ahead) instead of reading the whole file at load */
+  uint64_t memory_budget; /* bytes; 0: the model's own budget (if any) */
 } stc_options;
 stc_model *stc_load_with(const char *path, const stc_options *options,
                          char *error, size_t error_size);
@@ -41,6 +42,10 @@ int stc_max_context(const stc_model *m);
 void stc_reset(stc_model *m); /* forget the context */
 const char *stc_last_error(const stc_model *m);
 void stc_free(stc_model *m);
+/* Under a memory budget: expert-cache slots, experts read, and bytes read so
+ * far. */
+void stc_expert_cache_stats(const stc_model *m, uint64_t *slots,
+                            uint64_t *loads, uint64_t *bytes_read);
 
 /* Sampling: temperature <= 0 is greedy; top_k <= 0 and top_p >= 1 disable those
  * cuts. */

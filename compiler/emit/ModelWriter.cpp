@@ -375,6 +375,7 @@ private:
       features.push_back(b.CreateString(f));
     auto source = module_->getAttrOfType<StringAttr>("st.source");
     auto mb = module_->getAttrOfType<IntegerAttr>("st.max_batch");
+    auto budget = module_->getAttrOfType<IntegerAttr>("st.memory_budget");
     int32_t maxBatch = mb ? static_cast<int32_t>(mb.getInt()) : 0;
     auto root = fb::CreateModel(
         b, rt::kModelFormatVersion, b.CreateString(target_.name),
@@ -382,7 +383,7 @@ private:
         b.CreateVector(tensors), b.CreateVector(buffers), b.CreateVector(steps),
         idsBuffer_, positionsBuffer_, logitsBuffer_,
         b.CreateString(source ? source.getValue().str() : std::string()),
-        maxBatch);
+        maxBatch, budget ? static_cast<uint64_t>(budget.getInt()) : 0);
     fb::FinishModelBuffer(b, root);
     return std::vector<uint8_t>(b.GetBufferPointer(),
                                 b.GetBufferPointer() + b.GetSize());

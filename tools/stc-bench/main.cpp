@@ -1,6 +1,7 @@
 // stc-bench: prefill and decode speed of a compiled model, peak RSS, and the
 // share of the memory-bandwidth roofline (weight bytes per decoded token x
 // tokens/s over a read bandwidth it measures itself on this machine).
+#include "ByteSize.h"
 #include "Runtime.h"
 
 #include <algorithm>
@@ -75,6 +76,7 @@ int main(int argc, char **argv) {
   int threads = static_cast<int>(std::thread::hardware_concurrency());
   int prompt = 128, gen = 64;
   bool json = false;
+  uint64_t budget = 0;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--json") {
@@ -84,6 +86,13 @@ int main(int argc, char **argv) {
     if (i + 1 >= argc) {
       std::fprintf(stderr, "stc-bench: option '%s' needs a value\n", a.c_str());
       return 2;
+    }
+    if (a == "--memory-budget") {
+      if (!stc::rt::parseByteSize(argv[++i], budget)) {
+        std::fprintf(stderr, "stc-bench: --memory-budget expects a size\n");
+        return 2;
+      }
+      continue;
     }
     int v = std::atoi(argv[++i]);
     if (a == "--threads")
@@ -101,6 +110,7 @@ int main(int argc, char **argv) {
   stc::rt::RuntimeOptions o;
   o.threads = threads;
   o.maxContext = prompt + gen + 1;
+  o.memoryBudget = budget;
   std::string err;
   if (!rt.load(path, o, err)) {
     std::fprintf(stderr, "stc-bench: %s\n", err.c_str());
@@ -139,6 +149,10 @@ int main(int argc, char **argv) {
   const double prefillTps = prompt / prefill, decodeTps = gen / decode;
   const double roofline = bytesPerToken * decodeTps / bandwidth;
   const auto *m = rt.file().model();
+  const stc::rt::ExpertCache *cache = rt.expertCache();
+  const uint64_t cacheSlots = cache ? cache->slots() : 0,
+                 cacheLoads = cache ? cache->misses() : 0,
+                 cacheBytes = cache ? cache->bytesRead() : 0;
   const std::string target = m->target() ? m->target()->str() : "?";
   if (json) {
     std::printf(
@@ -147,12 +161,16 @@ int main(int argc, char **argv) {
         "\"decode_tok_s\": %.3f, \"peak_rss_bytes\": %llu, "
         "\"weight_bytes_per_token\": %llu, \"bandwidth_bytes_s\": %.0f, "
         "\"roofline_share\": %.4f, \"kv_bytes_per_token\": %llu, "
-        "\"kv_ring_bytes\": %llu}\n",
+        "\"kv_ring_bytes\": %llu, \"expert_cache_slots\": %llu, "
+        "\"experts_read\": %llu, \"expert_bytes_read\": %llu}\n",
         path.c_str(), target.c_str(), threads, prompt, gen, prefillTps,
         decodeTps, static_cast<unsigned long long>(peakRss),
         static_cast<unsigned long long>(bytesPerToken), bandwidth, roofline,
         static_cast<unsigned long long>(rt.kvBytesPerToken()),
-        static_cast<unsigned long long>(rt.kvRingBytes()));
+        static_cast<unsigned long long>(rt.kvRingBytes()),
+        static_cast<unsigned long long>(cacheSlots),
+        static_cast<unsigned long long>(cacheLoads),
+        static_cast<unsigned long long>(cacheBytes));
   } else {
     std::printf("model                   %s (%s, %d threads)\n", path.c_str(),
                 target.c_str(), threads);

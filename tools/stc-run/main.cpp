@@ -2,6 +2,8 @@
 // tokenizer lands). Links only the runtime and the model's kernels.
 #include "stc_runtime.h"
 
+#include "ByteSize.h"
+
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -58,7 +60,8 @@ int main(int argc, char **argv) {
   int n = 16, threads = 0, topK = 0;
   float temp = 0.0f, topP = 1.0f;
   unsigned long long seed = 0;
-  bool tokenByToken = false, lazy = false;
+  bool tokenByToken = false, lazy = false, stats = false;
+  uint64_t budget = 0;
   int ctx = 0;
   const char *logitsPath = nullptr;
   for (int i = 2; i < argc; ++i) {
@@ -75,6 +78,10 @@ int main(int argc, char **argv) {
       lazy = true;
       continue;
     }
+    if (a == "--stats") {
+      stats = true;
+      continue;
+    }
     if (!(v = value()))
       return usage();
     if (a == "--tokens") {
@@ -89,6 +96,10 @@ int main(int argc, char **argv) {
       threads = std::atoi(v);
     } else if (a == "--ctx") {
       ctx = std::atoi(v);
+    } else if (a == "--memory-budget") {
+      if (!stc::rt::parseByteSize(v, budget))
+        return fail("--memory-budget expects a size such as 1GiB, got '" +
+                    std::string(v) + "'");
     } else if (a == "--temp") {
       temp = std::strtof(v, nullptr);
     } else if (a == "--top-k") {
@@ -108,6 +119,7 @@ int main(int argc, char **argv) {
   options.threads = threads;
   options.max_context = ctx;
   options.lazy = lazy;
+  options.memory_budget = budget;
   stc_model *m = stc_load_with(path.c_str(), &options, err, sizeof(err));
   if (!m)
     return fail(err);
@@ -140,6 +152,14 @@ int main(int argc, char **argv) {
   if (n > 0)
     std::printf("\n");
   stc_sampler_free(sampler);
+  if (stats) {
+    uint64_t slots, loads, bytes;
+    stc_expert_cache_stats(m, &slots, &loads, &bytes);
+    std::fprintf(stderr,
+                 "expert cache: %llu slots, %llu experts read, %.1f MiB\n",
+                 static_cast<unsigned long long>(slots),
+                 static_cast<unsigned long long>(loads), bytes / 1048576.0);
+  }
   if (!ok) {
     std::string e = stc_last_error(m);
     stc_free(m);

@@ -2,6 +2,7 @@
 #include "Args.h"
 #include "Commands.h"
 
+#include "ByteSize.h"
 #include "Driver.h"
 #include "targets/Target.h"
 
@@ -26,7 +27,7 @@ int runCompile(int argc, char **argv) {
     rest.push_back(argv[i]);
   }
   Args args({"--target", "--quant", "--quant-rules", "-o", "--pass-pipeline",
-             "--dump-ir-after", "--emit", "--max-batch"},
+             "--dump-ir-after", "--emit", "--max-batch", "--memory-budget"},
             {"--report"});
   std::string err;
   if (!args.parse(static_cast<int>(rest.size()), rest.data(), 2, err))
@@ -45,6 +46,14 @@ int runCompile(int argc, char **argv) {
   o.dumpIrAfter = args.get("--dump-ir-after");
   o.emit = args.get("--emit");
   o.report = args.has("--report");
+  if (args.has("--memory-budget")) {
+    uint64_t bytes = 0;
+    if (!rt::parseByteSize(args.get("--memory-budget"), bytes))
+      return fail("compile: --memory-budget expects a size such as 1GiB or "
+                  "512MiB, got '" +
+                  args.get("--memory-budget") + "'");
+    o.memoryBudget = static_cast<int64_t>(bytes);
+  }
   if (!args.getInt("--max-batch", 256, o.maxBatch, err))
     return fail("compile: " + err);
   if (o.maxBatch < 1 || o.maxBatch > 65536)

@@ -1,0 +1,73 @@
+// ExpertCache: under a memory budget, experts are not read through the mapping
+// (which would grow RSS without bound) but streamed with pread into a fixed
+// arena of slots, one (layer, expert) triple of gate/up/down matrices per slot,
+// least recently used out. The route-ahead dispatch names the next layer's
+// experts early; an I/O thread reads them while attention runs, and the MoE
+// step waits only for what is missing.
+#pragma once
+
+#include "ModelFile.h"
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace stc::rt {
+
+class ExpertCache {
+public:
+  ~ExpertCache();
+  // `tensors[layer]` = {gate, up, down} tensor ids; `slots` triples fit the
+  // budget.
+  bool init(const ModelFile &file, std::vector<std::vector<int>> tensors,
+            int numExperts, uint64_t slots, std::string &error);
+  static uint64_t slotBytes(const ModelFile &file,
+                            const std::vector<std::vector<int>> &tensors);
+
+  // Starts reading the given experts of `layer` (duplicates and cached ones
+  // skipped).
+  void prefetch(int layer, const int32_t *experts, int count);
+  // Waits until expert `e` of `layer` is resident and returns its slot's
+  // matrices (which = 0 gate, 1 up, 2 down). Valid until the next
+  // prefetch/acquire of another layer.
+  bool acquire(int layer, int32_t e, const uint8_t *matrices[3],
+               std::string &error);
+
+  uint64_t slots() const { return slots_; }
+  uint64_t misses() const { return misses_; }
+  uint64_t hits() const { return hits_; }
+  uint64_t bytesRead() const { return bytesRead_; }
+
+private:
+  int assign(int layer, int32_t e); // main thread only: slot for (layer, e)
+  void ioLoop();
+
+  const ModelFile *file_ = nullptr;
+  std::vector<std::vector<int>> tensors_;
+  int numExperts_ = 0;
+  uint64_t slots_ = 0, slotBytes_ = 0;
+  uint8_t *arena_ = nullptr;
+  std::vector<int64_t> key_;      // (layer * E + e) held by each slot
+  std::vector<uint64_t> lastUse_; // LRU clock per slot
+  std::unique_ptr<std::atomic<int>[]>
+      state_; // 0 empty, 1 queued, 2 ready, 3 failed
+  std::unordered_map<int64_t, int> where_; // key -> slot
+  uint64_t clock_ = 0;
+  int pinnedLayer_ = -1;
+
+  std::mutex mutex_;
+  std::condition_variable queued_, done_;
+  std::deque<int> queue_;
+  std::thread io_;
+  bool stop_ = false;
+  std::atomic<uint64_t> bytesRead_{0};
+  uint64_t misses_ = 0, hits_ = 0;
+};
+
+} // namespace stc::rt
