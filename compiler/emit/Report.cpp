@@ -153,8 +153,25 @@ std::string compileReport(ModuleOp module, const TargetInfo &target,
         "  roofline: %.1f tokens/s at %.1f GB/s (read bandwidth of "
         "the compiling machine, 2 threads)\n",
         bandwidth / perToken, bandwidth / 1e9);
-  os << "\nmemory: all " << llvm::format("%.1f MiB", total / 1048576.0)
-     << " of weights resident (no --memory-budget); no expert streams\n";
+  auto budget = module->getAttrOfType<IntegerAttr>("st.memory_budget");
+  if (budget && budget.getInt() > 0) {
+    uint64_t dense = total - expertsAll;
+    uint64_t left = static_cast<uint64_t>(budget.getInt()) > dense
+                        ? budget.getInt() - dense
+                        : 0;
+    os << "\nmemory budget " << llvm::format("%.1f MiB", budget.getInt() / 1048576.0)
+       << ": resident: the dense weights ("
+       << llvm::format("%.1f MiB", dense / 1048576.0)
+       << ": embedding, attention, routers, norms, head); streamed: the experts ("
+       << llvm::format("%.1f MiB", expertsAll / 1048576.0)
+       << "), read on demand into an LRU cache of at most "
+       << llvm::format("%.1f MiB", left / 1048576.0)
+       << " (less the runtime's buffers and KV cache), each layer's routed experts "
+          "prefetched right after its dispatch\n";
+  } else {
+    os << "\nmemory: all " << llvm::format("%.1f MiB", total / 1048576.0)
+       << " of weights resident (no --memory-budget); no expert streams\n";
+  }
   os << "KV cache:";
   bool any = false;
   module.walk([&](st::KernelOp k) {
