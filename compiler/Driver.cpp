@@ -2,6 +2,8 @@
 
 #include "emit/ModelWriter.h"
 #include "emit/Report.h"
+
+#include "Bandwidth.h"
 #include "formats/Checkpoint.h"
 #include "formats/FileIO.h"
 #include "import/Import.h"
@@ -221,7 +223,8 @@ Status compile(const CompileOptions &o) {
   if (o.emit == "mlir")
     return printToFile(*module, joinPath(o.outDir, "model.mlir"));
   if (o.report) {
-    std::string report = compileReport(*module, target, measureReadBandwidth());
+    std::string report = compileReport(
+        *module, target, rt::measureReadBandwidth(2, size_t(512) << 20, 3));
     AtomicOutputFile f;
     STC_TRY(f.open(joinPath(o.outDir, "report.txt")));
     STC_TRY(f.write(report.data(), report.size()));

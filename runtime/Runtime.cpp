@@ -1,6 +1,7 @@
 #include "Runtime.h"
 
 #include "CpuFeatures.h"
+#include "Half.h"
 #include "Kernels.h"
 
 #include <algorithm>
@@ -24,31 +25,6 @@ std::string kernelError(const std::string &what) {
   while (!m.empty() && (m.back() == '\n' || m.back() == ' '))
     m.pop_back();
   return m;
-}
-
-float halfToFloat(uint16_t h) {
-  uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  uint32_t exp = (h >> 10) & 0x1F, mant = h & 0x3FF, bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {
-      int e = -1;
-      do {
-        ++e;
-        mant <<= 1;
-      } while ((mant & 0x400) == 0);
-      bits = sign | (static_cast<uint32_t>(127 - 15 - e) << 23) |
-             ((mant & 0x3FF) << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7F800000u | (mant << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
 }
 
 uint16_t loadU16(const uint8_t *p) {

@@ -101,24 +101,27 @@ const char *kDpbusdDef =
     "  ret <16 x i32> %3\n"
     "}\n";
 
+// Runs the generator for one kernel, emitting `emit` for `halideTarget`.
+Status runGenerator(const std::string &kernelgen, const KernelSpec &k,
+                    const std::string &dir, const char *emit,
+                    const std::string &halideTarget) {
+  std::vector<std::string> argv = {
+      kernelgen,   "-g",
+      k.generator, "-f",
+      k.function,  "-o",
+      dir,         "-e",
+      emit,        "target=" + halideTarget + "-no_runtime"};
+  if (*k.params)
+    argv.push_back(k.params);
+  return runProgram(argv, std::string("stc-kernelgen ") + k.function);
+}
+
 Status buildThroughLlvmIr(const TargetInfo &target,
                           const std::string &kernelgen, const KernelSpec &k,
                           const std::string &dir) {
   std::string base = joinPath(dir, k.function);
-  std::vector<std::string> argv = {kernelgen,
-                                   "-g",
-                                   k.generator,
-                                   "-f",
-                                   k.function,
-                                   "-o",
-                                   dir,
-                                   "-e",
-                                   "llvm_assembly",
-                                   "target=" + target.dotHalideTarget +
-                                       "-no_runtime"};
-  if (*k.params)
-    argv.push_back(k.params);
-  STC_TRY(runProgram(argv, std::string("stc-kernelgen ") + k.function));
+  STC_TRY(
+      runGenerator(kernelgen, k, dir, "llvm_assembly", target.dotHalideTarget));
   std::string ir;
   STC_TRY(readSmallFile(base + ".ll", 64u << 20, ir));
   size_t at = ir.find(kDpbusdDecl);
@@ -168,20 +171,8 @@ Status buildKernels(const TargetInfo &target, const std::string &kernelgen,
     if (k.dotProduct && !target.dotHalideTarget.empty()) {
       STC_TRY(buildThroughLlvmIr(target, kernelgen, k, dir));
     } else {
-      std::vector<std::string> argv = {kernelgen,
-                                       "-g",
-                                       k.generator,
-                                       "-f",
-                                       k.function,
-                                       "-o",
-                                       dir,
-                                       "-e",
-                                       "static_library",
-                                       "target=" + target.halideTarget +
-                                           "-no_runtime"};
-      if (*k.params)
-        argv.push_back(k.params);
-      STC_TRY(runProgram(argv, std::string("stc-kernelgen ") + k.function));
+      STC_TRY(runGenerator(kernelgen, k, dir, "static_library",
+                           target.halideTarget));
     }
     archives.push_back(joinPath(dir, std::string(k.function) + ".a"));
   }

@@ -2,6 +2,8 @@
 
 #include "dialects/st/StDialect.h"
 
+#include "Bandwidth.h"
+
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
@@ -57,38 +59,6 @@ std::string howBuilt(llvm::StringRef op, llvm::StringRef impl,
 }
 
 } // namespace
-
-double measureReadBandwidth() {
-  const size_t bytes = size_t(512) << 20;
-  std::vector<uint64_t> buf(bytes / 8);
-  for (size_t i = 0; i < buf.size(); ++i)
-    buf[i] = i;
-  double best = 0;
-  for (int pass = 0; pass < 3; ++pass) {
-    std::vector<uint64_t> sums(2 * 8);
-    auto t0 = std::chrono::steady_clock::now();
-    std::vector<std::thread> pool;
-    for (int t = 0; t < 2; ++t)
-      pool.emplace_back([&, t] {
-        size_t n = buf.size() / 2, b = t * n;
-        uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        for (size_t i = b; i + 4 <= b + n; i += 4) {
-          a0 += buf[i];
-          a1 += buf[i + 1];
-          a2 += buf[i + 2];
-          a3 += buf[i + 3];
-        }
-        sums[t * 8] = a0 + a1 + a2 + a3;
-      });
-    for (auto &th : pool)
-      th.join();
-    double s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-            .count();
-    best = std::max(best, bytes / s);
-  }
-  return best;
-}
 
 std::string compileReport(ModuleOp module, const TargetInfo &target,
                           double bandwidth) {
@@ -159,14 +129,17 @@ std::string compileReport(ModuleOp module, const TargetInfo &target,
     uint64_t left = static_cast<uint64_t>(budget.getInt()) > dense
                         ? budget.getInt() - dense
                         : 0;
-    os << "\nmemory budget " << llvm::format("%.1f MiB", budget.getInt() / 1048576.0)
+    os << "\nmemory budget "
+       << llvm::format("%.1f MiB", budget.getInt() / 1048576.0)
        << ": resident: the dense weights ("
        << llvm::format("%.1f MiB", dense / 1048576.0)
-       << ": embedding, attention, routers, norms, head); streamed: the experts ("
+       << ": embedding, attention, routers, norms, head); streamed: the "
+          "experts ("
        << llvm::format("%.1f MiB", expertsAll / 1048576.0)
        << "), read on demand into an LRU cache of at most "
        << llvm::format("%.1f MiB", left / 1048576.0)
-       << " (less the runtime's buffers and KV cache), each layer's routed experts "
+       << " (less the runtime's buffers and KV cache), each layer's routed "
+          "experts "
           "prefetched right after its dispatch\n";
   } else {
     os << "\nmemory: all " << llvm::format("%.1f MiB", total / 1048576.0)

@@ -15,7 +15,4 @@ namespace stc {
 std::string compileReport(mlir::ModuleOp kernelModule, const TargetInfo &target,
                           double bandwidth);
 
-// Streaming read bandwidth of this machine (2 threads, 512 MiB, best of 3).
-double measureReadBandwidth();
-
 } // namespace stc

@@ -1,5 +1,7 @@
 #include "DType.h"
 
+#include "Half.h"
+
 #include <cmath>
 #include <cstring>
 
@@ -62,32 +64,7 @@ bool dtypeBytes(DType t, uint64_t count, uint64_t &bytes) {
   return true;
 }
 
-float f16ToF32(uint16_t h) {
-  uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;
-  uint32_t exp = (h >> 10) & 0x1F;
-  uint32_t mant = h & 0x3FF;
-  uint32_t bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else { // subnormal: renormalize
-      int e = -1;
-      do {
-        ++e;
-        mant <<= 1;
-      } while ((mant & 0x400) == 0);
-      bits = sign | (static_cast<uint32_t>(127 - 15 - e) << 23) |
-             ((mant & 0x3FF) << 13);
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7F800000u | (mant << 13);
-  } else {
-    bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
-  }
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
+float f16ToF32(uint16_t h) { return rt::halfToFloat(h); }
 
 uint16_t f32ToF16(float f) {
   uint32_t x;

@@ -37,21 +37,9 @@ public:
         [&](Expr b, Expr s) { return dx(b, s); },
         [&](Expr b, Expr s) { return sx(b, s); }, groups_per_task);
 
-    const int blockBytes = quads * 64;
-    w.dim(0).set_bounds(0, 4).set_stride(1);
-    w.dim(1).set_bounds(0, 16).set_stride(4);
-    w.dim(2).set_bounds(0, quads).set_stride(64);
-    w.dim(3).set_min(0).set_stride(blockBytes);
-    w.dim(4).set_min(0).set_stride(blockBytes * w.dim(3).extent());
+    stc::kernelgen::constrainRows16(w, sw, qx, dx, sx, y, quads);
     w.dim(5).set_min(0);
-    sw.dim(0).set_bounds(0, 16).set_stride(1);
-    sw.dim(1).set_min(0).set_stride(16);
     sw.dim(3).set_min(0);
-    qx.dim(0).set_min(0).set_stride(1);
-    dx.dim(0).set_min(0).set_stride(1);
-    sx.dim(0).set_min(0).set_stride(1);
-    y.dim(0).set_bounds(0, 16).set_stride(1);
-    y.dim(1).set_min(0).set_stride(16);
   }
 };
 

@@ -47,20 +47,7 @@ public:
         [&](Expr b, Expr t) { return dx(b, t); },
         [&](Expr b, Expr t) { return sx(b, t); }, groups_per_task);
 
-    // Dense, statically strided tiles so the loads are whole vectors.
-    const int blockBytes = quads * 64;
-    w.dim(0).set_bounds(0, 4).set_stride(1);
-    w.dim(1).set_bounds(0, 16).set_stride(4);
-    w.dim(2).set_bounds(0, quads).set_stride(64);
-    w.dim(3).set_min(0).set_stride(blockBytes);
-    w.dim(4).set_min(0).set_stride(blockBytes * w.dim(3).extent());
-    sw.dim(0).set_bounds(0, 16).set_stride(1);
-    sw.dim(1).set_min(0).set_stride(16);
-    qx.dim(0).set_min(0).set_stride(1);
-    dx.dim(0).set_min(0).set_stride(1);
-    sx.dim(0).set_min(0).set_stride(1);
-    y.dim(0).set_bounds(0, 16).set_stride(1);
-    y.dim(1).set_min(0).set_stride(16);
+    stc::kernelgen::constrainRows16(w, sw, qx, dx, sx, y, quads);
   }
 };
 

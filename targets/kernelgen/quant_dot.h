@@ -66,4 +66,25 @@ inline void defineQuantDot(
       .unroll(rd.z);
 }
 
+// Declares the rows16 tile strides of the weight bytes (dims r, l, j, b, g,
+// ...) and fp16 scales (l, b, g, ...), the activations' contiguous k, and the
+// output's (l, g) rows, so every load and store is a dense vector.
+template <typename W, typename S, typename Q, typename D, typename X,
+          typename Y>
+void constrainRows16(W &w, S &sw, Q &qx, D &dx, X &sx, Y &y, int quads) {
+  const int blockBytes = quads * 64;
+  w.dim(0).set_bounds(0, 4).set_stride(1);
+  w.dim(1).set_bounds(0, 16).set_stride(4);
+  w.dim(2).set_bounds(0, quads).set_stride(64);
+  w.dim(3).set_min(0).set_stride(blockBytes);
+  w.dim(4).set_min(0).set_stride(blockBytes * w.dim(3).extent());
+  sw.dim(0).set_bounds(0, 16).set_stride(1);
+  sw.dim(1).set_min(0).set_stride(16);
+  qx.dim(0).set_min(0).set_stride(1);
+  dx.dim(0).set_min(0).set_stride(1);
+  sx.dim(0).set_min(0).set_stride(1);
+  y.dim(0).set_bounds(0, 16).set_stride(1);
+  y.dim(1).set_min(0).set_stride(16);
+}
+
 } // namespace stc::kernelgen

@@ -1,6 +1,7 @@
 // stc-bench: prefill and decode speed of a compiled model, peak RSS, and the
 // share of the memory-bandwidth roofline (weight bytes per decoded token x
 // tokens/s over a read bandwidth it measures itself on this machine).
+#include "Bandwidth.h"
 #include "ByteSize.h"
 #include "Runtime.h"
 
@@ -23,41 +24,6 @@ double now() {
   return std::chrono::duration<double>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-// Streaming read bandwidth with `threads` readers over a buffer far larger than
-// the caches; the best of several passes.
-double measureBandwidth(int threads) {
-  const size_t bytes = size_t(1) << 30;
-  // Every word written, so no page is the kernel's shared zero page (reading
-  // that would measure a cache, not memory).
-  std::vector<uint64_t> buf(bytes / 8);
-  for (size_t i = 0; i < buf.size(); ++i)
-    buf[i] = i * 0x9E3779B97F4A7C15ull;
-  std::vector<double> rates;
-  for (int pass = 0; pass < 7; ++pass) {
-    std::atomic<uint64_t> sink{0};
-    double t0 = now();
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t)
-      pool.emplace_back([&, t] {
-        size_t n = buf.size() / threads, begin = t * n;
-        uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        for (size_t i = begin; i + 4 <= begin + n; i += 4) {
-          a0 += buf[i];
-          a1 += buf[i + 1];
-          a2 += buf[i + 2];
-          a3 += buf[i + 3];
-        }
-        sink += a0 + a1 + a2 + a3;
-      });
-    for (auto &th : pool)
-      th.join();
-    double dt = now() - t0;
-    rates.push_back(bytes / dt);
-  }
-  std::sort(rates.begin(), rates.end());
-  return rates[rates.size() / 2];
 }
 
 } // namespace
@@ -144,7 +110,7 @@ int main(int argc, char **argv) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   const uint64_t peakRss = static_cast<uint64_t>(ru.ru_maxrss) * 1024;
-  const double bandwidth = measureBandwidth(threads);
+  const double bandwidth = stc::rt::measureReadBandwidth(threads);
   const uint64_t bytesPerToken = rt.weightBytesPerToken();
   const double prefillTps = prompt / prefill, decodeTps = gen / decode;
   const double roofline = bytesPerToken * decodeTps / bandwidth;
