@@ -37,14 +37,17 @@ inline void defineQuantDot(
   dot(l, b, g, s) = 0;
   dot(l, b, g, s) += i32(widening_mul(u, qx(k, s)));
 
-  // Accumulate the blocks in f32 with the offset correction. The fp16 scale becomes
-  // f32 by moving its exponent and mantissa into place and rebiasing with one
-  // multiply by 2^112 (exact for normal and subnormal halves; GGUF scales are never
-  // inf or nan): 6 vector ops, where Halide 14's generic fp16 cast emits about 14.
+  // Accumulate the blocks in f32 with the offset correction. The fp16 scale
+  // becomes f32 by moving its exponent and mantissa into place and rebiasing
+  // with one multiply by 2^112 (exact for normal and subnormal halves; GGUF
+  // scales are never inf or nan): 6 vector ops, where Halide 14's generic fp16
+  // cast emits about 14.
   RDom rb(0, blocks, "rb");
   Expr h = u32(scale(l, rb, g, s));
-  Expr magnitude = reinterpret(Float(32), (h & 0x7fff) << 13) * 5.192296858534828e33f;
-  Expr dw = reinterpret(Float(32), reinterpret(UInt(32), magnitude) | ((h & 0x8000) << 16));
+  Expr magnitude =
+      reinterpret(Float(32), (h & 0x7fff) << 13) * 5.192296858534828e33f;
+  Expr dw = reinterpret(Float(32), reinterpret(UInt(32), magnitude) |
+                                       ((h & 0x8000) << 16));
   Func acc("acc");
   acc(l, g, s) = 0.0f;
   acc(l, g, s) += dw * (dx(rb, s) * f32(dot(l, rb, g, s)) - offset * sx(rb, s));
