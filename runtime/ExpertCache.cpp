@@ -95,10 +95,23 @@ void ExpertCache::prefetch(int layer, const int32_t *experts, int count) {
 bool ExpertCache::acquire(int layer, int32_t e, const uint8_t *matrices[3],
                           std::string &error) {
   int slot = assign(layer, e);
-  if (slot < 0) {
-    error = "expert cache: no free slot (the budget holds fewer experts than "
-            "one layer needs)";
-    return false;
+  while (slot < 0) {
+    // Every slot is being read (a prefill prefetched more experts than fit):
+    // wait for one read to finish, then take the least recently used slot.
+    if (slots_ == 0) {
+      error = "expert cache: the budget leaves no slot for an expert";
+      return false;
+    }
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      done_.wait(lock, [&] {
+        for (uint64_t s = 0; s < slots_; ++s)
+          if (state_[s].load() != 1)
+            return true;
+        return false;
+      });
+    }
+    slot = assign(layer, e);
   }
   if (state_[slot].load() != 2) {
     std::unique_lock<std::mutex> lock(mutex_);

@@ -59,7 +59,6 @@ private:
       state_; // 0 empty, 1 queued, 2 ready, 3 failed
   std::unordered_map<int64_t, int> where_; // key -> slot
   uint64_t clock_ = 0;
-  int pinnedLayer_ = -1;
 
   std::mutex mutex_;
   std::condition_variable queued_, done_;

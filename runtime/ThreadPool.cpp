@@ -8,7 +8,9 @@ namespace stc::rt {
 
 namespace {
 
-constexpr uint64_t kIndexBits = 24, kSizeBits = 24;
+// 24 generation bits: a worker would have to sleep through 16M jobs between
+// reading the claim word and claiming for a generation to repeat.
+constexpr uint64_t kIndexBits = 20, kSizeBits = 20;
 constexpr uint64_t kMask = (uint64_t(1) << kIndexBits) - 1;
 constexpr int kSpins = 1 << 16; // about 0.1-0.5 ms of pause before sleeping
 
@@ -89,7 +91,7 @@ int ThreadPool::parallelFor(void *uc, halide_task_t task, int min, int size,
   min_ = min;
   done_.store(0, std::memory_order_relaxed);
   error_.store(0, std::memory_order_relaxed);
-  generation_ = (generation_ + 1) & 0xFFFF;
+  generation_ = (generation_ + 1) & 0xFFFFFF;
   claim_.store((generation_ << (kIndexBits + kSizeBits)) |
                    (static_cast<uint64_t>(size) << kIndexBits),
                std::memory_order_seq_cst);
