@@ -403,8 +403,44 @@ bool Runtime::moe(const model::Step *s, int n, std::string &error) {
   const int32_t *idx = i32(s->inputs()->Get(2));
   float *out = f32(s->outputs()->Get(0));
   std::fill(out, out + static_cast<size_t>(n) * D, 0.0f);
-  // Group the (token, slot) pairs by expert, so each expert's weights are read
-  // once.
+  auto quantized = [&](int i) {
+    model::DType t = weight(s->weights()->Get(i)).t->dtype();
+    return t == model::DType::Q4_0 || t == model::DType::Q8_0;
+  };
+  if (n == 1 && !cache_ && quantized(0) && quantized(1) && quantized(2)) {
+    // Decode: the k selected experts in one call per projection; gate and up
+    // share the token's quantized input.
+    for (int j = 0; j < K; ++j)
+      if (idx[j] < 0 || idx[j] >= E) {
+        error = "router produced expert " + std::to_string(idx[j]);
+        return false;
+      }
+    moeG_.resize(static_cast<size_t>(K) * F);
+    moeU_.resize(moeG_.size());
+    moeY_.resize(static_cast<size_t>(K) * D);
+    if (!quantizeRows(x, 1, D, error) ||
+        !expertsGemm(s->weights()->Get(0), idx, K, true, moeG_.data(), error) ||
+        !expertsGemm(s->weights()->Get(1), idx, K, true, moeU_.data(), error))
+      return false;
+    uint64_t dead = 0;
+    for (size_t i = 0; i < moeG_.size(); ++i) { // ReGLU: relu(gate) * up
+      dead += moeG_[i] <= 0.0f;
+      moeG_[i] = std::max(moeG_[i], 0.0f) * moeU_[i];
+    }
+    // The ReLU sparsity a sparse ReGLU would exploit: neurons whose up and down
+    // rows contribute nothing for this token.
+    deadNeurons_ += dead;
+    expertNeurons_ += moeG_.size();
+    if (!quantizeRows(moeG_.data(), K, F, error) ||
+        !expertsGemm(s->weights()->Get(2), idx, K, false, moeY_.data(), error))
+      return false;
+    for (int j = 0; j < K; ++j)
+      for (int d = 0; d < D; ++d)
+        out[d] += wts[j] * moeY_[static_cast<size_t>(j) * D + d];
+    return true;
+  }
+  // Prefill (and the expert cache): group the (token, slot) pairs by expert, so
+  // each expert's weights are read once for all its tokens.
   std::vector<std::vector<int>> slots(E);
   for (int t = 0; t < n; ++t)
     for (int j = 0; j < K; ++j) {

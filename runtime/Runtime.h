@@ -49,6 +49,12 @@ public:
   uint64_t kvBytesPerToken() const;
   uint64_t kvRingBytes() const;
   const ExpertCache *expertCache() const { return cache_.get(); }
+  // Share of decoded tokens' expert neurons with relu(gate) = 0 so far
+  // (measured on the batched decode path).
+  double reluZeroFraction() const {
+    return expertNeurons_ ? static_cast<double>(deadNeurons_) / expertNeurons_
+                          : 0;
+  }
 
 private:
   struct Weight {
@@ -99,6 +105,7 @@ private:
   bool populated_ = true;
   std::vector<float> routerLogits_;
   std::unique_ptr<ExpertCache> cache_; // under a memory budget
+  uint64_t deadNeurons_ = 0, expertNeurons_ = 0;
   bool initExpertCache(uint64_t budget, std::string &error);
   std::vector<std::vector<uint8_t>> bufs_;
   std::vector<std::vector<float>> kcache_,

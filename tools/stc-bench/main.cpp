@@ -128,7 +128,8 @@ int main(int argc, char **argv) {
         "\"weight_bytes_per_token\": %llu, \"bandwidth_bytes_s\": %.0f, "
         "\"roofline_share\": %.4f, \"kv_bytes_per_token\": %llu, "
         "\"kv_ring_bytes\": %llu, \"expert_cache_slots\": %llu, "
-        "\"experts_read\": %llu, \"expert_bytes_read\": %llu}\n",
+        "\"experts_read\": %llu, \"expert_bytes_read\": %llu, "
+        "\"relu_zero_fraction\": %.4f}\n",
         path.c_str(), target.c_str(), threads, prompt, gen, prefillTps,
         decodeTps, static_cast<unsigned long long>(peakRss),
         static_cast<unsigned long long>(bytesPerToken), bandwidth, roofline,
@@ -136,7 +137,7 @@ int main(int argc, char **argv) {
         static_cast<unsigned long long>(rt.kvRingBytes()),
         static_cast<unsigned long long>(cacheSlots),
         static_cast<unsigned long long>(cacheLoads),
-        static_cast<unsigned long long>(cacheBytes));
+        static_cast<unsigned long long>(cacheBytes), rt.reluZeroFraction());
   } else {
     std::printf("model                   %s (%s, %d threads)\n", path.c_str(),
                 target.c_str(), threads);
@@ -150,6 +151,10 @@ int main(int argc, char **argv) {
     std::printf("read bandwidth          %.2f GB/s (measured)\n",
                 bandwidth / 1e9);
     std::printf("roofline share          %.1f%%\n", roofline * 100);
+    std::printf(
+        "relu(gate) = 0          %.1f%% of decoded expert neurons (what a "
+        "sparse ReGLU could skip)\n",
+        rt.reluZeroFraction() * 100);
     std::printf(
         "KV cache                %llu bytes per token of context + %.1f MiB "
         "of sliding-window rings\n",
