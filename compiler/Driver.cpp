@@ -40,15 +40,15 @@ namespace stc {
 std::string defaultPipeline(const std::string &quant,
                             const std::vector<std::string> &rules,
                             int64_t maxBatch, int64_t memoryBudget) {
-  std::string p = "builtin.module(st-route-ahead,st-quantize{default=" + quant;
+  std::string p = "builtin.module(st-compile{quant=" + quant +
+                  " max-batch=" + std::to_string(maxBatch) +
+                  " memory-budget=" + std::to_string(memoryBudget);
   if (!rules.empty()) {
     p += " rules=";
     for (size_t i = 0; i < rules.size(); ++i)
       p += (i ? "," : "") + rules[i];
   }
-  return p + "},st-kv-plan{max-batch=" + std::to_string(maxBatch) +
-         "},st-lower-to-kernels,st-expert-cache-plan{budget=" +
-         std::to_string(memoryBudget) + "})";
+  return p + "})";
 }
 
 namespace {
@@ -127,6 +127,7 @@ Status moveInto(const std::string &from, const std::string &to) {
 Status compile(const CompileOptions &o) {
   static const bool registered = [] {
     st::registerStPasses();
+    st::registerStPipelines();
     return true;
   }();
   (void)registered;

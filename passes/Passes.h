@@ -3,6 +3,7 @@
 
 #include "mlir/IR/BuiltinOps.h"
 #include "mlir/Pass/Pass.h"
+#include "mlir/Pass/PassOptions.h"
 
 #include <memory>
 
@@ -15,5 +16,27 @@ namespace stc::st {
 // pipelines given as text can name them.
 #define GEN_PASS_REGISTRATION
 #include "passes/Passes.h.inc"
+
+// Options of the `st-compile` pipeline (what `stc compile` runs by default).
+struct StCompilePipelineOptions
+    : public mlir::PassPipelineOptions<StCompilePipelineOptions> {
+  Option<std::string> quant{*this, "quant",
+                            llvm::cl::desc("Default weight scheme: q4_0, q8_0, "
+                                           "f16 or f32"),
+                            llvm::cl::init("q4_0")};
+  ListOption<std::string> rules{*this, "rules",
+                                llvm::cl::desc("Per-tensor rules glob=scheme")};
+  Option<int64_t> maxBatch{*this, "max-batch",
+                           llvm::cl::desc("Planned prefill chunk"),
+                           llvm::cl::init(256)};
+  Option<int64_t> memoryBudget{*this, "memory-budget",
+                               llvm::cl::desc("Bytes, 0 = unlimited"),
+                               llvm::cl::init(0)};
+};
+
+void buildStCompilePipeline(mlir::OpPassManager &pm,
+                            const StCompilePipelineOptions &options);
+// Registers `st-compile` with the global pass registry.
+void registerStPipelines();
 
 } // namespace stc::st

@@ -13,6 +13,7 @@ int main(int argc, char **argv) {
   registry.insert<stc::st::StDialect, mlir::func::FuncDialect>();
   mlir::registerTransformsPasses(); // canonicalize, cse, ... for pipelines
   stc::st::registerStPasses();
+  stc::st::registerStPipelines();
   return mlir::asMainReturnCode(
       mlir::MlirOptMain(argc, argv, "stc optimizer driver\n", registry));
 }
