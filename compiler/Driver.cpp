@@ -24,7 +24,6 @@
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/Format.h"
 #include "llvm/Support/Path.h"
-#include "llvm/Support/Program.h"
 #include "llvm/Support/SourceMgr.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -282,7 +281,7 @@ Status compile(const CompileOptions &o) {
       line += " " + l;
     linkScript += line + "\n";
     std::string cxx = target.cross ? "aarch64-linux-gnu-g++" : "c++";
-    if (target.cross && !llvm::sys::findProgramByName(cxx))
+    if (target.cross && !programExists(cxx))
       continue; // no cross toolchain here: the objects and link.sh are the
                 // output
     std::vector<std::string> argv = {cxx, "-o", joinPath(tmp, tool)};

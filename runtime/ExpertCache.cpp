@@ -58,7 +58,6 @@ int ExpertCache::assign(int layer, int32_t e) {
   auto it = where_.find(key);
   if (it != where_.end()) {
     lastUse_[it->second] = ++clock_;
-    ++hits_;
     return it->second;
   }
   // Least recently used slot that is not being read for the current layer.

@@ -41,7 +41,6 @@ public:
 
   uint64_t slots() const { return slots_; }
   uint64_t misses() const { return misses_; }
-  uint64_t hits() const { return hits_; }
   uint64_t bytesRead() const { return bytesRead_; }
 
 private:
@@ -66,7 +65,7 @@ private:
   std::thread io_;
   bool stop_ = false;
   std::atomic<uint64_t> bytesRead_{0};
-  uint64_t misses_ = 0, hits_ = 0;
+  uint64_t misses_ = 0; // experts read from the file
 };
 
 } // namespace stc::rt

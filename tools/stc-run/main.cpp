@@ -3,8 +3,10 @@
 #include "stc_runtime.h"
 
 #include "ByteSize.h"
+#include "TokenList.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -27,24 +29,6 @@ int usage() {
 int fail(const std::string &m) {
   std::fprintf(stderr, "stc-run: %s\n", m.c_str());
   return 1;
-}
-
-bool parseTokens(const char *s, std::vector<int32_t> &out) {
-  std::string str(s);
-  size_t i = 0;
-  while (i <= str.size()) {
-    size_t j = str.find(',', i);
-    if (j == std::string::npos)
-      j = str.size();
-    std::string t = str.substr(i, j - i);
-    char *end = nullptr;
-    long v = std::strtol(t.c_str(), &end, 10);
-    if (t.empty() || *end)
-      return false;
-    out.push_back(static_cast<int32_t>(v));
-    i = j + 1;
-  }
-  return true;
 }
 
 } // namespace
@@ -85,9 +69,16 @@ int main(int argc, char **argv) {
     if (!(v = value()))
       return usage();
     if (a == "--tokens") {
-      if (!parseTokens(v, tokens))
+      std::vector<int64_t> ids;
+      std::string bad;
+      if (!stc::rt::parseTokenList(v, ids, bad))
         return fail("--tokens: expected comma-separated token ids, got '" +
                     std::string(v) + "'");
+      for (int64_t id : ids) {
+        if (id < INT32_MIN || id > INT32_MAX)
+          return fail("--tokens: " + std::to_string(id) + " is not a token id");
+        tokens.push_back(static_cast<int32_t>(id));
+      }
     } else if (a == "-n") {
       n = std::atoi(v);
     } else if (a == "--logits") {

@@ -3,6 +3,7 @@
 #include "Args.h"
 #include "Commands.h"
 
+#include "TokenList.h"
 #include "formats/Checkpoint.h"
 #include "formats/FileIO.h"
 #include "reference/Reference.h"
@@ -12,27 +13,6 @@
 #include <numeric>
 
 namespace stc {
-
-// Parses "1,2,3" into token ids.
-static bool parseTokens(const std::string &s, std::vector<int64_t> &out,
-                        std::string &err) {
-  size_t i = 0;
-  while (i <= s.size()) {
-    size_t j = s.find(',', i);
-    if (j == std::string::npos)
-      j = s.size();
-    std::string tok = s.substr(i, j - i);
-    char *end = nullptr;
-    long long v = std::strtoll(tok.c_str(), &end, 10);
-    if (tok.empty() || *end != '\0') {
-      err = "--tokens: '" + tok + "' is not an integer token id";
-      return false;
-    }
-    out.push_back(v);
-    i = j + 1;
-  }
-  return !out.empty();
-}
 
 int runRef(int argc, char **argv) {
   Args args({"--tokens", "--top-k", "--dump-logits", "--convention"},
@@ -45,8 +25,9 @@ int runRef(int argc, char **argv) {
   if (!args.has("--tokens"))
     return fail("ref: --tokens is required, e.g. --tokens 1,2,3");
   std::vector<int64_t> tokens;
-  if (!parseTokens(args.get("--tokens"), tokens, err))
-    return fail("ref: " + err);
+  std::string bad;
+  if (!rt::parseTokenList(args.get("--tokens"), tokens, bad))
+    return fail("ref: --tokens: '" + bad + "' is not an integer token id");
   int64_t topK = 5;
   if (!args.getInt("--top-k", 5, topK, err))
     return fail("ref: " + err);
