@@ -38,10 +38,12 @@ namespace stc {
 
 std::string defaultPipeline(const std::string &quant,
                             const std::vector<std::string> &rules,
-                            int64_t maxBatch, int64_t memoryBudget) {
+                            int64_t maxBatch, int64_t memoryBudget,
+                            bool sparseReglu) {
   std::string p = "builtin.module(st-compile{quant=" + quant +
                   " max-batch=" + std::to_string(maxBatch) +
-                  " memory-budget=" + std::to_string(memoryBudget);
+                  " memory-budget=" + std::to_string(memoryBudget) +
+                  " sparse-reglu=" + (sparseReglu ? "true" : "false");
   if (!rules.empty()) {
     p += " rules=";
     for (size_t i = 0; i < rules.size(); ++i)
@@ -199,10 +201,10 @@ Status compile(const CompileOptions &o) {
 
   STC_TRY(makeDirectories(o.outDir));
   removeStaleScratch(o.outDir);
-  std::string pipeline =
-      o.passPipeline.empty()
-          ? defaultPipeline(o.quant, rules, o.maxBatch, o.memoryBudget)
-          : o.passPipeline;
+  std::string pipeline = o.passPipeline.empty()
+                             ? defaultPipeline(o.quant, rules, o.maxBatch,
+                                               o.memoryBudget, o.sparseReglu)
+                             : o.passPipeline;
   std::string perr;
   llvm::raw_string_ostream perrs(perr);
   FailureOr<OpPassManager> parsed = parsePassPipeline(pipeline, perrs);
@@ -272,6 +274,10 @@ Status compile(const CompileOptions &o) {
       inputs.push_back(a);
       line += " kernels/" + llvm::sys::path::filename(a).str();
     }
+    // Once more after the kernels: the sparse kernels call back into the
+    // runtime (stc_prefetch).
+    inputs.push_back(joinPath(lib, "libstc_runtime.a"));
+    line += " " + joinPath(lib, "libstc_runtime.a");
     // A sanitized stc build has a sanitized runtime library: link it the same
     // way.
     std::vector<std::string> libs = {"-lpthread", "-ldl", "-lm", "-s"};

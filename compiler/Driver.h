@@ -16,6 +16,8 @@ struct CompileOptions {
   std::string input; // HF folder, .gguf, or .mlir to resume from
   std::string target = "host";
   std::string quant = "q4_0";
+  // Run st-sparse-reglu (off by default: see the pass's description).
+  bool sparseReglu = false;
   std::vector<std::string> quantRules; // glob=scheme
   std::string quantRulesFile;          // lines of glob=scheme (# comments)
   std::string outDir;
@@ -30,7 +32,8 @@ struct CompileOptions {
 // The default pipeline for `quant` and `rules`, as text.
 std::string defaultPipeline(const std::string &quant,
                             const std::vector<std::string> &rules,
-                            int64_t maxBatch, int64_t memoryBudget);
+                            int64_t maxBatch, int64_t memoryBudget,
+                            bool sparseReglu);
 
 Status compile(const CompileOptions &options);
 

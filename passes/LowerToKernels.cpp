@@ -74,7 +74,34 @@ struct StLowerToKernels
       auto quant = w->getAttrOfType<StringAttr>("quant");
       Type elt = storageType(ctx, t.getElementType(), quant);
       bool quantized = isa<Q4_0Type, Q8_0Type>(elt);
-      if (quantized) {
+      // st-sparse-reglu's layouts stay; everything else gets the dense one.
+      auto requested = w->getAttrOfType<StringAttr>("layout");
+      llvm::StringRef layout = quantized ? "rows16" : "row_major";
+      if (requested && (requested.getValue() == "blocks16" ||
+                        requested.getValue() == "transposed"))
+        layout = requested.getValue();
+      if (layout == "blocks16" && !quantized)
+        layout = "row_major";
+      if (layout == "transposed" && !quantized && !elt.isF32()) {
+        w.emitError() << "weight @" << w.getSymName()
+                      << " is transposed for st-sparse-reglu, which reads it "
+                         "as f32, q8_0 or q4_0, not "
+                      << elt;
+        return WalkResult::interrupt();
+      }
+      if (quantized && layout != "rows16") {
+        int64_t rank = t.getRank();
+        // Blocks run along the stored rows: D of a transposed [E, D, F].
+        int64_t len = rank < 2                 ? 0
+                      : layout == "transposed" ? t.getDimSize(rank - 2)
+                                               : t.getDimSize(rank - 1);
+        if (rank < 2 || len % 32 != 0) {
+          w.emitError() << "weight @" << w.getSymName() << " in layout "
+                        << layout << " needs rows of a multiple of 32 values "
+                        << "to be stored as " << elt;
+          return WalkResult::interrupt();
+        }
+      } else if (quantized) {
         int64_t rank = t.getRank();
         if (rank < 2) {
           w.emitError() << "weight @" << w.getSymName()
@@ -94,8 +121,7 @@ struct StLowerToKernels
       if (nt != t && !w.getSourceType())
         w.setSourceTypeAttr(TypeAttr::get(t));
       w.setTypeAttr(TypeAttr::get(nt));
-      w->setAttr("layout",
-                 StringAttr::get(ctx, quantized ? "rows16" : "row_major"));
+      w->setAttr("layout", StringAttr::get(ctx, layout));
       types[w.getSymName()] = nt;
       return WalkResult::advance();
     });
@@ -192,7 +218,8 @@ struct StLowerToKernels
                         named("window", a.getWindowAttr())});
       a.replaceAllUsesWith(gemm(b, loc, o, a.getWo()));
     } else if (auto m = dyn_cast<MoeOp>(op)) {
-      Value r = kernel(b, loc, "moe", "runtime",
+      Value r = kernel(b, loc, "moe",
+                       m->hasAttr("sparse_reglu") ? "sparse_reglu" : "runtime",
                        {m.getInput(), m.getWeights(), m.getIndices(),
                         m.getGate(), m.getUp(), m.getDown()},
                        {m.getType()}, {named("layer", m.getLayerAttr())});

@@ -12,11 +12,14 @@ namespace stc::st {
 
 void buildStCompilePipeline(OpPassManager &pm,
                             const StCompilePipelineOptions &options) {
-  pm.addPass(createStRouteAhead());
+  if (options.routeAhead)
+    pm.addPass(createStRouteAhead());
   StQuantizeOptions quant;
   quant.defaultScheme = options.quant;
   quant.rules = options.rules;
   pm.addPass(createStQuantize(quant));
+  if (options.sparseReglu)
+    pm.addPass(createStSparseReglu());
   StKvPlanOptions kv;
   kv.maxBatch = options.maxBatch;
   pm.addPass(createStKvPlan(kv));
@@ -29,8 +32,10 @@ void buildStCompilePipeline(OpPassManager &pm,
 void registerStPipelines() {
   PassPipelineRegistration<StCompilePipelineOptions>(
       "st-compile",
-      "The stc compile pipeline: st-route-ahead, st-quantize, st-kv-plan, "
-      "st-lower-to-kernels, st-expert-cache-plan",
+      "The stc compile pipeline: st-route-ahead, st-quantize, "
+      "[st-sparse-reglu], st-kv-plan, st-lower-to-kernels, "
+      "st-expert-cache-plan (route-ahead=false leaves st-route-ahead out; "
+      "sparse-reglu=true puts st-sparse-reglu in)",
       buildStCompilePipeline);
 }
 

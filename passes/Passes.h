@@ -29,6 +29,14 @@ struct StCompilePipelineOptions
   Option<int64_t> maxBatch{*this, "max-batch",
                            llvm::cl::desc("Planned prefill chunk"),
                            llvm::cl::init(256)};
+  Option<bool> routeAhead{*this, "route-ahead",
+                          llvm::cl::desc("Run st-route-ahead"),
+                          llvm::cl::init(true)};
+  Option<bool> sparseReglu{
+      *this, "sparse-reglu",
+      llvm::cl::desc("Run st-sparse-reglu (off by default: exact, but not yet "
+                     "faster at ~50% dead neurons; see Passes.td)"),
+      llvm::cl::init(false)};
   Option<int64_t> memoryBudget{*this, "memory-budget",
                                llvm::cl::desc("Bytes, 0 = unlimited"),
                                llvm::cl::init(0)};

@@ -155,6 +155,48 @@ def StRouteAhead : Pass<"st-route-ahead", "mlir::ModuleOp"> {
   ];
 }
 
+def StSparseReglu : Pass<"st-sparse-reglu", "mlir::ModuleOp"> {
+  let summary = "Expert FFNs that skip the up and down rows of dead neurons";
+  let description = [{
+    An expert computes `down @ (relu(gate @ x) * (up @ x))`: a neuron whose gate row
+    gives relu(.) = 0 contributes nothing, so its up row and its column of down need
+    not be read. SmallThinker's experts are ReLU-gated for this (over 60% of the
+    neurons are zero per token in the paper; about half with random weights). The
+    pass marks each `st.moe` `sparse_reglu` and asks for the layouts that make a dead
+    neuron's bytes skippable:
+    - up in `blocks16`: each row alone (16 of its blocks per vector tile, the layout
+      `sparse_up`'s int8 dot reads at full vector width), instead of rows16 tiles
+      that interleave 16 neurons;
+    - down `transposed`: stored [E][F][D] so the D outputs of one neuron are one
+      contiguous row (one axpy per live neuron in `sparse_down`), requantized along D
+      when quantized (the values change by that second rounding; the reference
+      checks it with `stc ref --sparse-reglu`).
+    The runtime then computes all gate rows, lists the live neurons, and runs the up
+    dot products and down axpys for those only; it reports the share of dead neurons
+    and the bytes skipped per decoded token. Experts whose up/down are f16, or
+    quantized with a hidden size that is not a multiple of 128 (the down kernel's
+    chunk), stay dense (statistic `kept-dense`).
+
+    Before:
+    ```mlir
+    st.weight @up : tensor<8x64x128xf32> extents [...] {quant = "q4_0"}
+    st.weight @down : tensor<8x128x64xf32> extents [...] {quant = "q4_0"}
+    %y = st.moe %h, %w, %i, %g, %u, %d {layer = 0 : i64} : ...
+    ```
+    After:
+    ```mlir
+    st.weight @up : tensor<8x64x128xf32> extents [...] {layout = "blocks16", quant = "q4_0"}
+    st.weight @down : tensor<8x128x64xf32> extents [...] {layout = "transposed", quant = "q4_0"}
+    %y = st.moe %h, %w, %i, %g, %u, %d {layer = 0 : i64, sparse_reglu} : ...
+    ```
+    and after `st-lower-to-kernels`: `st.kernel "moe"["sparse_reglu"] (...)`.
+  }];
+  let statistics = [
+    Statistic<"numSparse", "sparse", "MoE blocks made sparse">,
+    Statistic<"numKeptDense", "kept-dense", "MoE blocks left dense">,
+  ];
+}
+
 def StKvPlan : Pass<"st-kv-plan", "mlir::ModuleOp"> {
   let summary = "Plan each layer's KV cache: a ring on sliding-window layers";
   let description = [{

@@ -26,6 +26,26 @@ int stc_gemm_experts_q8_0(halide_buffer_t *w, halide_buffer_t *sw,
                           halide_buffer_t *idx, halide_buffer_t *qx,
                           halide_buffer_t *dx, halide_buffer_t *sx,
                           int32_t groups_per_task, halide_buffer_t *y);
+int stc_sparse_up_q4_0(halide_buffer_t *w, halide_buffer_t *sw,
+                       halide_buffer_t *ent, halide_buffer_t *qx,
+                       halide_buffer_t *dx, halide_buffer_t *sx,
+                       int32_t entries_per_task, uint64_t w_address,
+                       uint64_t sw_address, halide_buffer_t *u);
+int stc_sparse_up_q8_0(halide_buffer_t *w, halide_buffer_t *sw,
+                       halide_buffer_t *ent, halide_buffer_t *qx,
+                       halide_buffer_t *dx, halide_buffer_t *sx,
+                       int32_t entries_per_task, uint64_t w_address,
+                       uint64_t sw_address, halide_buffer_t *u);
+int stc_sparse_down_q4_0(halide_buffer_t *w, halide_buffer_t *sw,
+                         halide_buffer_t *qa, halide_buffer_t *da,
+                         halide_buffer_t *live, halide_buffer_t *first,
+                         int32_t chunks_per_task, uint64_t w_address,
+                         uint64_t sw_address, halide_buffer_t *y);
+int stc_sparse_down_q8_0(halide_buffer_t *w, halide_buffer_t *sw,
+                         halide_buffer_t *qa, halide_buffer_t *da,
+                         halide_buffer_t *live, halide_buffer_t *first,
+                         int32_t chunks_per_task, uint64_t w_address,
+                         uint64_t sw_address, halide_buffer_t *y);
 int stc_quantize_q8(halide_buffer_t *x, halide_buffer_t *qx,
                     halide_buffer_t *dx, halide_buffer_t *sx);
 int stc_rms_norm(halide_buffer_t *x, halide_buffer_t *w, float eps,

@@ -15,6 +15,11 @@ constexpr uint32_t kModelFormatVersion = 1;
 constexpr uint64_t kDataAlignment = 4096; // data_start and each expert matrix
 constexpr uint64_t kTensorAlignment = 64; // every other tensor
 
+// Tiles of 16 blocks (512 values) a Blocks16 row of `cols` values occupies.
+inline uint64_t blocks16Tiles(int64_t cols) {
+  return static_cast<uint64_t>((cols / 32 + 15) / 16);
+}
+
 // Bytes a tensor of `dtype` with `shape` occupies in `layout` (all experts), or
 // 0 when the shape does not fit the layout. Rank-3 tensors are stacked experts:
 // each expert's matrix is rounded up to whole pages and `expertStride` receives
@@ -32,6 +37,9 @@ inline uint64_t tensorBytes(model::DType dtype, model::Layout layout,
   }
   uint64_t experts = rank == 3 ? static_cast<uint64_t>(shape[0]) : 1;
   uint64_t perExpert = count / experts, bytes = 0;
+  if (layout == model::Layout::Blocks16 && dtype != model::DType::Q8_0 &&
+      dtype != model::DType::Q4_0)
+    return 0; // tiles of quantized blocks only
   switch (dtype) {
   case model::DType::F32:
     bytes = perExpert * 4;
@@ -43,11 +51,18 @@ inline uint64_t tensorBytes(model::DType dtype, model::Layout layout,
   case model::DType::Q8_0:
   case model::DType::Q4_0: {
     int64_t cols = shape[rank - 1], rows = rank >= 2 ? shape[rank - 2] : 1;
+    const uint64_t blockBytes = dtype == model::DType::Q8_0 ? 34 : 18;
     if (cols % 32 != 0)
+      return 0;
+    // Transposed: values [F][D] in chunks of 64 along D, scales per 32 neurons.
+    if (layout == model::Layout::Transposed && (rank < 2 || rows % 64 != 0))
       return 0;
     if (layout == model::Layout::Rows16 && (rank < 2 || rows % 16 != 0))
       return 0;
-    bytes = perExpert / 32 * (dtype == model::DType::Q8_0 ? 34 : 18);
+    bytes = perExpert / 32 * blockBytes;
+    if (layout == model::Layout::Blocks16)
+      bytes =
+          static_cast<uint64_t>(rows) * blocks16Tiles(cols) * 16 * blockBytes;
     break;
   }
   default:

@@ -5,6 +5,7 @@
 #include "Kernels.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <sys/mman.h>
@@ -18,6 +19,12 @@ namespace {
 // Halide's default error handler prints and aborts; keep the message instead so
 // the failing step can report it as an error.
 thread_local std::string halideErrorText;
+
+double seconds() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 void onHalideError(void *, const char *msg) { halideErrorText = msg; }
 
 std::string kernelError(const std::string &what) {
@@ -138,10 +145,14 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
   // Each layer's expert tensors, for the route-ahead prefetch.
   moeWeights_.assign(c.num_layers(), {});
   for (const model::Step *s : *m->steps())
-    if (s->op() == model::Op::Moe && s->layer() >= 0 && s->weights())
+    if (s->op() == model::Op::Moe && s->layer() >= 0 && s->weights()) {
       for (int32_t w : *s->weights())
         moeWeights_[s->layer()].push_back(w);
+      if (!checkMoeLayouts(s, error))
+        return false;
+    }
   populated_ = options.populate && budget == 0;
+  profiling_ = options.profile;
   if (budget > 0 && !initExpertCache(budget, error))
     return false;
   producedBefore_.assign(bufs_.size(), false);
@@ -493,6 +504,338 @@ bool Runtime::moe(const model::Step *s, int n, std::string &error) {
   return true;
 }
 
+namespace {
+
+bool isQuant(model::DType t) {
+  return t == model::DType::Q4_0 || t == model::DType::Q8_0;
+}
+
+} // namespace
+
+bool Runtime::checkMoeLayouts(const model::Step *s, std::string &error) {
+  const model::Config &c = config();
+  const std::string where =
+      "the MoE step of layer " + std::to_string(s->layer());
+  if (s->weights()->size() != 3 || !s->inputs() || s->inputs()->size() != 3 ||
+      !s->outputs() || s->outputs()->size() != 1) {
+    error = where + " does not have 3 inputs, 3 weights and 1 output";
+    return false;
+  }
+  const model::Tensor *t[3];
+  for (int i = 0; i < 3; ++i)
+    t[i] = file_.model()->tensors()->Get(s->weights()->Get(i));
+  const int64_t E = c.num_experts(), F = c.expert_ffn(), D = c.hidden_size();
+  const bool sparse = t[2]->layout() == model::Layout::Transposed;
+  const int64_t want[3][3] = {{E, F, D}, {E, F, D}, {E, D, F}};
+  for (int i = 0; i < 3; ++i) {
+    const auto *shape = t[i]->shape();
+    if (shape->size() != 3 || shape->Get(0) != want[i][0] ||
+        shape->Get(1) != want[i][1] || shape->Get(2) != want[i][2]) {
+      error = where + ": tensor '" + t[i]->name()->str() +
+              "' does not have the shape [" + std::to_string(want[i][0]) +
+              ", " + std::to_string(want[i][1]) + ", " +
+              std::to_string(want[i][2]) + "]";
+      return false;
+    }
+  }
+  auto layoutOk = [&](const model::Tensor *w, bool sparseRole) {
+    const model::DType d = w->dtype();
+    if (!sparseRole)
+      return isQuant(d) ? w->layout() == model::Layout::Rows16
+                        : w->layout() == model::Layout::RowMajor;
+    if (w == t[1])
+      return isQuant(d) ? w->layout() == model::Layout::Blocks16
+                        : d == model::DType::F32 &&
+                              w->layout() == model::Layout::RowMajor;
+    return (isQuant(d) ? D % 64 == 0 : d == model::DType::F32);
+  };
+  if (!layoutOk(t[0], false) || !layoutOk(t[1], sparse) ||
+      !layoutOk(t[2], sparse)) {
+    error = where +
+            " has expert tensors in layouts no MoE kernel reads (dense: rows16 "
+            "or f32 row-major; sparse ReGLU: blocks16 or f32 up, transposed "
+            "down with D a multiple of 64 when quantized)";
+    return false;
+  }
+  sparse_ = sparse_ || sparse;
+  return true;
+}
+
+bool Runtime::sparseUp(const Weight &up, int experts, const int32_t *ent,
+                       int count, const float *x, float *u,
+                       std::string &error) {
+  const int32_t D = static_cast<int32_t>(up.cols),
+                F = static_cast<int32_t>(up.rows);
+  if (up.t->dtype() == model::DType::F32) {
+    // The exact path (f32 weights): plain loops.
+    for (int i = 0; i < count; ++i) {
+      const float *w = reinterpret_cast<const float *>(
+                           up.data + ent[3 * i] * up.t->expert_stride()) +
+                       static_cast<size_t>(ent[3 * i + 1]) * D;
+      const float *xt = x + static_cast<size_t>(ent[3 * i + 2]) * D;
+      float acc = 0;
+      for (int32_t k = 0; k < D; ++k)
+        acc += w[k] * xt[k];
+      u[i] = acc;
+    }
+    return true;
+  }
+  const int32_t Q = quads(up.t->dtype()), tile = Q * 64, B = D / 32;
+  const int32_t tiles = static_cast<int32_t>(blocks16Tiles(D));
+  const int32_t T = static_cast<int32_t>(qx_.size() / D);
+  const int32_t stride = static_cast<int32_t>(up.t->expert_stride());
+  HBuf hw(up.data, halide_type_uint, 8,
+          {{4, 1},
+           {16, 4},
+           {Q, 64},
+           {tiles, tile},
+           {F, tiles * tile},
+           {experts, stride}});
+  HBuf hsw(up.data + static_cast<int64_t>(F) * tiles * tile, halide_type_uint,
+           16, {{16, 1}, {tiles, 16}, {F, tiles * 16}, {experts, stride / 2}});
+  HBuf hent(ent, halide_type_int, 32, {{3, 1}, {count, 3}});
+  HBuf hqx(qx_.data(), halide_type_int, 8, {{D, 1}, {T, D}});
+  HBuf hdx(dx_.data(), halide_type_float, 32, {{B, 1}, {T, B}});
+  HBuf hsx(sx_.data(), halide_type_float, 32, {{B, 1}, {T, B}});
+  HBuf hu(u, halide_type_float, 32, {{count, 1}});
+  const int32_t perTask = std::max(8, count / (4 * threads_) + 1);
+  const uint64_t address = reinterpret_cast<uintptr_t>(hw.buf.host),
+                 scales = reinterpret_cast<uintptr_t>(hsw.buf.host);
+  int rc = up.t->dtype() == model::DType::Q4_0
+               ? stc_sparse_up_q4_0(hw.get(), hsw.get(), hent.get(), hqx.get(),
+                                    hdx.get(), hsx.get(), perTask, address,
+                                    scales, hu.get())
+               : stc_sparse_up_q8_0(hw.get(), hsw.get(), hent.get(), hqx.get(),
+                                    hdx.get(), hsx.get(), perTask, address,
+                                    scales, hu.get());
+  if (rc != 0) {
+    error = kernelError("sparse up kernel failed on tensor '" +
+                        up.t->name()->str() + "'");
+    return false;
+  }
+  return true;
+}
+
+bool Runtime::sparseDown(const Weight &down, const float *act, int row,
+                         float *y, std::string &error) {
+  // Logical [D, F] (one expert), stored [F][D].
+  const int32_t D = static_cast<int32_t>(down.rows),
+                F = static_cast<int32_t>(down.cols);
+  if (down.t->dtype() == model::DType::F32) {
+    std::fill(y, y + D, 0.0f);
+    for (int32_t f = 0; f < F; ++f) {
+      if (act[f] == 0.0f)
+        continue;
+      const float *w = reinterpret_cast<const float *>(down.data) +
+                       static_cast<size_t>(f) * D;
+      for (int32_t d = 0; d < D; ++d)
+        y[d] += act[f] * w[d];
+    }
+    return true;
+  }
+  // The live neurons, block by block.
+  const int32_t G = F / 32;
+  sparseLive_.clear();
+  sparseFirst_.resize(G + 1);
+  for (int32_t g = 0; g < G; ++g) {
+    sparseFirst_[g] = static_cast<int32_t>(sparseLive_.size());
+    for (int32_t f = 32 * g; f < 32 * g + 32; ++f)
+      if (act[f] != 0.0f)
+        sparseLive_.push_back(f);
+  }
+  sparseFirst_[G] = static_cast<int32_t>(sparseLive_.size());
+  if (sparseLive_.empty()) {
+    std::fill(y, y + D, 0.0f);
+    return true;
+  }
+  const bool q4 = down.t->dtype() == model::DType::Q4_0;
+  const int32_t chunkBytes = q4 ? 32 : 64, C = D / 64;
+  HBuf hw(down.data, halide_type_uint, 8,
+          {{chunkBytes, 1}, {C, chunkBytes}, {F, C * chunkBytes}});
+  HBuf hsw(down.data + static_cast<int64_t>(F) * C * chunkBytes,
+           halide_type_uint, 16, {{D, 1}, {F / 32, D}});
+  HBuf hqa(qx_.data() + static_cast<size_t>(row) * F, halide_type_int, 8,
+           {{F, 1}});
+  HBuf hda(dx_.data() + static_cast<size_t>(row) * (F / 32), halide_type_float,
+           32, {{F / 32, 1}});
+  HBuf hlive(sparseLive_.data(), halide_type_int, 32,
+             {{static_cast<int32_t>(sparseLive_.size()), 1}});
+  HBuf hfirst(sparseFirst_.data(), halide_type_int, 32, {{G + 1, 1}});
+  HBuf hy(y, halide_type_float, 32, {{32, 1}, {2, 32}, {C, 64}});
+  // One slice of the outputs per thread (the last slice shifts inwards when
+  // the threads do not divide the chunks).
+  const int32_t perTask = (C + threads_ - 1) / threads_;
+  const uint64_t address = reinterpret_cast<uintptr_t>(down.data),
+                 scales = reinterpret_cast<uintptr_t>(hsw.buf.host);
+  int rc = q4 ? stc_sparse_down_q4_0(hw.get(), hsw.get(), hqa.get(), hda.get(),
+                                     hlive.get(), hfirst.get(), perTask,
+                                     address, scales, hy.get())
+              : stc_sparse_down_q8_0(hw.get(), hsw.get(), hqa.get(), hda.get(),
+                                     hlive.get(), hfirst.get(), perTask,
+                                     address, scales, hy.get());
+  if (rc != 0) {
+    error = kernelError("sparse down kernel failed on tensor '" +
+                        down.t->name()->str() + "'");
+    return false;
+  }
+  return true;
+}
+
+bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
+  const model::Config &c = config();
+  const int K = c.top_k(), D = c.hidden_size(), F = c.expert_ffn(),
+            E = c.num_experts();
+  const float *x = f32(s->inputs()->Get(0));
+  const float *wts = f32(s->inputs()->Get(1));
+  const int32_t *idx = i32(s->inputs()->Get(2));
+  float *out = f32(s->outputs()->Get(0));
+  std::fill(out, out + static_cast<size_t>(n) * D, 0.0f);
+  for (int i = 0; i < n * K; ++i)
+    if (idx[i] < 0 || idx[i] >= E) {
+      error = "router produced expert " + std::to_string(idx[i]);
+      return false;
+    }
+  Weight gate = weight(s->weights()->Get(0)), up = weight(s->weights()->Get(1)),
+         down = weight(s->weights()->Get(2));
+  // Bytes of one neuron's up row and down row: what a dead neuron saves.
+  const uint64_t neuronBytes =
+      (up.t->expert_stride() + down.t->expert_stride()) /
+      static_cast<uint64_t>(F);
+  uint64_t dead = 0;
+  moeY_.resize(D);
+  // Decode profile: the MoE step's phases are charged to their own kinds and
+  // taken off the step's total ("moe (other)").
+  auto phase = [&](const char *kind, double &since) {
+    if (!profiling_ || n != 1)
+      return;
+    double t = seconds();
+    profile_[kind] += t - since;
+    profile_["moe (other)"] -= t - since;
+    since = t;
+  };
+  // The live neurons of `rows` gate rows (F each) as up-kernel entries
+  // (expertOf(r), neuron, tokenOf(r)); returns how many.
+  auto listLive = [&](int rows, auto expertOf, auto tokenOf) {
+    sparseUpEnt_.resize(static_cast<size_t>(rows) * F * 3);
+    int live = 0;
+    for (int r = 0; r < rows; ++r) {
+      const float *g = &moeG_[static_cast<size_t>(r) * F];
+      for (int f = 0; f < F; ++f) {
+        if (g[f] <= 0.0f)
+          continue;
+        int32_t *e = &sparseUpEnt_[static_cast<size_t>(live++) * 3];
+        e[0] = expertOf(r);
+        e[1] = f;
+        e[2] = tokenOf(r);
+      }
+    }
+    dead += static_cast<uint64_t>(rows) * F - live;
+    return live;
+  };
+  if (n == 1 && !cache_ && isQuant(gate.t->dtype()) && isQuant(up.t->dtype())) {
+    // Decode: the k experts' gates in one call, one up call over the live
+    // neurons of all k, then one down call per expert.
+    double t = seconds();
+    moeG_.resize(static_cast<size_t>(K) * F);
+    if (!quantizeRows(x, 1, D, error) ||
+        !expertsGemm(s->weights()->Get(0), idx, K, true, moeG_.data(), error))
+      return false;
+    phase("moe gate", t);
+    const int live = listLive(
+        K, [&](int j) { return idx[j]; }, [](int) { return 0; });
+    sparseU_.resize(live);
+    phase("moe live list", t);
+    if (live > 0 &&
+        !sparseUp(up, E, sparseUpEnt_.data(), live, x, sparseU_.data(), error))
+      return false;
+    phase("moe up (live rows)", t);
+    // Entries of expert j sit in row j of the activations.
+    for (int i = 0; i < live; ++i) {
+      int32_t *e = &sparseUpEnt_[static_cast<size_t>(i) * 3];
+      e[2] = static_cast<int32_t>(std::find(idx, idx + K, e[0]) - idx);
+    }
+    moeU_.assign(static_cast<size_t>(K) * F, 0.0f);
+    for (int i = 0; i < live; ++i) {
+      const int32_t *e = &sparseUpEnt_[static_cast<size_t>(i) * 3];
+      const size_t at = static_cast<size_t>(e[2]) * F + e[1];
+      moeU_[at] = moeG_[at] * sparseU_[i];
+    }
+    if (isQuant(down.t->dtype()) && !quantizeRows(moeU_.data(), K, F, error))
+      return false;
+    for (int j = 0; j < K; ++j) {
+      if (!sparseDown(weight(s->weights()->Get(2), idx[j]),
+                      &moeU_[static_cast<size_t>(j) * F], j, moeY_.data(),
+                      error))
+        return false;
+      for (int d = 0; d < D; ++d)
+        out[d] += wts[j] * moeY_[d];
+    }
+    phase("moe down (live rows)", t);
+  } else {
+    // Prefill, f32 weights and the expert cache: expert by expert, each
+    // expert's weights read once for all its tokens.
+    std::vector<std::vector<int>> slots(E);
+    for (int t = 0; t < n; ++t)
+      for (int j = 0; j < K; ++j)
+        slots[idx[t * K + j]].push_back(t * K + j);
+    for (int e = 0; e < E; ++e) {
+      const int m = static_cast<int>(slots[e].size());
+      if (m == 0)
+        continue;
+      moeX_.resize(static_cast<size_t>(m) * D);
+      moeG_.resize(static_cast<size_t>(m) * F);
+      for (int i = 0; i < m; ++i)
+        std::memcpy(&moeX_[static_cast<size_t>(i) * D],
+                    x + static_cast<size_t>(slots[e][i] / K) * D, D * 4);
+      Weight mats[3];
+      for (int w = 0; w < 3; ++w)
+        mats[w] = weight(s->weights()->Get(w), e);
+      if (cache_) {
+        const uint8_t *data[3];
+        if (!cache_->acquire(s->layer(), e, data, error))
+          return false;
+        for (int w = 0; w < 3; ++w)
+          mats[w].data = data[w];
+      }
+      if (!gemm(moeX_.data(), m, mats[0], moeG_.data(), error))
+        return false;
+      // The gate gemm quantized the rows only if its weights are quantized.
+      if (isQuant(up.t->dtype()) && !isQuant(gate.t->dtype()) &&
+          !quantizeRows(moeX_.data(), m, D, error))
+        return false;
+      const int live = listLive(
+          m, [](int) { return 0; }, [](int i) { return i; });
+      sparseU_.resize(live);
+      if (live > 0 && !sparseUp(mats[1], 1, sparseUpEnt_.data(), live,
+                                moeX_.data(), sparseU_.data(), error))
+        return false;
+      moeU_.assign(static_cast<size_t>(m) * F, 0.0f);
+      for (int i = 0; i < live; ++i) {
+        const int32_t *en = &sparseUpEnt_[static_cast<size_t>(i) * 3];
+        const size_t at = static_cast<size_t>(en[2]) * F + en[1];
+        moeU_[at] = moeG_[at] * sparseU_[i];
+      }
+      if (isQuant(down.t->dtype()) && !quantizeRows(moeU_.data(), m, F, error))
+        return false;
+      for (int i = 0; i < m; ++i) {
+        if (!sparseDown(mats[2], &moeU_[static_cast<size_t>(i) * F], i,
+                        moeY_.data(), error))
+          return false;
+        const int slot = slots[e][i];
+        float *o = out + static_cast<size_t>(slot / K) * D;
+        for (int d = 0; d < D; ++d)
+          o[d] += wts[slot] * moeY_[d];
+      }
+    }
+  }
+  if (n == 1) {
+    deadNeurons_ += dead;
+    expertNeurons_ += static_cast<uint64_t>(K) * F;
+    skippedBytes_ += dead * neuronBytes;
+  }
+  return true;
+}
+
 bool Runtime::initExpertCache(uint64_t budget, std::string &error) {
   const model::Model *m = file_.model();
   const model::Config &c = config();
@@ -579,7 +922,62 @@ void Runtime::prefetchExperts(int layer, const int32_t *idx, int count) {
   }
 }
 
+namespace {
+
+const char *opKind(const model::Step *s, const model::Tensor *w) {
+  switch (s->op()) {
+  case model::Op::Embed:
+    return "embed";
+  case model::Op::RmsNorm:
+    return "rms_norm";
+  case model::Op::Gemm:
+    switch (w ? w->dtype() : model::DType::F32) {
+    case model::DType::Q4_0:
+      return "gemm q4_0";
+    case model::DType::Q8_0:
+      return "gemm q8_0";
+    case model::DType::F16:
+      return "gemm f16";
+    default:
+      return "gemm f32";
+    }
+  case model::Op::Route:
+    return "route";
+  case model::Op::Rope:
+    return "rope";
+  case model::Op::Attention:
+    return "attention";
+  case model::Op::Moe:
+    return "moe (other)";
+  case model::Op::Add:
+    return "add";
+  case model::Op::Dispatch:
+    return "dispatch";
+  }
+  return "?";
+}
+
+} // namespace
+
+void Runtime::charge(const char *kind, double start, int n) {
+  if (profiling_ && n == 1)
+    profile_[kind] += seconds() - start;
+}
+
 bool Runtime::step(const model::Step *s, int n, std::string &error) {
+  if (!profiling_ || n != 1)
+    return runStep(s, n, error);
+  const double start = seconds();
+  bool ok = runStep(s, n, error);
+  const model::Tensor *w =
+      s->weights() && s->weights()->size() > 0
+          ? file_.model()->tensors()->Get(s->weights()->Get(0))
+          : nullptr;
+  charge(opKind(s, w), start, n);
+  return ok;
+}
+
+bool Runtime::runStep(const model::Step *s, int n, std::string &error) {
   auto in = [&](int i) { return s->inputs()->Get(i); };
   auto outb = [&](int i) { return s->outputs()->Get(i); };
   switch (s->op()) {
@@ -644,7 +1042,10 @@ bool Runtime::step(const model::Step *s, int n, std::string &error) {
   case model::Op::Attention:
     return attention(s, n, error);
   case model::Op::Moe:
-    return moe(s, n, error);
+    return sparse_ && weight(s->weights()->Get(2)).t->layout() ==
+                          model::Layout::Transposed
+               ? sparseMoe(s, n, error)
+               : moe(s, n, error);
   case model::Op::Add: {
     const size_t count = static_cast<size_t>(n) * width(in(0));
     const float *a = f32(in(0)), *b = f32(in(1));
@@ -664,6 +1065,8 @@ bool Runtime::runChunk(const int32_t *tokens, int n, float *allLogits,
   const int V = config().vocab_size();
   int32_t *ids = i32(m->ids_buffer());
   int32_t *positions = i32(m->positions_buffer());
+  if (n == 1)
+    ++decodedTokens_;
   for (int t = 0; t < n; ++t) {
     if (tokens[t] < 0 || tokens[t] >= V) {
       error = "token id " + std::to_string(tokens[t]) +

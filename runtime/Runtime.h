@@ -8,6 +8,7 @@
 #include "ThreadPool.h"
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,8 @@ struct RuntimeOptions {
   // Bytes the runtime may use (0: the model file's budget, which may be 0 =
   // none).
   uint64_t memoryBudget = 0;
+  // Time every decode step (one token) by kind, for stc-bench --profile.
+  bool profile = false;
 };
 
 class Runtime {
@@ -55,6 +58,16 @@ public:
     return expertNeurons_ ? static_cast<double>(deadNeurons_) / expertNeurons_
                           : 0;
   }
+  // Whether the MoE steps run st-sparse-reglu's layout, and the expert bytes
+  // per decoded token it did not read (the dead neurons' up and down rows).
+  bool sparseReglu() const { return sparse_; }
+  // With RuntimeOptions::profile: seconds spent in decode steps, by kind
+  // ("gemm q4_0", "moe gate", "moe up", ...), and the tokens they decoded.
+  const std::map<std::string, double> &profile() const { return profile_; }
+  double skippedBytesPerToken() const {
+    return decodedTokens_ ? static_cast<double>(skippedBytes_) / decodedTokens_
+                          : 0;
+  }
 
 private:
   struct Weight {
@@ -65,6 +78,11 @@ private:
   bool runChunk(const int32_t *tokens, int n, float *allLogits,
                 std::string &error);
   bool step(const model::Step *s, int n, std::string &error);
+  bool runStep(const model::Step *s, int n, std::string &error);
+  // Adds the time since `start` to profile_[kind] when profiling a decode step.
+  void charge(const char *kind, double start, int n);
+  bool profiling_ = false;
+  std::map<std::string, double> profile_;
   float *f32(int buffer) {
     return reinterpret_cast<float *>(bufs_[buffer].data());
   }
@@ -86,6 +104,21 @@ private:
   int32_t groupsPerTask(int32_t groups) const;
   void embedRow(const Weight &table, int64_t row, float *out) const;
   bool moe(const model::Step *s, int n, std::string &error);
+  // st-sparse-reglu's expert FFN (down stored transposed): all gate rows, then
+  // up rows and down axpys of the live neurons only.
+  bool sparseMoe(const model::Step *s, int n, std::string &error);
+  // Shapes and layouts of a Moe step's expert tensors (dense or sparse ReGLU).
+  bool checkMoeLayouts(const model::Step *s, std::string &error);
+  // u[i] = up row ent[3i+1] of expert ent[3i] (an index into `up`'s experts)
+  // dotted with row ent[3i+2] of the activations quantized in qx_ (`x` for f32
+  // weights, D values per row).
+  bool sparseUp(const Weight &up, int experts, const int32_t *ent, int count,
+                const float *x, float *u, std::string &error);
+  // y = one expert's down projection of the activation `act` (F values, zero
+  // for dead neurons), reading the transposed rows of live neurons only. Row
+  // `row` of qx_/dx_ holds `act` quantized (quantized weights).
+  bool sparseDown(const Weight &down, const float *act, int row, float *y,
+                  std::string &error);
   // Top-k and combine weights of n rows of E router logits (ints: top_k,
   // softmax).
   void route(const float *logits, int E, int n, const model::Step *s,
@@ -103,9 +136,13 @@ private:
   std::vector<std::vector<int>>
       moeWeights_; // per layer: gate, up, down tensors
   bool populated_ = true;
+  bool sparse_ = false; // any Moe step with a transposed down matrix
   std::vector<float> routerLogits_;
   std::unique_ptr<ExpertCache> cache_; // under a memory budget
   uint64_t deadNeurons_ = 0, expertNeurons_ = 0;
+  // Decoded tokens, and the up and down bytes the sparse ReGLU skipped for
+  // them.
+  uint64_t decodedTokens_ = 0, skippedBytes_ = 0;
   bool initExpertCache(uint64_t budget, std::string &error);
   std::vector<std::vector<uint8_t>> bufs_;
   std::vector<std::vector<float>> kcache_,
@@ -117,6 +154,10 @@ private:
   // Scratch for activations quantized to Q8_0 blocks and for the MoE gather.
   std::vector<int8_t> qx_;
   std::vector<float> dx_, sx_, moeX_, moeG_, moeU_, moeY_;
+  // Sparse ReGLU: the live neurons and their up values.
+  std::vector<int32_t> sparseUpEnt_; // (expert, neuron, token) per live neuron
+  std::vector<float> sparseU_;
+  std::vector<int32_t> sparseLive_, sparseFirst_; // one expert's, for down
 };
 
 } // namespace stc::rt

@@ -72,6 +72,10 @@ const KernelSpec kKernels[] = {
     {"gemm_quant", "stc_gemm_q8_0", "bits=8", true},
     {"gemm_quant_experts", "stc_gemm_experts_q4_0", "bits=4", true},
     {"gemm_quant_experts", "stc_gemm_experts_q8_0", "bits=8", true},
+    {"sparse_up", "stc_sparse_up_q4_0", "bits=4", true},
+    {"sparse_up", "stc_sparse_up_q8_0", "bits=8", true},
+    {"sparse_down", "stc_sparse_down_q4_0", "bits=4", false},
+    {"sparse_down", "stc_sparse_down_q8_0", "bits=8", false},
     {"gemm_float", "stc_gemm_f32", "w.type=float32", false},
     {"gemm_float", "stc_gemm_f16", "w.type=float16", false},
     {"quantize_q8", "stc_quantize_q8", "", false},
@@ -136,7 +140,9 @@ Status buildThroughLlvmIr(const TargetInfo &target,
     std::string line = ir.substr(pos + 1, end - pos - 1);
     size_t at2 = line.find('@');
     std::string name = at2 == std::string::npos ? "" : line.substr(at2 + 1);
-    if (name.rfind("llvm.", 0) != 0 && name.rfind("halide_", 0) != 0)
+    // llvm intrinsics, Halide's runtime, and stc_prefetch from stc's runtime.
+    if (name.rfind("llvm.", 0) != 0 && name.rfind("halide_", 0) != 0 &&
+        name.rfind("stc_prefetch(", 0) != 0)
       return Status::error(std::string(k.function) +
                            ": Halide's IR calls an undefined helper: " + line);
     pos = end;

@@ -59,6 +59,7 @@ struct WeightPlan {
   st::WeightOp op;
   std::string name;
   DType source, stored;
+  fb::Layout layout = fb::Layout::RowMajor;
   bool rows16 = false;
   std::vector<int64_t> shape;
   uint64_t offset = 0, size = 0, expertStride = 0;
@@ -127,6 +128,63 @@ void repackRows16(DType t, const uint8_t *blocks, int64_t rows, int64_t cols,
     }
 }
 
+// A [D][F] matrix of GGUF blocks (along F) to the transposed layout: the values
+// [F][D] (q4_0: byte j of 32-byte chunk c of row f holds d = 64c + j low and
+// d = 64c + 32 + j high; q8_0: int8) and the fp16 scales [F/32][D].
+void transposeBlocks(DType t, const uint8_t *blocks, int64_t D, int64_t F,
+                     std::vector<uint8_t> &data, std::vector<uint8_t> &scales) {
+  const bool q4 = t == DType::Q4_0;
+  const size_t blockBytes = q4 ? kQ4_0BlockBytes : kQ8_0BlockBytes;
+  const int64_t FB = F / 32;
+  data.assign(static_cast<size_t>(F) * (q4 ? D / 2 : D), 0);
+  scales.resize(static_cast<size_t>(FB) * D * 2);
+  for (int64_t d = 0; d < D; ++d)
+    for (int64_t fb = 0; fb < FB; ++fb) {
+      const uint8_t *blk = blocks + (d * FB + fb) * blockBytes;
+      scales[(fb * D + d) * 2] = blk[0];
+      scales[(fb * D + d) * 2 + 1] = blk[1];
+      for (int i = 0; i < 32; ++i) {
+        const int64_t f = fb * 32 + i;
+        if (!q4) {
+          data[f * D + d] = blk[2 + i];
+          continue;
+        }
+        const uint8_t q = i < 16 ? blk[2 + i] & 15 : blk[2 + i - 16] >> 4;
+        const int64_t c = d / 64, z = (d % 64) / 32, j = d % 32;
+        data[f * (D / 2) + 32 * c + j] |= static_cast<uint8_t>(q << (4 * z));
+      }
+    }
+}
+
+// GGUF rows to blocks16 tiles [row][tile][j][l][r] (block 16 * tile + l of the
+// row in lane l; zero blocks pad the last tile) and fp16 scales [row][tile][l].
+// q8_0 values are stored as u8 = q + 128, as in rows16.
+void repackBlocks16(DType t, const uint8_t *blocks, int64_t rows, int64_t cols,
+                    std::vector<uint8_t> &tiles, std::vector<uint8_t> &scales) {
+  const int quads = t == DType::Q4_0 ? 4 : 8;
+  const size_t blockBytes =
+      t == DType::Q4_0 ? kQ4_0BlockBytes : kQ8_0BlockBytes;
+  const int64_t B = cols / 32,
+                T = static_cast<int64_t>(rt::blocks16Tiles(cols));
+  tiles.assign(static_cast<size_t>(rows) * T * quads * 64,
+               t == DType::Q8_0 ? 0x80 : 0); // padding: value 0 (q8_0), scale 0
+  scales.assign(static_cast<size_t>(rows) * T * 16 * 2, 0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t b = 0; b < B; ++b) {
+      const uint8_t *blk = blocks + (r * B + b) * blockBytes;
+      const int64_t tile = b / 16, l = b % 16;
+      uint8_t *dst = &tiles[(r * T + tile) * quads * 64];
+      scales[((r * T + tile) * 16 + l) * 2] = blk[0];
+      scales[((r * T + tile) * 16 + l) * 2 + 1] = blk[1];
+      for (int j = 0; j < quads; ++j)
+        for (int q = 0; q < 4; ++q) {
+          uint8_t v = blk[2 + 4 * j + q];
+          dst[j * 64 + l * 4 + q] =
+              t == DType::Q8_0 ? static_cast<uint8_t>(v ^ 0x80) : v;
+        }
+    }
+}
+
 class Writer {
 public:
   Writer(ModuleOp module, const TargetInfo &target)
@@ -185,17 +243,28 @@ private:
         return;
       }
       auto layout = op->getAttrOfType<StringAttr>("layout");
-      w.rows16 = layout && layout.getValue() == "rows16";
-      if (isQuantized(w.stored) && !w.rows16) {
+      llvm::StringRef name = layout ? layout.getValue() : "row_major";
+      if (name == "rows16")
+        w.layout = fb::Layout::Rows16;
+      else if (name == "blocks16")
+        w.layout = fb::Layout::Blocks16;
+      else if (name == "transposed")
+        w.layout = fb::Layout::Transposed;
+      else if (name != "row_major") {
+        st = Status::error("weight '" + w.name + "' has the unknown layout '" +
+                           name.str() + "'");
+        return;
+      }
+      w.rows16 = w.layout == fb::Layout::Rows16;
+      if (isQuantized(w.stored) && w.layout == fb::Layout::RowMajor) {
         st = Status::error("weight '" + w.name +
-                           "' is quantized but not in "
-                           "the rows16 layout the kernels read");
+                           "' is quantized but in no layout the kernels read "
+                           "(rows16, blocks16 or transposed)");
         return;
       }
       w.shape.assign(type.getShape().begin(), type.getShape().end());
-      w.size = rt::tensorBytes(
-          toFb(w.stored), w.rows16 ? fb::Layout::Rows16 : fb::Layout::RowMajor,
-          w.shape.data(), w.shape.size(), &w.expertStride);
+      w.size = rt::tensorBytes(toFb(w.stored), w.layout, w.shape.data(),
+                               w.shape.size(), &w.expertStride);
       if (w.size == 0) {
         st = Status::error("weight '" + w.name +
                            "' has a shape the model file "
@@ -355,8 +424,7 @@ private:
     std::vector<flatbuffers::Offset<fb::Tensor>> tensors;
     for (const WeightPlan &w : weights_)
       tensors.push_back(fb::CreateTensor(
-          b, b.CreateString(w.name), toFb(w.stored),
-          w.rows16 ? fb::Layout::Rows16 : fb::Layout::RowMajor,
+          b, b.CreateString(w.name), toFb(w.stored), w.layout,
           b.CreateVector(w.shape), w.offset, w.size, w.expertStride));
     std::vector<flatbuffers::Offset<fb::Buffer>> buffers;
     for (size_t i = 0; i < bufferWidths_.size(); ++i)
@@ -392,6 +460,8 @@ private:
   // Streams one weight: per expert matrix, in row chunks (the 151936-row head
   // does not fit comfortably in memory as f32).
   Status writeWeight(const WeightPlan &w, AtomicOutputFile &out) {
+    if (w.layout == fb::Layout::Blocks16 || w.layout == fb::Layout::Transposed)
+      return writeSparseWeight(w, out);
     const int64_t experts = w.shape.size() == 3 ? w.shape[0] : 1;
     const int64_t rows = w.shape.size() >= 2 ? w.shape[w.shape.size() - 2] : 1;
     const int64_t cols = w.shape.back();
@@ -431,6 +501,56 @@ private:
       if (w.rows16)
         STC_TRY(out.write(scales.data(), scales.size()));
       // Pad each expert to its stride.
+      uint64_t written = out.offset() - start;
+      uint64_t target = w.expertStride ? w.expertStride : w.size;
+      if (written > target)
+        return Status::error("weight '" + w.name + "': wrote " +
+                             std::to_string(written) + " bytes, planned " +
+                             std::to_string(target));
+      STC_TRY(out.writeZeros(target - written));
+    }
+    return Status::success();
+  }
+
+  // st-sparse-reglu's layouts, one expert matrix at a time. Quantized blocks
+  // keep the values the dense layout would hold (the source's blocks when the
+  // scheme is unchanged, requantizing is not idempotent), only their order
+  // changes.
+  Status writeSparseWeight(const WeightPlan &w, AtomicOutputFile &out) {
+    const int64_t experts = w.shape.size() == 3 ? w.shape[0] : 1;
+    const int64_t rows = w.shape[w.shape.size() - 2], cols = w.shape.back();
+    uint64_t srcBytes, dstBytes;
+    dtypeBytes(w.source, rows * cols, srcBytes);
+    dtypeBytes(w.stored, rows * cols, dstBytes);
+    std::vector<uint8_t> src, blocks, data, scales;
+    std::vector<float> f32;
+    for (int64_t e = 0; e < experts; ++e) {
+      const uint64_t start = out.offset();
+      src.resize(srcBytes);
+      STC_TRY(reader_.read(w, e * srcBytes, srcBytes, src.data()));
+      const uint8_t *stored = src.data();
+      if (w.source != w.stored) {
+        f32.resize(static_cast<size_t>(rows) * cols);
+        dequantize(w.source, src.data(), f32.data(), f32.size());
+        blocks.resize(dstBytes);
+        quantize(w.stored, f32.data(), blocks.data(), f32.size());
+        stored = blocks.data();
+      }
+      if (!isQuantized(w.stored)) { // f32 [rows][cols] to [cols][rows]
+        const float *m = reinterpret_cast<const float *>(stored);
+        f32.resize(static_cast<size_t>(rows) * cols);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < cols; ++c)
+            f32[c * rows + r] = m[r * cols + c];
+        STC_TRY(out.write(f32.data(), f32.size() * 4));
+      } else {
+        if (w.layout == fb::Layout::Transposed)
+          transposeBlocks(w.stored, stored, rows, cols, data, scales);
+        else
+          repackBlocks16(w.stored, stored, rows, cols, data, scales);
+        STC_TRY(out.write(data.data(), data.size()));
+        STC_TRY(out.write(scales.data(), scales.size()));
+      }
       uint64_t written = out.offset() - start;
       uint64_t target = w.expertStride ? w.expertStride : w.size;
       if (written > target)

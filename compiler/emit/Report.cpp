@@ -31,6 +31,13 @@ uint64_t bytesOf(Value v) {
 // notes).
 std::string howBuilt(llvm::StringRef op, llvm::StringRef impl,
                      const TargetInfo &t) {
+  if (op == "moe" && impl == "sparse_reglu")
+    return "st-sparse-reglu: all gate rows of the top-k experts (one "
+           "expert-gathering call), then only the live neurons (relu(gate) > "
+           "0): "
+           "their up rows (blocks16, int8 dot, sparse_up) and down axpys "
+           "(transposed rows, 128 outputs per task in registers, sparse_down); "
+           "prefill: each expert once for all its tokens";
   if (op == "moe")
     return "the top-k experts' gate/up/down: in decode one expert-gathering "
            "call per projection (same dot-product path as the quantized gemm), "
@@ -76,6 +83,10 @@ std::string compileReport(ModuleOp module, const TargetInfo &target,
   };
   std::map<std::string, Row> rows;
   uint64_t perToken = 0, total = 0, expertsAll = 0, expertsActive = 0;
+  // Of the active experts' bytes, what a sparse ReGLU reads only for live
+  // neurons (up rows, down values) and what it always reads (gates, the down
+  // scales shared by 32 neurons).
+  uint64_t skippable = 0;
   int64_t topK = 0;
   module.walk([&](st::WeightOp w) { total += w.getStorageBytes(); });
   module.walk([&](st::KernelOp k) {
@@ -93,9 +104,16 @@ std::string compileReport(ModuleOp module, const TargetInfo &target,
       for (int i = 3; i < 6; ++i) {
         auto t = cast<RankedTensorType>(k.getInputs()[i].getType());
         uint64_t all = bytesOf(k.getInputs()[i]);
+        uint64_t active = all / t.getDimSize(0) * topK;
         expertsAll += all;
-        expertsActive += all / t.getDimSize(0) * topK;
-        b += all / t.getDimSize(0) * topK;
+        expertsActive += active;
+        b += active;
+        if (k.getImpl() == "sparse_reglu" && i > 3) {
+          uint64_t scales = 0;
+          if (i == 5 && isa<st::Q4_0Type, st::Q8_0Type>(t.getElementType()))
+            scales = t.getNumElements() / t.getDimSize(0) / 32 * 2 * topK;
+          skippable += active - scales;
+        }
       }
     } else {
       for (Value v : k.getInputs())
@@ -116,13 +134,31 @@ std::string compileReport(ModuleOp module, const TargetInfo &target,
      << " dense (experts: top-" << topK << " of each layer, "
      << llvm::format("%.1f", expertsActive / 1048576.0) << " of "
      << llvm::format("%.1f", expertsAll / 1048576.0) << " MiB)\n";
-  os << "  with ReLU sparsity: not planned (st-sparse-reglu is not implemented "
-        "yet), so every row of each active expert is read\n";
   if (bandwidth > 0)
     os << llvm::format(
         "  roofline: %.1f tokens/s at %.1f GB/s (read bandwidth of "
         "the compiling machine, 2 threads)\n",
         bandwidth / perToken, bandwidth / 1e9);
+  if (skippable == 0) {
+    os << "  with ReLU sparsity: not planned (st-sparse-reglu did not run), so "
+          "every row of each active expert is read\n";
+  } else {
+    os << "  with ReLU sparsity (st-sparse-reglu): "
+       << llvm::format("%.1f", skippable / 1048576.0)
+       << " MiB of up rows and down values are read only for live neurons; "
+          "stc-bench measures the dead share\n";
+    for (double dead : {0.5, 0.6}) {
+      double bytes = perToken - dead * skippable;
+      os << llvm::format("    at %.0f%% dead (%s): %.1f MiB per token",
+                         dead * 100,
+                         static_cast<const char *>(
+                             dead == 0.5 ? "random weights" : "the paper's 4B"),
+                         bytes / 1048576.0);
+      if (bandwidth > 0)
+        os << llvm::format(", roofline %.1f tokens/s", bandwidth / bytes);
+      os << "\n";
+    }
+  }
   auto budget = module->getAttrOfType<IntegerAttr>("st.memory_budget");
   if (budget && budget.getInt() > 0) {
     uint64_t dense = total - expertsAll;

@@ -32,7 +32,8 @@ int main(int argc, char **argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: stc-bench <out-dir | model.stcm> [--threads N] "
-                 "[--prompt 128] [--gen 64] [--json]\n");
+                 "[--prompt 128] [--gen 64] [--memory-budget SIZE] [--json] "
+                 "[--profile]\n");
     return 2;
   }
   std::string path = argv[1];
@@ -41,12 +42,12 @@ int main(int argc, char **argv) {
     path += "/model.stcm";
   int threads = static_cast<int>(std::thread::hardware_concurrency());
   int prompt = 128, gen = 64;
-  bool json = false;
+  bool json = false, profile = false;
   uint64_t budget = 0;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--json") {
-      json = true;
+    if (a == "--json" || a == "--profile") {
+      (a == "--json" ? json : profile) = true;
       continue;
     }
     if (i + 1 >= argc) {
@@ -77,6 +78,7 @@ int main(int argc, char **argv) {
   o.threads = threads;
   o.maxContext = prompt + gen + 1;
   o.memoryBudget = budget;
+  o.profile = profile;
   std::string err;
   if (!rt.load(path, o, err)) {
     std::fprintf(stderr, "stc-bench: %s\n", err.c_str());
@@ -114,6 +116,10 @@ int main(int argc, char **argv) {
   const uint64_t bytesPerToken = rt.weightBytesPerToken();
   const double prefillTps = prompt / prefill, decodeTps = gen / decode;
   const double roofline = bytesPerToken * decodeTps / bandwidth;
+  // The dense roofline: the speed limit of an engine that reads every active
+  // weight once. A sparse ReGLU reads fewer bytes and can go past it.
+  const double denseRooflineTps = bandwidth / bytesPerToken;
+  const double skipped = rt.skippedBytesPerToken();
   const auto *m = rt.file().model();
   const stc::rt::ExpertCache *cache = rt.expertCache();
   const uint64_t cacheSlots = cache ? cache->slots() : 0,
@@ -129,7 +135,9 @@ int main(int argc, char **argv) {
         "\"roofline_share\": %.4f, \"kv_bytes_per_token\": %llu, "
         "\"kv_ring_bytes\": %llu, \"expert_cache_slots\": %llu, "
         "\"experts_read\": %llu, \"expert_bytes_read\": %llu, "
-        "\"relu_zero_fraction\": %.4f}\n",
+        "\"relu_zero_fraction\": %.4f, \"sparse_reglu\": %s, "
+        "\"skipped_bytes_per_token\": %.0f, \"dense_roofline_tok_s\": %.3f, "
+        "\"decode_over_dense_roofline\": %.4f}\n",
         path.c_str(), target.c_str(), threads, prompt, gen, prefillTps,
         decodeTps, static_cast<unsigned long long>(peakRss),
         static_cast<unsigned long long>(bytesPerToken), bandwidth, roofline,
@@ -137,7 +145,9 @@ int main(int argc, char **argv) {
         static_cast<unsigned long long>(rt.kvRingBytes()),
         static_cast<unsigned long long>(cacheSlots),
         static_cast<unsigned long long>(cacheLoads),
-        static_cast<unsigned long long>(cacheBytes), rt.reluZeroFraction());
+        static_cast<unsigned long long>(cacheBytes), rt.reluZeroFraction(),
+        rt.sparseReglu() ? "true" : "false", skipped, denseRooflineTps,
+        decodeTps / denseRooflineTps);
   } else {
     std::printf("model                   %s (%s, %d threads)\n", path.c_str(),
                 target.c_str(), threads);
@@ -151,15 +161,37 @@ int main(int argc, char **argv) {
     std::printf("read bandwidth          %.2f GB/s (measured)\n",
                 bandwidth / 1e9);
     std::printf("roofline share          %.1f%%\n", roofline * 100);
-    std::printf(
-        "relu(gate) = 0          %.1f%% of decoded expert neurons (what a "
-        "sparse ReGLU could skip)\n",
-        rt.reluZeroFraction() * 100);
+    std::printf("dense roofline          %.2f tok/s (decode at %.1f%% of it)\n",
+                denseRooflineTps, decodeTps / denseRooflineTps * 100);
+    if (rt.sparseReglu())
+      std::printf("relu(gate) = 0          %.1f%% of decoded expert neurons: "
+                  "their up and down rows skipped, %.1f MiB per token\n",
+                  rt.reluZeroFraction() * 100, skipped / 1048576.0);
+    else
+      std::printf("relu(gate) = 0          %.1f%% of decoded expert neurons "
+                  "(what st-sparse-reglu would skip)\n",
+                  rt.reluZeroFraction() * 100);
     std::printf(
         "KV cache                %llu bytes per token of context + %.1f MiB "
         "of sliding-window rings\n",
         static_cast<unsigned long long>(rt.kvBytesPerToken()),
         rt.kvRingBytes() / 1048576.0);
+  }
+  if (profile) {
+    // The timed decode steps by kind, in ms per generated token (the runtime
+    // times one-token evaluations only: the warm-up and prefill are not in).
+    double total = 0;
+    for (const auto &kv : rt.profile())
+      total += kv.second;
+    std::vector<std::pair<double, std::string>> rows;
+    for (const auto &kv : rt.profile())
+      rows.push_back({kv.second, kv.first});
+    std::sort(rows.rbegin(), rows.rend());
+    std::fprintf(json ? stderr : stdout, "decode profile (ms per token):\n");
+    for (const auto &r : rows)
+      std::fprintf(json ? stderr : stdout, "  %-24s %8.3f  %5.1f%%\n",
+                   r.second.c_str(), r.first * 1000 / gen,
+                   total > 0 ? r.first / total * 100 : 0);
   }
   return 0;
 }

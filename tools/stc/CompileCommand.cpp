@@ -28,7 +28,7 @@ int runCompile(int argc, char **argv) {
   }
   Args args({"--target", "--quant", "--quant-rules", "-o", "--pass-pipeline",
              "--dump-ir-after", "--emit", "--max-batch", "--memory-budget"},
-            {"--report"});
+            {"--report", "--sparse-reglu"});
   std::string err;
   if (!args.parse(static_cast<int>(rest.size()), rest.data(), 2, err))
     return fail("compile: " + err);
@@ -46,6 +46,7 @@ int runCompile(int argc, char **argv) {
   o.dumpIrAfter = args.get("--dump-ir-after");
   o.emit = args.get("--emit");
   o.report = args.has("--report");
+  o.sparseReglu = args.has("--sparse-reglu");
   if (args.has("--memory-budget")) {
     uint64_t bytes = 0;
     if (!rt::parseByteSize(args.get("--memory-budget"), bytes))
