@@ -164,18 +164,27 @@ def StSparseReglu : Pass<"st-sparse-reglu", "mlir::ModuleOp"> {
     neurons are zero per token in the paper; about half with random weights). The
     pass marks each `st.moe` `sparse_reglu` and asks for the layouts that make a dead
     neuron's bytes skippable:
-    - up in `blocks16`: each row alone (16 of its blocks per vector tile, the layout
+    - up in `blocks16`: each row alone, its blocks 16 to a vector tile (the layout
       `sparse_up`'s int8 dot reads at full vector width), instead of rows16 tiles
       that interleave 16 neurons;
     - down `transposed`: stored [E][F][D] so the D outputs of one neuron are one
-      contiguous row (one axpy per live neuron in `sparse_down`), requantized along D
-      when quantized (the values change by that second rounding; the reference
-      checks it with `stc ref --sparse-reglu`).
+      contiguous row, with the same quantized values as the dense layout (the GGUF
+      blocks run along F; their fp16 scales are stored per block of 32 neurons and
+      output).
     The runtime then computes all gate rows, lists the live neurons, and runs the up
-    dot products and down axpys for those only; it reports the share of dead neurons
-    and the bytes skipped per decoded token. Experts whose up/down are f16, or
-    quantized with a hidden size that is not a multiple of 128 (the down kernel's
-    chunk), stay dense (statistic `kept-dense`).
+    dot products of those only (`sparse_up`) and the down projection over their rows
+    only (`sparse_down`: integer sums per block of 32 neurons over the live rows,
+    with the Q8_0 activations the dense down uses). The result equals the dense
+    path's up to f32 summation order. stc-bench reports the dead share and the bytes
+    skipped per decoded token.
+
+    `stc compile` runs it only with `--sparse-reglu` (pipeline option
+    `st-compile{sparse-reglu=true}`): at the ~50% dead share of random weights it is
+    exact but not yet faster on the machine it was measured on (its row-at-a-time
+    reads run at about a third of a streaming GEMV's bandwidth per byte).
+
+    Experts whose up/down are f16, or quantized with a hidden size that is not a
+    multiple of 64 (the down kernel's chunk), stay dense (statistic `kept-dense`).
 
     Before:
     ```mlir

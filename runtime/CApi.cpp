@@ -73,6 +73,13 @@ void stc_expert_cache_stats(const stc_model *m, uint64_t *slots,
   *bytes_read = c ? c->bytesRead() : 0;
 }
 
+int stc_sparsity_stats(const stc_model *m, double *dead_share,
+                       double *skipped_bytes_per_token) {
+  *dead_share = m->runtime.reluZeroFraction();
+  *skipped_bytes_per_token = m->runtime.skippedBytesPerToken();
+  return m->runtime.sparseReglu() ? 1 : 0;
+}
+
 stc_sampler *stc_sampler_new(float temperature, int top_k, float top_p,
                              uint64_t seed) {
   auto *s = new stc_sampler();

@@ -1,7 +1,7 @@
 // stc_prefetch: called from inside the sparse kernels (sparse_up, sparse_down)
-// to request the rows of upcoming live neurons. Which rows a sparse kernel reads
-// next is data (the live-neuron list), so neither the hardware prefetcher (a
-// row is a short run of lines at an unpredictable distance) nor Halide 14's
+// to request the rows of upcoming live neurons. Which rows a sparse kernel
+// reads next is data (the live-neuron list), so neither the hardware prefetcher
+// (a row is a short run of lines at an unpredictable distance) nor Halide 14's
 // prefetch directive (its bounds cover the whole matrix once the row index is
 // loaded from memory) can fetch them ahead; without it the kernels stalled on
 // every row's first cache lines.

@@ -53,7 +53,8 @@ public:
   uint64_t kvRingBytes() const;
   const ExpertCache *expertCache() const { return cache_.get(); }
   // Share of decoded tokens' expert neurons with relu(gate) = 0 so far
-  // (measured on the batched decode path).
+  // (counted in one-token evaluations without an expert cache, and in every
+  // sparse ReGLU step).
   double reluZeroFraction() const {
     return expertNeurons_ ? static_cast<double>(deadNeurons_) / expertNeurons_
                           : 0;

@@ -46,6 +46,12 @@ void stc_free(stc_model *m);
  * far. */
 void stc_expert_cache_stats(const stc_model *m, uint64_t *slots,
                             uint64_t *loads, uint64_t *bytes_read);
+/* Over the tokens decoded one at a time so far: the share of expert neurons
+ * with relu(gate) = 0, and (a model compiled with st-sparse-reglu, else 0) the
+ * up and down bytes per token it skipped for them. Returns 1 if the model is
+ * sparse. */
+int stc_sparsity_stats(const stc_model *m, double *dead_share,
+                       double *skipped_bytes_per_token);
 
 /* Sampling: temperature <= 0 is greedy; top_k <= 0 and top_p >= 1 disable those
  * cuts. */

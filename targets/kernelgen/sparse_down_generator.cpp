@@ -27,10 +27,9 @@ namespace {
 
 // runtime/Prefetch.cpp: requests `bytes` from `address` (returns 0).
 HalideExtern_2(int32_t, stc_prefetch, uint64_t, int32_t);
-// How far ahead (in live rows) a row is requested: measured best of 2, 4, 8, 16.
+// How far ahead (in live rows) a row is requested: measured best of 2, 4,
+// 8, 16.
 const int kAhead = 4;
-
-
 
 class SparseDownGenerator : public Generator<SparseDownGenerator> {
 public:
@@ -72,7 +71,8 @@ public:
     Expr rowBytes = w.dim(2).stride();
     Func request("request");
     request(j, g) = stc_prefetch(
-        w_address + u64(liveRow(first(g) + j + kAhead)) * u64(rowBytes), rowBytes);
+        w_address + u64(liveRow(first(g) + j + kAhead)) * u64(rowBytes),
+        rowBytes);
     Expr fetched = request(r, g) == 0; // always true; keeps the request
     Func acc("acc");
     if (nibbles) {
@@ -98,14 +98,12 @@ public:
     // The next block's scales, requested while this block runs.
     Func requestScales("request_scales");
     requestScales(c, g) = stc_prefetch(
-        sw_address + u64(((g + 1) * w.dim(1).extent() * 64 + 64 * c) * 2),
-        128);
+        sw_address + u64(((g + 1) * w.dim(1).extent() * 64 + 64 * c) * 2), 128);
     Func total("total");
     total(v, z, c) = 0.0f;
-    total(v, z, c) += select(requestScales(c, rg) == 0,
-                             f32(acc(v, z, c, rg)) * scale(v, z, c, rg) *
-                                 da(rg),
-                             0.0f);
+    total(v, z, c) +=
+        select(requestScales(c, rg) == 0,
+               f32(acc(v, z, c, rg)) * scale(v, z, c, rg) * da(rg), 0.0f);
     y(v, z, c) = total(v, z, c);
 
     Var co("co"), ci("ci");

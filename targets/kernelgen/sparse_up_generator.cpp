@@ -7,11 +7,11 @@
 // dead neuron's row is never read. A row's blocks come in tiles of 16 blocks,
 // laid out like a rows16 tile with the 16 lanes holding 16 blocks of one row
 // instead of one block of 16 rows: tile bytes [j][l][r] = byte 4j + r of block
-// 16 * tile + l (nibbles for q4_0, u8 = q + 128 for q8_0); fp16 scales [tile][l]
-// in a separate array. The activations are reordered once per call into the
-// same order, so every load in the loop is a dense 64-byte vector and the
-// reduction over a quad's 4 bytes becomes vpdpbusd, as in gemm_quant (a plain
-// row-major dot vectorizes badly in Halide 14: notes/kernels.md).
+// 16 * tile + l (nibbles for q4_0, u8 = q + 128 for q8_0); fp16 scales
+// [tile][l] in a separate array. The activations are reordered once per call
+// into the same order, so every load in the loop is a dense 64-byte vector and
+// the reduction over a quad's 4 bytes becomes vpdpbusd, as in gemm_quant (a
+// plain row-major dot vectorizes badly in Halide 14: notes/kernels.md).
 #include "Halide.h"
 
 using namespace Halide;
@@ -66,14 +66,13 @@ public:
     Expr ea = u64(clamp(ent(0, ahead), 0, w.dim(5).extent() - 1));
     Expr ra = u64(clamp(ent(1, ahead), 0, w.dim(4).extent() - 1));
     Func request("request");
-    request(n) =
-        stc_prefetch(w_address + ea * u64(w.dim(5).stride()) +
-                         ra * u64(w.dim(4).stride()),
-                     w.dim(4).stride()) +
-        stc_prefetch(sw_address + (ea * u64(sw.dim(3).stride()) +
-                                   ra * u64(sw.dim(2).stride())) *
-                                      2,
-                     sw.dim(2).stride() * 2);
+    request(n) = stc_prefetch(w_address + ea * u64(w.dim(5).stride()) +
+                                  ra * u64(w.dim(4).stride()),
+                              w.dim(4).stride()) +
+                 stc_prefetch(sw_address + (ea * u64(sw.dim(3).stride()) +
+                                            ra * u64(sw.dim(2).stride())) *
+                                               2,
+                              sw.dim(2).stride() * 2);
 
     RDom rd(0, 4, 0, quads, 0, nibbles ? 2 : 1, "rd");
     Expr byte = w(rd.x, l, rd.y, tl, row, e);
@@ -91,8 +90,8 @@ public:
                                          ((h & 0x8000) << 16));
     Func acc("acc");
     acc(l, n) = 0.0f;
-    acc(l, n) += dw * (dxr(l, rt, tok) * f32(dot(l, rt, n)) -
-                       offset * sxr(l, rt, tok));
+    acc(l, n) +=
+        dw * (dxr(l, rt, tok) * f32(dot(l, rt, n)) - offset * sxr(l, rt, tok));
     RDom rl(0, 16, "rl");
     // (The request's 0 joins the result so that it is not dead code.)
     u(n) = select(request(n) == 0, sum(acc(rl, n)), 0.0f);

@@ -150,6 +150,12 @@ int main(int argc, char **argv) {
                  "expert cache: %llu slots, %llu experts read, %.1f MiB\n",
                  static_cast<unsigned long long>(slots),
                  static_cast<unsigned long long>(loads), bytes / 1048576.0);
+    double dead = 0, skipped = 0;
+    if (stc_sparsity_stats(m, &dead, &skipped))
+      std::fprintf(stderr,
+                   "sparse ReGLU: %.1f%% of decoded expert neurons dead, "
+                   "%.3f MiB of up/down rows skipped per decoded token\n",
+                   dead * 100, skipped / 1048576.0);
   }
   if (!ok) {
     std::string e = stc_last_error(m);
