@@ -637,13 +637,17 @@ bool Runtime::sparseDown(const Weight &down, const float *act, int row,
   const int32_t G = F / 32;
   sparseLive_.clear();
   sparseFirst_.resize(G + 1);
+  sparseLive_.resize(F + 1);
+  int32_t live = 0;
   for (int32_t g = 0; g < G; ++g) {
-    sparseFirst_[g] = static_cast<int32_t>(sparseLive_.size());
-    for (int32_t f = 32 * g; f < 32 * g + 32; ++f)
-      if (act[f] != 0.0f)
-        sparseLive_.push_back(f);
+    sparseFirst_[g] = live;
+    for (int32_t f = 32 * g; f < 32 * g + 32; ++f) { // branch-free
+      sparseLive_[live] = f;
+      live += act[f] != 0.0f;
+    }
   }
-  sparseFirst_[G] = static_cast<int32_t>(sparseLive_.size());
+  sparseFirst_[G] = live;
+  sparseLive_.resize(live);
   if (sparseLive_.empty()) {
     std::fill(y, y + D, 0.0f);
     return true;
@@ -720,13 +724,15 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
     int live = 0;
     for (int r = 0; r < rows; ++r) {
       const float *g = &moeG_[static_cast<size_t>(r) * F];
+      const int32_t expert = expertOf(r), token = tokenOf(r);
+      // Branch-free: half the neurons are dead at random, a branch on each
+      // would mispredict half the time.
       for (int f = 0; f < F; ++f) {
-        if (g[f] <= 0.0f)
-          continue;
-        int32_t *e = &sparseUpEnt_[static_cast<size_t>(live++) * 3];
-        e[0] = expertOf(r);
+        int32_t *e = &sparseUpEnt_[static_cast<size_t>(live) * 3];
+        e[0] = expert;
         e[1] = f;
-        e[2] = tokenOf(r);
+        e[2] = token;
+        live += g[f] > 0.0f;
       }
     }
     dead += static_cast<uint64_t>(rows) * F - live;
