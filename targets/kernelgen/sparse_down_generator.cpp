@@ -27,8 +27,8 @@ namespace {
 
 // runtime/Prefetch.cpp: requests `bytes` from `address` (returns 0).
 HalideExtern_2(int32_t, stc_prefetch, uint64_t, int32_t);
-// How far ahead (in live rows) a row is requested: measured best of 2, 4,
-// 8, 16.
+// How far ahead (in live rows) a row is requested: 4, 8 and 16 measured the
+// same, 2 slower.
 const int kAhead = 4;
 
 class SparseDownGenerator : public Generator<SparseDownGenerator> {
