@@ -90,15 +90,17 @@ struct StLowerToKernels
         return WalkResult::interrupt();
       }
       if (quantized && layout != "rows16") {
+        // Blocks run along the columns (F of a transposed [E, D, F]); the
+        // transposed layout also packs the D outputs in chunks of 64.
         int64_t rank = t.getRank();
-        // Blocks run along the stored rows: D of a transposed [E, D, F].
-        int64_t len = rank < 2                 ? 0
-                      : layout == "transposed" ? t.getDimSize(rank - 2)
-                                               : t.getDimSize(rank - 1);
-        if (rank < 2 || len % 32 != 0) {
-          w.emitError() << "weight @" << w.getSymName() << " in layout "
-                        << layout << " needs rows of a multiple of 32 values "
-                        << "to be stored as " << elt;
+        int64_t rows = rank >= 2 ? t.getDimSize(rank - 2) : 0,
+                cols = rank >= 1 ? t.getDimSize(rank - 1) : 0;
+        const bool transposed = layout == "transposed";
+        if (rank < 2 || cols % 32 != 0 || (transposed && rows % 64 != 0)) {
+          w.emitError() << "weight @" << w.getSymName() << " is " << rows << "x"
+                        << cols << "; storing it as " << elt << " in layout "
+                        << layout << " needs columns in multiples of 32"
+                        << (transposed ? " and rows in multiples of 64" : "");
           return WalkResult::interrupt();
         }
       } else if (quantized) {

@@ -701,10 +701,16 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
     }
   Weight gate = weight(s->weights()->Get(0)), up = weight(s->weights()->Get(1)),
          down = weight(s->weights()->Get(2));
-  // Bytes of one neuron's up row and down row: what a dead neuron saves.
-  const uint64_t neuronBytes =
-      (up.t->expert_stride() + down.t->expert_stride()) /
-      static_cast<uint64_t>(F);
+  // Bytes of one neuron's up row (with its scales) and down row (the down
+  // scales are shared by 32 neurons and always read): what a dead neuron saves.
+  const uint64_t upRow =
+      isQuant(up.t->dtype())
+          ? blocks16Tiles(D) * (quads(up.t->dtype()) * 64 + 32)
+          : static_cast<uint64_t>(D) * 4;
+  const uint64_t downRow = down.t->dtype() == model::DType::Q4_0   ? D / 2
+                           : down.t->dtype() == model::DType::Q8_0 ? D
+                                                                   : D * 4ull;
+  const uint64_t neuronBytes = upRow + downRow;
   uint64_t dead = 0;
   moeY_.resize(D);
   // Decode profile: the MoE step's phases are charged to their own kinds and

@@ -517,6 +517,10 @@ private:
   // scheme is unchanged, requantizing is not idempotent), only their order
   // changes.
   Status writeSparseWeight(const WeightPlan &w, AtomicOutputFile &out) {
+    if (w.shape.size() < 2)
+      return Status::error("weight '" + w.name +
+                           "' is 1-D; the blocks16 and transposed layouts "
+                           "hold matrices");
     const int64_t experts = w.shape.size() == 3 ? w.shape[0] : 1;
     const int64_t rows = w.shape[w.shape.size() - 2], cols = w.shape.back();
     uint64_t srcBytes, dstBytes;

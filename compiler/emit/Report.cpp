@@ -35,9 +35,12 @@ std::string howBuilt(llvm::StringRef op, llvm::StringRef impl,
     return "st-sparse-reglu: all gate rows of the top-k experts (one "
            "expert-gathering call), then only the live neurons (relu(gate) > "
            "0): "
-           "their up rows (blocks16, int8 dot, sparse_up) and down axpys "
-           "(transposed rows, 128 outputs per task in registers, sparse_down); "
-           "prefill: each expert once for all its tokens";
+           "their up rows (blocks16, int8 dot, sparse_up) and their down rows "
+           "(transposed, 16-bit integer sums per block of 32 neurons, "
+           "sparse_down), rows prefetched into L2 ahead of use; about a third "
+           "of a streaming GEMV's bandwidth per byte read, so it pays only "
+           "well above half the neurons dead; prefill: each expert once for "
+           "all its tokens";
   if (op == "moe")
     return "the top-k experts' gate/up/down: in decode one expert-gathering "
            "call per projection (same dot-product path as the quantized gemm), "
