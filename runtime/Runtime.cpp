@@ -774,6 +774,7 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
     }
     if (isQuant(down.t->dtype()) && !quantizeRows(moeU_.data(), K, F, error))
       return false;
+    phase("moe down prep", t);
     for (int j = 0; j < K; ++j) {
       if (!sparseDown(weight(s->weights()->Get(2), idx[j]),
                       &moeU_[static_cast<size_t>(j) * F], j, moeY_.data(),
