@@ -426,13 +426,17 @@ bool Runtime::moe(const model::Step *s, int n, std::string &error) {
         error = "router produced expert " + std::to_string(idx[j]);
         return false;
       }
+    double t = seconds();
     moeG_.resize(static_cast<size_t>(K) * F);
     moeU_.resize(moeG_.size());
     moeY_.resize(static_cast<size_t>(K) * D);
     if (!quantizeRows(x, 1, D, error) ||
-        !expertsGemm(s->weights()->Get(0), idx, K, true, moeG_.data(), error) ||
-        !expertsGemm(s->weights()->Get(1), idx, K, true, moeU_.data(), error))
+        !expertsGemm(s->weights()->Get(0), idx, K, true, moeG_.data(), error))
       return false;
+    chargePhase("moe gate", t, n);
+    if (!expertsGemm(s->weights()->Get(1), idx, K, true, moeU_.data(), error))
+      return false;
+    chargePhase("moe up (all rows)", t, n);
     uint64_t dead = 0;
     for (size_t i = 0; i < moeG_.size(); ++i) { // ReGLU: relu(gate) * up
       dead += moeG_[i] <= 0.0f;
@@ -448,6 +452,7 @@ bool Runtime::moe(const model::Step *s, int n, std::string &error) {
     for (int j = 0; j < K; ++j)
       for (int d = 0; d < D; ++d)
         out[d] += wts[j] * moeY_[static_cast<size_t>(j) * D + d];
+    chargePhase("moe down (all rows)", t, n);
     return true;
   }
   // Prefill (and the expert cache): group the (token, slot) pairs by expert, so
@@ -559,6 +564,15 @@ bool Runtime::checkMoeLayouts(const model::Step *s, std::string &error) {
   }
   sparse_ = sparse_ || sparse;
   return true;
+}
+
+void Runtime::chargePhase(const char *kind, double &since, int n) {
+  if (!profiling_ || n != 1)
+    return;
+  double t = seconds();
+  profile_[kind] += t - since;
+  profile_["moe (other)"] -= t - since;
+  since = t;
 }
 
 bool Runtime::sparseUp(const Weight &up, int experts, const int32_t *ent,
@@ -713,15 +727,8 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
   const uint64_t neuronBytes = upRow + downRow;
   uint64_t dead = 0;
   moeY_.resize(D);
-  // Decode profile: the MoE step's phases are charged to their own kinds and
-  // taken off the step's total ("moe (other)").
   auto phase = [&](const char *kind, double &since) {
-    if (!profiling_ || n != 1)
-      return;
-    double t = seconds();
-    profile_[kind] += t - since;
-    profile_["moe (other)"] -= t - since;
-    since = t;
+    chargePhase(kind, since, n);
   };
   // The live neurons of `rows` gate rows (F each) as up-kernel entries
   // (expertOf(r), neuron, tokenOf(r)); returns how many.

@@ -82,6 +82,9 @@ private:
   bool runStep(const model::Step *s, int n, std::string &error);
   // Adds the time since `start` to profile_[kind] when profiling a decode step.
   void charge(const char *kind, double start, int n);
+  // Profiling a decode MoE step: charges the time since `since` to `kind`
+  // instead of the step's total ("moe (other)") and restarts `since`.
+  void chargePhase(const char *kind, double &since, int n);
   bool profiling_ = false;
   std::map<std::string, double> profile_;
   float *f32(int buffer) {
