@@ -180,8 +180,11 @@ def StSparseReglu : Pass<"st-sparse-reglu", "mlir::ModuleOp"> {
 
     `stc compile` runs it only with `--sparse-reglu` (pipeline option
     `st-compile{sparse-reglu=true}`): at the ~50% dead share of random weights it is
-    exact but not yet faster on the machine it was measured on (its row-at-a-time
-    reads run at about a third of a streaming GEMV's bandwidth per byte).
+    exact but not yet a win on the machine it was measured on (4B shape, q4_0, 2
+    threads: the decode MoE about 6% faster, the up rows 26% and the down rows 0%,
+    decode speed within noise of dense, prefill ~17% slower). Its per-row kernels
+    do several times the work per byte of the dense VNNI GEMV (see
+    sparse_down_generator.cpp), so it pays only well above half the neurons dead.
 
     Experts whose up/down are f16, or quantized with a hidden size that is not a
     multiple of 64 (the down kernel's chunk), stay dense (statistic `kept-dense`).
