@@ -62,8 +62,8 @@ public:
   // Whether the MoE steps run st-sparse-reglu's layout, and the expert bytes
   // per decoded token it did not read (the dead neurons' up and down rows).
   bool sparseReglu() const { return sparse_; }
-  // With RuntimeOptions::profile: seconds spent in decode steps, by kind
-  // ("gemm q4_0", "moe gate", "moe up", ...), and the tokens they decoded.
+  // With RuntimeOptions::profile: seconds spent in one-token steps, by kind
+  // ("gemm q4_0", "moe gate", "moe up (live rows)", ...).
   const std::map<std::string, double> &profile() const { return profile_; }
   double skippedBytesPerToken() const {
     return decodedTokens_ ? static_cast<double>(skippedBytes_) / decodedTokens_
@@ -109,7 +109,7 @@ private:
   void embedRow(const Weight &table, int64_t row, float *out) const;
   bool moe(const model::Step *s, int n, std::string &error);
   // st-sparse-reglu's expert FFN (down stored transposed): all gate rows, then
-  // up rows and down axpys of the live neurons only.
+  // the up rows and down rows of the live neurons only.
   bool sparseMoe(const model::Step *s, int n, std::string &error);
   // Shapes and layouts of a Moe step's expert tensors (dense or sparse ReGLU).
   bool checkMoeLayouts(const model::Step *s, std::string &error);
