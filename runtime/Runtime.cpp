@@ -20,6 +20,10 @@ namespace {
 // the failing step can report it as an error.
 thread_local std::string halideErrorText;
 
+bool isQuant(model::DType t) {
+  return t == model::DType::Q4_0 || t == model::DType::Q8_0;
+}
+
 double seconds() {
   return std::chrono::duration<double>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -407,25 +411,72 @@ bool Runtime::attention(const model::Step *s, int n, std::string &error) {
 
 bool Runtime::moe(const model::Step *s, int n, std::string &error) {
   const model::Config &c = config();
-  const int K = c.top_k(), D = c.hidden_size(), F = c.expert_ffn(),
-            E = c.num_experts();
+  const int K = c.top_k(), D = c.hidden_size(), E = c.num_experts();
+  const int32_t *idx = i32(s->inputs()->Get(2));
+  for (int i = 0; i < n * K; ++i)
+    if (idx[i] < 0 || idx[i] >= E) {
+      error = "router produced expert " + std::to_string(idx[i]);
+      return false;
+    }
+  float *out = f32(s->outputs()->Get(0));
+  std::fill(out, out + static_cast<size_t>(n) * D, 0.0f);
+  return weight(s->weights()->Get(2)).t->layout() == model::Layout::Transposed
+             ? sparseMoe(s, n, error)
+             : denseMoe(s, n, error);
+}
+
+bool Runtime::forEachExpert(
+    const model::Step *s, int n,
+    const std::function<bool(int, const std::vector<int> &, const Weight *)>
+        &body,
+    std::string &error) {
+  const model::Config &c = config();
+  const int K = c.top_k(), D = c.hidden_size(), E = c.num_experts();
+  const float *x = f32(s->inputs()->Get(0));
+  const int32_t *idx = i32(s->inputs()->Get(2));
+  std::vector<std::vector<int>> slots(E);
+  for (int t = 0; t < n; ++t)
+    for (int j = 0; j < K; ++j)
+      slots[idx[t * K + j]].push_back(t * K + j);
+  for (int e = 0; e < E; ++e) {
+    const int m = static_cast<int>(slots[e].size());
+    if (m == 0)
+      continue;
+    moeX_.resize(static_cast<size_t>(m) * D);
+    for (int i = 0; i < m; ++i)
+      std::memcpy(&moeX_[static_cast<size_t>(i) * D],
+                  x + static_cast<size_t>(slots[e][i] / K) * D, D * 4);
+    // The expert's matrices: in the mapping, or in an expert-cache slot under a
+    // memory budget.
+    Weight mats[3];
+    for (int w = 0; w < 3; ++w)
+      mats[w] = weight(s->weights()->Get(w), e);
+    if (cache_) {
+      const uint8_t *data[3];
+      if (!cache_->acquire(s->layer(), e, data, error))
+        return false;
+      for (int w = 0; w < 3; ++w)
+        mats[w].data = data[w];
+    }
+    if (!body(e, slots[e], mats))
+      return false;
+  }
+  return true;
+}
+
+bool Runtime::denseMoe(const model::Step *s, int n, std::string &error) {
+  const model::Config &c = config();
+  const int K = c.top_k(), D = c.hidden_size(), F = c.expert_ffn();
   const float *x = f32(s->inputs()->Get(0));
   const float *wts = f32(s->inputs()->Get(1));
   const int32_t *idx = i32(s->inputs()->Get(2));
   float *out = f32(s->outputs()->Get(0));
-  std::fill(out, out + static_cast<size_t>(n) * D, 0.0f);
   auto quantized = [&](int i) {
-    model::DType t = weight(s->weights()->Get(i)).t->dtype();
-    return t == model::DType::Q4_0 || t == model::DType::Q8_0;
+    return isQuant(weight(s->weights()->Get(i)).t->dtype());
   };
   if (n == 1 && !cache_ && quantized(0) && quantized(1) && quantized(2)) {
     // Decode: the k selected experts in one call per projection; gate and up
     // share the token's quantized input.
-    for (int j = 0; j < K; ++j)
-      if (idx[j] < 0 || idx[j] >= E) {
-        error = "router produced expert " + std::to_string(idx[j]);
-        return false;
-      }
     double t = seconds();
     moeG_.resize(static_cast<size_t>(K) * F);
     moeU_.resize(moeG_.size());
@@ -455,67 +506,32 @@ bool Runtime::moe(const model::Step *s, int n, std::string &error) {
     chargePhase("moe down (all rows)", t, n);
     return true;
   }
-  // Prefill (and the expert cache): group the (token, slot) pairs by expert, so
-  // each expert's weights are read once for all its tokens.
-  std::vector<std::vector<int>> slots(E);
-  for (int t = 0; t < n; ++t)
-    for (int j = 0; j < K; ++j) {
-      int e = idx[t * K + j];
-      if (e < 0 || e >= E) {
-        error = "router produced expert " + std::to_string(e);
-        return false;
-      }
-      slots[e].push_back(t * K + j);
-    }
-  for (int e = 0; e < E; ++e) {
-    const int m = static_cast<int>(slots[e].size());
-    if (m == 0)
-      continue;
-    moeX_.resize(static_cast<size_t>(m) * D);
-    moeG_.resize(static_cast<size_t>(m) * F);
-    moeU_.resize(moeG_.size());
-    moeY_.resize(moeX_.size());
-    for (int i = 0; i < m; ++i)
-      std::memcpy(&moeX_[static_cast<size_t>(i) * D],
-                  x + static_cast<size_t>(slots[e][i] / K) * D, D * 4);
-    // The expert's matrices: in the mapping, or in an expert-cache slot under a
-    // memory budget.
-    Weight mats[3];
-    for (int w = 0; w < 3; ++w)
-      mats[w] = weight(s->weights()->Get(w), e);
-    if (cache_) {
-      const uint8_t *data[3];
-      if (!cache_->acquire(s->layer(), e, data, error))
-        return false;
-      for (int w = 0; w < 3; ++w)
-        mats[w].data = data[w];
-    }
-    if (!gemm(moeX_.data(), m, mats[0], moeG_.data(), error) ||
-        !gemm(moeX_.data(), m, mats[1], moeU_.data(), error))
-      return false;
-    for (size_t i = 0; i < moeG_.size(); ++i) // ReGLU: relu(gate) * up
-      moeG_[i] = std::max(moeG_[i], 0.0f) * moeU_[i];
-    if (!gemm(moeG_.data(), m, mats[2], moeY_.data(), error))
-      return false;
-    for (int i = 0; i < m; ++i) {
-      const int slot = slots[e][i];
-      const float wgt = wts[slot];
-      float *o = out + static_cast<size_t>(slot / K) * D;
-      const float *y = &moeY_[static_cast<size_t>(i) * D];
-      for (int d = 0; d < D; ++d)
-        o[d] += wgt * y[d];
-    }
-  }
-  return true;
+  // Prefill (and the expert cache): each expert once for all its tokens.
+  return forEachExpert(
+      s, n,
+      [&](int, const std::vector<int> &slots, const Weight *mats) {
+        const int m = static_cast<int>(slots.size());
+        moeG_.resize(static_cast<size_t>(m) * F);
+        moeU_.resize(moeG_.size());
+        moeY_.resize(moeX_.size());
+        if (!gemm(moeX_.data(), m, mats[0], moeG_.data(), error) ||
+            !gemm(moeX_.data(), m, mats[1], moeU_.data(), error))
+          return false;
+        for (size_t i = 0; i < moeG_.size(); ++i) // ReGLU: relu(gate) * up
+          moeG_[i] = std::max(moeG_[i], 0.0f) * moeU_[i];
+        if (!gemm(moeG_.data(), m, mats[2], moeY_.data(), error))
+          return false;
+        for (int i = 0; i < m; ++i) {
+          const int slot = slots[i];
+          float *o = out + static_cast<size_t>(slot / K) * D;
+          const float *y = &moeY_[static_cast<size_t>(i) * D];
+          for (int d = 0; d < D; ++d)
+            o[d] += wts[slot] * y[d];
+        }
+        return true;
+      },
+      error);
 }
-
-namespace {
-
-bool isQuant(model::DType t) {
-  return t == model::DType::Q4_0 || t == model::DType::Q8_0;
-}
-
-} // namespace
 
 bool Runtime::checkMoeLayouts(const model::Step *s, std::string &error) {
   const model::Config &c = config();
@@ -707,12 +723,6 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
   const float *wts = f32(s->inputs()->Get(1));
   const int32_t *idx = i32(s->inputs()->Get(2));
   float *out = f32(s->outputs()->Get(0));
-  std::fill(out, out + static_cast<size_t>(n) * D, 0.0f);
-  for (int i = 0; i < n * K; ++i)
-    if (idx[i] < 0 || idx[i] >= E) {
-      error = "router produced expert " + std::to_string(idx[i]);
-      return false;
-    }
   Weight gate = weight(s->weights()->Get(0)), up = weight(s->weights()->Get(1)),
          down = weight(s->weights()->Get(2));
   // Bytes of one neuron's up row (with its scales) and down row (the down
@@ -730,12 +740,16 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
   auto phase = [&](const char *kind, double &since) {
     chargePhase(kind, since, n);
   };
-  // The live neurons of `rows` gate rows (F each) as up-kernel entries
-  // (expertOf(r), neuron, tokenOf(r)); returns how many.
+  // The live neurons of the `rows` gate rows in moeG_ (F each) as up-kernel
+  // entries (expert, neuron, token); row r's are entries rowStart[r] ..
+  // rowStart[r + 1] - 1. Returns how many.
+  std::vector<int> rowStart;
   auto listLive = [&](int rows, auto expertOf, auto tokenOf) {
     sparseUpEnt_.resize(static_cast<size_t>(rows) * F * 3);
+    rowStart.assign(rows + 1, 0);
     int live = 0;
     for (int r = 0; r < rows; ++r) {
+      rowStart[r] = live;
       const float *g = &moeG_[static_cast<size_t>(r) * F];
       const int32_t expert = expertOf(r), token = tokenOf(r);
       // Branch-free: half the neurons are dead at random, a branch on each
@@ -748,8 +762,22 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
         live += g[f] > 0.0f;
       }
     }
+    rowStart[rows] = live;
     dead += static_cast<uint64_t>(rows) * F - live;
     return live;
+  };
+  // The down kernels' input: relu(gate) * up of each row's live neurons, zero
+  // for the dead ones, and its Q8_0 rounding in qx_ (quantized down weights).
+  auto activations = [&](int rows) {
+    moeU_.assign(static_cast<size_t>(rows) * F, 0.0f);
+    for (int r = 0; r < rows; ++r)
+      for (int i = rowStart[r]; i < rowStart[r + 1]; ++i) {
+        const size_t at = static_cast<size_t>(r) * F +
+                          sparseUpEnt_[static_cast<size_t>(i) * 3 + 1];
+        moeU_[at] = moeG_[at] * sparseU_[i];
+      }
+    return !isQuant(down.t->dtype()) ||
+           quantizeRows(moeU_.data(), rows, F, error);
   };
   if (n == 1 && !cache_ && isQuant(gate.t->dtype()) && isQuant(up.t->dtype())) {
     // Decode: the k experts' gates in one call, one up call over the live
@@ -768,18 +796,7 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
         !sparseUp(up, E, sparseUpEnt_.data(), live, x, sparseU_.data(), error))
       return false;
     phase("moe up (live rows)", t);
-    // Entries of expert j sit in row j of the activations.
-    for (int i = 0; i < live; ++i) {
-      int32_t *e = &sparseUpEnt_[static_cast<size_t>(i) * 3];
-      e[2] = static_cast<int32_t>(std::find(idx, idx + K, e[0]) - idx);
-    }
-    moeU_.assign(static_cast<size_t>(K) * F, 0.0f);
-    for (int i = 0; i < live; ++i) {
-      const int32_t *e = &sparseUpEnt_[static_cast<size_t>(i) * 3];
-      const size_t at = static_cast<size_t>(e[2]) * F + e[1];
-      moeU_[at] = moeG_[at] * sparseU_[i];
-    }
-    if (isQuant(down.t->dtype()) && !quantizeRows(moeU_.data(), K, F, error))
+    if (!activations(K))
       return false;
     phase("moe down prep", t);
     for (int j = 0; j < K; ++j) {
@@ -792,61 +809,42 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
     }
     phase("moe down (live rows)", t);
   } else {
-    // Prefill, f32 weights and the expert cache: expert by expert, each
-    // expert's weights read once for all its tokens.
-    std::vector<std::vector<int>> slots(E);
-    for (int t = 0; t < n; ++t)
-      for (int j = 0; j < K; ++j)
-        slots[idx[t * K + j]].push_back(t * K + j);
-    for (int e = 0; e < E; ++e) {
-      const int m = static_cast<int>(slots[e].size());
-      if (m == 0)
-        continue;
-      moeX_.resize(static_cast<size_t>(m) * D);
-      moeG_.resize(static_cast<size_t>(m) * F);
-      for (int i = 0; i < m; ++i)
-        std::memcpy(&moeX_[static_cast<size_t>(i) * D],
-                    x + static_cast<size_t>(slots[e][i] / K) * D, D * 4);
-      Weight mats[3];
-      for (int w = 0; w < 3; ++w)
-        mats[w] = weight(s->weights()->Get(w), e);
-      if (cache_) {
-        const uint8_t *data[3];
-        if (!cache_->acquire(s->layer(), e, data, error))
-          return false;
-        for (int w = 0; w < 3; ++w)
-          mats[w].data = data[w];
-      }
-      if (!gemm(moeX_.data(), m, mats[0], moeG_.data(), error))
-        return false;
-      // The gate gemm quantized the rows only if its weights are quantized.
-      if (isQuant(up.t->dtype()) && !isQuant(gate.t->dtype()) &&
-          !quantizeRows(moeX_.data(), m, D, error))
-        return false;
-      const int live = listLive(
-          m, [](int) { return 0; }, [](int i) { return i; });
-      sparseU_.resize(live);
-      if (live > 0 && !sparseUp(mats[1], 1, sparseUpEnt_.data(), live,
-                                moeX_.data(), sparseU_.data(), error))
-        return false;
-      moeU_.assign(static_cast<size_t>(m) * F, 0.0f);
-      for (int i = 0; i < live; ++i) {
-        const int32_t *en = &sparseUpEnt_[static_cast<size_t>(i) * 3];
-        const size_t at = static_cast<size_t>(en[2]) * F + en[1];
-        moeU_[at] = moeG_[at] * sparseU_[i];
-      }
-      if (isQuant(down.t->dtype()) && !quantizeRows(moeU_.data(), m, F, error))
-        return false;
-      for (int i = 0; i < m; ++i) {
-        if (!sparseDown(mats[2], &moeU_[static_cast<size_t>(i) * F], i,
-                        moeY_.data(), error))
-          return false;
-        const int slot = slots[e][i];
-        float *o = out + static_cast<size_t>(slot / K) * D;
-        for (int d = 0; d < D; ++d)
-          o[d] += wts[slot] * moeY_[d];
-      }
-    }
+    // Prefill, f32 weights and the expert cache: each expert once for all its
+    // tokens.
+    bool ok = forEachExpert(
+        s, n,
+        [&](int, const std::vector<int> &slots, const Weight *mats) {
+          const int m = static_cast<int>(slots.size());
+          moeG_.resize(static_cast<size_t>(m) * F);
+          if (!gemm(moeX_.data(), m, mats[0], moeG_.data(), error))
+            return false;
+          // The gate gemm quantized the rows only if its weights are
+          // quantized.
+          if (isQuant(up.t->dtype()) && !isQuant(gate.t->dtype()) &&
+              !quantizeRows(moeX_.data(), m, D, error))
+            return false;
+          const int live = listLive(
+              m, [](int) { return 0; }, [](int i) { return i; });
+          sparseU_.resize(live);
+          if (live > 0 && !sparseUp(mats[1], 1, sparseUpEnt_.data(), live,
+                                    moeX_.data(), sparseU_.data(), error))
+            return false;
+          if (!activations(m))
+            return false;
+          for (int i = 0; i < m; ++i) {
+            if (!sparseDown(mats[2], &moeU_[static_cast<size_t>(i) * F], i,
+                            moeY_.data(), error))
+              return false;
+            const int slot = slots[i];
+            float *o = out + static_cast<size_t>(slot / K) * D;
+            for (int d = 0; d < D; ++d)
+              o[d] += wts[slot] * moeY_[d];
+          }
+          return true;
+        },
+        error);
+    if (!ok)
+      return false;
   }
   if (n == 1) {
     deadNeurons_ += dead;
@@ -1062,10 +1060,7 @@ bool Runtime::runStep(const model::Step *s, int n, std::string &error) {
   case model::Op::Attention:
     return attention(s, n, error);
   case model::Op::Moe:
-    return sparse_ && weight(s->weights()->Get(2)).t->layout() ==
-                          model::Layout::Transposed
-               ? sparseMoe(s, n, error)
-               : moe(s, n, error);
+    return moe(s, n, error);
   case model::Op::Add: {
     const size_t count = static_cast<size_t>(n) * width(in(0));
     const float *a = f32(in(0)), *b = f32(in(1));

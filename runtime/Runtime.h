@@ -8,6 +8,7 @@
 #include "ThreadPool.h"
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -107,10 +108,22 @@ private:
                    float *y, std::string &error);
   int32_t groupsPerTask(int32_t groups) const;
   void embedRow(const Weight &table, int64_t row, float *out) const;
+  // A Moe step: checks the routing, then the dense or (down stored
+  // transposed) the sparse ReGLU path.
   bool moe(const model::Step *s, int n, std::string &error);
-  // st-sparse-reglu's expert FFN (down stored transposed): all gate rows, then
-  // the up rows and down rows of the live neurons only.
+  bool denseMoe(const model::Step *s, int n, std::string &error);
+  // st-sparse-reglu's expert FFN: all gate rows, then the up rows and down rows
+  // of the live neurons only.
   bool sparseMoe(const model::Step *s, int n, std::string &error);
+  // Groups the n tokens' (token, slot) pairs by expert and, for each expert
+  // with tokens, gathers their rows of the step's input into moeX_, finds its
+  // gate/up/down (in the mapping, or an expert-cache slot under a memory
+  // budget) and calls body(expert, its slots, the three matrices): each
+  // expert's weights are read once for all its tokens.
+  bool forEachExpert(const model::Step *s, int n,
+                     const std::function<bool(int, const std::vector<int> &,
+                                              const Weight *)> &body,
+                     std::string &error);
   // Shapes and layouts of a Moe step's expert tensors (dense or sparse ReGLU).
   bool checkMoeLayouts(const model::Step *s, std::string &error);
   // u[i] = up row ent[3i+1] of expert ent[3i] (an index into `up`'s experts)
