@@ -457,6 +457,19 @@ private:
                                 b.GetBufferPointer() + b.GetSize());
   }
 
+  // Pads one expert matrix, begun at `start`, to its stride (a 2-D weight to
+  // its size); more bytes than planned is an error.
+  Status padToStride(const WeightPlan &w, uint64_t start,
+                     AtomicOutputFile &out) {
+    uint64_t written = out.offset() - start;
+    uint64_t target = w.expertStride ? w.expertStride : w.size;
+    if (written > target)
+      return Status::error("weight '" + w.name + "': wrote " +
+                           std::to_string(written) + " bytes, planned " +
+                           std::to_string(target));
+    return out.writeZeros(target - written);
+  }
+
   // Streams one weight: per expert matrix, in row chunks (the 151936-row head
   // does not fit comfortably in memory as f32).
   Status writeWeight(const WeightPlan &w, AtomicOutputFile &out) {
@@ -500,14 +513,7 @@ private:
       }
       if (w.rows16)
         STC_TRY(out.write(scales.data(), scales.size()));
-      // Pad each expert to its stride.
-      uint64_t written = out.offset() - start;
-      uint64_t target = w.expertStride ? w.expertStride : w.size;
-      if (written > target)
-        return Status::error("weight '" + w.name + "': wrote " +
-                             std::to_string(written) + " bytes, planned " +
-                             std::to_string(target));
-      STC_TRY(out.writeZeros(target - written));
+      STC_TRY(padToStride(w, start, out));
     }
     return Status::success();
   }
@@ -555,13 +561,7 @@ private:
         STC_TRY(out.write(data.data(), data.size()));
         STC_TRY(out.write(scales.data(), scales.size()));
       }
-      uint64_t written = out.offset() - start;
-      uint64_t target = w.expertStride ? w.expertStride : w.size;
-      if (written > target)
-        return Status::error("weight '" + w.name + "': wrote " +
-                             std::to_string(written) + " bytes, planned " +
-                             std::to_string(target));
-      STC_TRY(out.writeZeros(target - written));
+      STC_TRY(padToStride(w, start, out));
     }
     return Status::success();
   }
