@@ -1,11 +1,25 @@
 // quant_dot.h: the int8 dot-product algorithm and schedule shared by the
-// quantized GEMM generators (gemm_quant, gemm_quant_experts). See
-// gemm_quant_generator.cpp for the rows16 layout and the offset correction.
+// quantized GEMM generators (gemm_quant, gemm_quant_experts), and the fp16
+// scale conversion every quantized kernel uses (also sparse_up, sparse_down).
+// See gemm_quant_generator.cpp for the rows16 layout and the offset correction.
 #pragma once
 
 #include "Halide.h"
 
 namespace stc::kernelgen {
+
+// fp16 bits (any unsigned type) to f32 by moving the exponent and mantissa into
+// place and rebiasing with one multiply by 2^112 (exact for normal and
+// subnormal halves; GGUF scales are never inf or nan): 6 vector ops, where
+// Halide 14's generic fp16 cast emits about 14.
+inline Halide::Expr halfBitsToFloat(Halide::Expr bits) {
+  using namespace Halide;
+  Expr h = ConciseCasts::u32(bits);
+  Expr magnitude =
+      reinterpret(Float(32), (h & 0x7fff) << 13) * 5.192296858534828e33f;
+  return reinterpret(Float(32),
+                     reinterpret(UInt(32), magnitude) | ((h & 0x8000) << 16));
+}
 
 // Defines `y(l, g, s)` = sum over blocks of the rows16 tile dot products, where
 // `weight(r, l, j, b, g, s)` / `scale(l, b, g, s)` give the weight bytes and
@@ -37,17 +51,9 @@ inline void defineQuantDot(
   dot(l, b, g, s) = 0;
   dot(l, b, g, s) += i32(widening_mul(u, qx(k, s)));
 
-  // Accumulate the blocks in f32 with the offset correction. The fp16 scale
-  // becomes f32 by moving its exponent and mantissa into place and rebiasing
-  // with one multiply by 2^112 (exact for normal and subnormal halves; GGUF
-  // scales are never inf or nan): 6 vector ops, where Halide 14's generic fp16
-  // cast emits about 14.
+  // Accumulate the blocks in f32 with the offset correction.
   RDom rb(0, blocks, "rb");
-  Expr h = u32(scale(l, rb, g, s));
-  Expr magnitude =
-      reinterpret(Float(32), (h & 0x7fff) << 13) * 5.192296858534828e33f;
-  Expr dw = reinterpret(Float(32), reinterpret(UInt(32), magnitude) |
-                                       ((h & 0x8000) << 16));
+  Expr dw = halfBitsToFloat(scale(l, rb, g, s));
   Func acc("acc");
   acc(l, g, s) = 0.0f;
   acc(l, g, s) += dw * (dx(rb, s) * f32(dot(l, rb, g, s)) - offset * sx(rb, s));

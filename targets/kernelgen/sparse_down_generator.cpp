@@ -23,7 +23,7 @@
 // written as such Halide 14 loads them with a 64-lane byte gather. Rows are
 // requested into L2 a few live rows ahead (stc_prefetch), the hardware
 // prefetchers cannot know which rows come next.
-#include "Halide.h"
+#include "quant_dot.h"
 
 using namespace Halide;
 using namespace Halide::ConciseCasts;
@@ -91,14 +91,11 @@ public:
       acc(v, z, c, g) += select(fetched, i32(qa(f)), 0) * q;
     }
 
-    // The block scaled into f32: weight scale S[g][d] (fp16 bits to f32 as in
-    // quant_dot.h) times the activation scale.
-    Expr h = u32(sw(64 * c + 32 * z + v, g));
-    Expr magnitude =
-        reinterpret(Float(32), (h & 0x7fff) << 13) * 5.192296858534828e33f;
+    // The block scaled into f32: weight scale S[g][d] times the activation
+    // scale.
     Func scale("scale");
-    scale(v, z, c, g) = reinterpret(
-        Float(32), reinterpret(UInt(32), magnitude) | ((h & 0x8000) << 16));
+    scale(v, z, c, g) =
+        stc::kernelgen::halfBitsToFloat(sw(64 * c + 32 * z + v, g));
     RDom rg(0, G, "rg");
     // The next block's scales, requested while this block runs.
     Func requestScales("request_scales");

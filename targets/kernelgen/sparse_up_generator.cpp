@@ -12,7 +12,7 @@
 // into the same order, so every load in the loop is a dense 64-byte vector and
 // the reduction over a quad's 4 bytes becomes vpdpbusd, as in gemm_quant (a
 // plain row-major dot vectorizes badly in Halide 14: notes/kernels.md).
-#include "Halide.h"
+#include "quant_dot.h"
 
 using namespace Halide;
 using namespace Halide::ConciseCasts;
@@ -82,13 +82,8 @@ public:
     dot(l, tl, n) = 0;
     dot(l, tl, n) += i32(widening_mul(q, xr(rd.x, l, rd.y, rd.z, tl, tok)));
 
-    // fp16 scale to f32 as in quant_dot.h.
     RDom rt(0, w.dim(3).extent(), "rt");
-    Expr h = u32(sw(l, rt, row, e));
-    Expr magnitude =
-        reinterpret(Float(32), (h & 0x7fff) << 13) * 5.192296858534828e33f;
-    Expr dw = reinterpret(Float(32), reinterpret(UInt(32), magnitude) |
-                                         ((h & 0x8000) << 16));
+    Expr dw = stc::kernelgen::halfBitsToFloat(sw(l, rt, row, e));
     Func acc("acc");
     acc(l, n) = 0.0f;
     acc(l, n) +=
