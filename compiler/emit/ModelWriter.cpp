@@ -60,7 +60,6 @@ struct WeightPlan {
   std::string name;
   DType source, stored;
   fb::Layout layout = fb::Layout::RowMajor;
-  bool rows16 = false;
   std::vector<int64_t> shape;
   uint64_t offset = 0, size = 0, expertStride = 0;
 };
@@ -255,7 +254,6 @@ private:
                            name.str() + "'");
         return;
       }
-      w.rows16 = w.layout == fb::Layout::Rows16;
       if (isQuantized(w.stored) && w.layout == fb::Layout::RowMajor) {
         st = Status::error("weight '" + w.name +
                            "' is quantized but in no layout the kernels read "
@@ -475,6 +473,7 @@ private:
   Status writeWeight(const WeightPlan &w, AtomicOutputFile &out) {
     if (w.layout == fb::Layout::Blocks16 || w.layout == fb::Layout::Transposed)
       return writeSparseWeight(w, out);
+    const bool rows16 = w.layout == fb::Layout::Rows16;
     const int64_t experts = w.shape.size() == 3 ? w.shape[0] : 1;
     const int64_t rows = w.shape.size() >= 2 ? w.shape[w.shape.size() - 2] : 1;
     const int64_t cols = w.shape.back();
@@ -487,7 +486,7 @@ private:
     for (int64_t e = 0; e < experts; ++e) {
       const uint64_t start = out.offset();
       const int64_t B = cols / 32;
-      if (w.rows16)
+      if (rows16)
         scales.assign(static_cast<size_t>(rows / 16) * B * 32, 0);
       for (int64_t r0 = 0; r0 < rows; r0 += chunkRows) {
         const int64_t n = std::min(chunkRows, rows - r0);
@@ -502,7 +501,7 @@ private:
           quantize(w.stored, f32.data(), dst.data(), f32.size());
           stored = dst.data();
         }
-        if (!w.rows16) {
+        if (!rows16) {
           STC_TRY(out.write(stored, n * dstRowBytes));
           continue;
         }
@@ -511,7 +510,7 @@ private:
                      scales.data() + (r0 / 16) * B * 32);
         STC_TRY(out.write(tiles.data(), tiles.size()));
       }
-      if (w.rows16)
+      if (rows16)
         STC_TRY(out.write(scales.data(), scales.size()));
       STC_TRY(padToStride(w, start, out));
     }
