@@ -226,7 +226,12 @@ Status compile(const CompileOptions &o) {
     return printToFile(*module, joinPath(o.outDir, "model.mlir"));
   if (o.report) {
     std::string report = compileReport(
-        *module, target, rt::measureReadBandwidth(2, size_t(512) << 20, 3));
+        *module, target, rt::measureReadBandwidth(2, size_t(512) << 20, 3),
+        [](uint64_t rowBytes, double live) {
+          rt::SparseReadRates r = rt::measureSparseReadBandwidth(
+              2, rowBytes, live, size_t(256) << 20, 3);
+          return r.liveRows / r.streaming;
+        });
     AtomicOutputFile f;
     STC_TRY(f.open(joinPath(o.outDir, "report.txt")));
     STC_TRY(f.write(report.data(), report.size()));

@@ -735,6 +735,7 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
                            : down.t->dtype() == model::DType::Q8_0 ? D
                                                                    : D * 4ull;
   const uint64_t neuronBytes = upRow + downRow;
+  sparseNeuronBytes_ = neuronBytes;
   uint64_t dead = 0;
   moeY_.resize(D);
   auto phase = [&](const char *kind, double &since) {

@@ -70,6 +70,9 @@ public:
     return decodedTokens_ ? static_cast<double>(skippedBytes_) / decodedTokens_
                           : 0;
   }
+  // Bytes of one expert neuron's up row plus down row in the sparse layouts
+  // (0 until a sparse MoE step ran): the unit the sparse kernels read or skip.
+  uint64_t sparseNeuronBytes() const { return sparseNeuronBytes_; }
 
 private:
   struct Weight {
@@ -160,6 +163,7 @@ private:
   // Decoded tokens, and the up and down bytes the sparse ReGLU skipped for
   // them.
   uint64_t decodedTokens_ = 0, skippedBytes_ = 0;
+  uint64_t sparseNeuronBytes_ = 0;
   bool initExpertCache(uint64_t budget, std::string &error);
   std::vector<std::vector<uint8_t>> bufs_;
   std::vector<std::vector<float>> kcache_,

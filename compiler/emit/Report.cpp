@@ -8,6 +8,7 @@
 #include "llvm/Support/Format.h"
 #include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <thread>
@@ -37,10 +38,12 @@ std::string howBuilt(llvm::StringRef op, llvm::StringRef impl,
            "0): "
            "their up rows (blocks16, int8 dot, sparse_up) and their down rows "
            "(transposed, 16-bit integer sums per block of 32 neurons, "
-           "sparse_down), rows prefetched into L2 ahead of use; about a third "
-           "of a streaming GEMV's bandwidth per byte read, so it pays only "
-           "well above half the neurons dead; prefill: each expert once for "
-           "all its tokens";
+           "sparse_down), rows prefetched into L2 ahead of use; a live row "
+           "costs about twice its bytes in time (measured on a Zen 4: the "
+           "hardware prefetchers fetch the row after it too, and the down's "
+           "16-bit sums are compute-bound), so it pays only well above half "
+           "the neurons dead (the lines below measure it on this machine); "
+           "prefill: each expert once for all its tokens";
   if (op == "moe")
     return "the top-k experts' gate/up/down: in decode one expert-gathering "
            "call per projection (same dot-product path as the quantized gemm), "
@@ -71,7 +74,7 @@ std::string howBuilt(llvm::StringRef op, llvm::StringRef impl,
 } // namespace
 
 std::string compileReport(ModuleOp module, const TargetInfo &target,
-                          double bandwidth) {
+                          double bandwidth, const LiveRowShare &liveRowShare) {
   std::string text;
   llvm::raw_string_ostream os(text);
   auto source = module->getAttrOfType<StringAttr>("st.source");
@@ -90,6 +93,9 @@ std::string compileReport(ModuleOp module, const TargetInfo &target,
   // neurons (up rows, down values) and what it always reads (gates, the down
   // scales shared by 32 neurons).
   uint64_t skippable = 0;
+  // One neuron's up row plus down values (the unit the sparse kernels read or
+  // skip), from the first sparse MoE.
+  uint64_t neuronBytes = 0;
   int64_t topK = 0;
   module.walk([&](st::WeightOp w) { total += w.getStorageBytes(); });
   module.walk([&](st::KernelOp k) {
@@ -104,6 +110,7 @@ std::string compileReport(ModuleOp module, const TargetInfo &target,
       b = bytesOf(k.getInputs()[1]) / t.getDimSize(0);
     } else if (k.getOp() == "moe") {
       topK = cast<RankedTensorType>(k.getInputs()[1].getType()).getDimSize(1);
+      uint64_t moeSkippable = 0;
       for (int i = 3; i < 6; ++i) {
         auto t = cast<RankedTensorType>(k.getInputs()[i].getType());
         uint64_t all = bytesOf(k.getInputs()[i]);
@@ -116,8 +123,13 @@ std::string compileReport(ModuleOp module, const TargetInfo &target,
           if (i == 5 && isa<st::Q4_0Type, st::Q8_0Type>(t.getElementType()))
             scales = t.getNumElements() / t.getDimSize(0) / 32 * 2 * topK;
           skippable += active - scales;
+          moeSkippable += active - scales;
         }
       }
+      // The up matrix [E][F][D]: F neurons per expert.
+      auto up = cast<RankedTensorType>(k.getInputs()[4].getType());
+      if (moeSkippable && !neuronBytes)
+        neuronBytes = moeSkippable / topK / up.getDimSize(1);
     } else {
       for (Value v : k.getInputs())
         if (v.getDefiningOp<st::LoadWeightOp>())
@@ -160,6 +172,25 @@ std::string compileReport(ModuleOp module, const TargetInfo &target,
       if (bandwidth > 0)
         os << llvm::format(", roofline %.1f tokens/s", bandwidth / bytes);
       os << "\n";
+      if (bandwidth > 0 && liveRowShare && neuronBytes) {
+        // Live rows are short runs at data-dependent places: the machine may
+        // read them slower than a stream (measured here), which is what the
+        // skipped bytes are worth in time.
+        double share = liveRowShare(neuronBytes / 2, 1 - dead);
+        double live = skippable * (1 - dead);
+        double seconds = (perToken - skippable) / bandwidth +
+                         live / (bandwidth * std::max(share, 1e-3));
+        double ratio = perToken / bandwidth / seconds; // over the dense one
+        os << llvm::format(
+            "      live rows (%llu bytes) read at %.0f%% of "
+            "streaming bandwidth on this machine: roofline "
+            "%.1f tokens/s, %.2fx the dense one%s\n",
+            static_cast<unsigned long long>(neuronBytes / 2), share * 100,
+            1 / seconds, ratio,
+            static_cast<const char *>(ratio <= 1.0 ? " (no faster than reading "
+                                                     "every row)"
+                                                   : ""));
+      }
     }
   }
   auto budget = module->getAttrOfType<IntegerAttr>("st.memory_budget");

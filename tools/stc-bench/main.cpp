@@ -120,6 +120,21 @@ int main(int argc, char **argv) {
   // weight once. A sparse ReGLU reads fewer bytes and can go past it.
   const double denseRooflineTps = bandwidth / bytesPerToken;
   const double skipped = rt.skippedBytesPerToken();
+  // With sparse ReGLU: the speed limit of reading the live rows at the rate
+  // this machine reads such rows (measured now, at the kernels' row size and
+  // the measured live share) and everything else at the streaming rate.
+  const double dead = rt.reluZeroFraction();
+  double liveShare = 0, sparseRooflineTps = 0;
+  if (rt.sparseReglu() && rt.sparseNeuronBytes() > 0 && dead > 0 && dead < 1) {
+    stc::rt::SparseReadRates r = stc::rt::measureSparseReadBandwidth(
+        threads, rt.sparseNeuronBytes() / 2, 1 - dead, size_t(256) << 20);
+    liveShare = r.liveRows / r.streaming;
+    const double liveBytes = skipped * (1 - dead) / dead;
+    const double rest =
+        static_cast<double>(bytesPerToken) - skipped - liveBytes;
+    sparseRooflineTps =
+        1 / (rest / bandwidth + liveBytes / (bandwidth * liveShare));
+  }
   const auto *m = rt.file().model();
   const stc::rt::ExpertCache *cache = rt.expertCache();
   const uint64_t cacheSlots = cache ? cache->slots() : 0,
@@ -137,7 +152,8 @@ int main(int argc, char **argv) {
         "\"experts_read\": %llu, \"expert_bytes_read\": %llu, "
         "\"relu_zero_fraction\": %.4f, \"sparse_reglu\": %s, "
         "\"skipped_bytes_per_token\": %.0f, \"dense_roofline_tok_s\": %.3f, "
-        "\"decode_over_dense_roofline\": %.4f}\n",
+        "\"decode_over_dense_roofline\": %.4f, \"live_row_read_share\": %.4f, "
+        "\"sparse_roofline_tok_s\": %.3f}\n",
         path.c_str(), target.c_str(), threads, prompt, gen, prefillTps,
         decodeTps, static_cast<unsigned long long>(peakRss),
         static_cast<unsigned long long>(bytesPerToken), bandwidth, roofline,
@@ -147,7 +163,7 @@ int main(int argc, char **argv) {
         static_cast<unsigned long long>(cacheLoads),
         static_cast<unsigned long long>(cacheBytes), rt.reluZeroFraction(),
         rt.sparseReglu() ? "true" : "false", skipped, denseRooflineTps,
-        decodeTps / denseRooflineTps);
+        decodeTps / denseRooflineTps, liveShare, sparseRooflineTps);
   } else {
     std::printf("model                   %s (%s, %d threads)\n", path.c_str(),
                 target.c_str(), threads);
@@ -163,11 +179,19 @@ int main(int argc, char **argv) {
     std::printf("roofline share          %.1f%%\n", roofline * 100);
     std::printf("dense roofline          %.2f tok/s (decode at %.1f%% of it)\n",
                 denseRooflineTps, decodeTps / denseRooflineTps * 100);
-    if (rt.sparseReglu())
+    if (rt.sparseReglu()) {
       std::printf("relu(gate) = 0          %.1f%% of decoded expert neurons: "
                   "their up and down rows skipped, %.1f MiB per token\n",
                   rt.reluZeroFraction() * 100, skipped / 1048576.0);
-    else
+      if (sparseRooflineTps > 0)
+        std::printf("live-row reads          %.0f%% of streaming bandwidth "
+                    "(%llu-byte rows, %.0f%% live, measured): sparse roofline "
+                    "%.2f tok/s (decode at %.1f%% of it)\n",
+                    liveShare * 100,
+                    static_cast<unsigned long long>(rt.sparseNeuronBytes() / 2),
+                    (1 - dead) * 100, sparseRooflineTps,
+                    decodeTps / sparseRooflineTps * 100);
+    } else
       std::printf("relu(gate) = 0          %.1f%% of decoded expert neurons "
                   "(what st-sparse-reglu would skip)\n",
                   rt.reluZeroFraction() * 100);
