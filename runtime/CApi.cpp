@@ -41,6 +41,7 @@ stc_model *stc_load_with(const char *path, const stc_options *options,
   o.maxContext = options->max_context;
   o.populate = !options->lazy;
   o.memoryBudget = options->memory_budget;
+  o.expertsFromStorage = options->experts_from_storage != 0;
   std::string err;
   if (!m->runtime.load(path, o, err)) {
     if (error && error_size > 0) {
@@ -71,6 +72,11 @@ void stc_expert_cache_stats(const stc_model *m, uint64_t *slots,
   *slots = c ? c->slots() : 0;
   *loads = c ? c->misses() : 0;
   *bytes_read = c ? c->bytesRead() : 0;
+}
+
+double stc_expert_read_seconds(const stc_model *m) {
+  const stc::rt::ExpertCache *c = m->runtime.expertCache();
+  return c ? c->readSeconds() : 0;
 }
 
 int stc_sparsity_stats(const stc_model *m, double *dead_share,

@@ -1,5 +1,7 @@
 #include "ExpertCache.h"
 
+#include <chrono>
+
 #include <sys/mman.h>
 
 namespace stc::rt {
@@ -18,8 +20,15 @@ uint64_t ExpertCache::slotBytes(const ModelFile &file,
 
 bool ExpertCache::init(const ModelFile &file,
                        std::vector<std::vector<int>> tensors, int numExperts,
-                       uint64_t slots, std::string &error) {
+                       uint64_t slots, bool fromStorage, std::string &error) {
   file_ = &file;
+  fromStorage_ = fromStorage;
+  if (fromStorage_)
+    for (const std::vector<int> &layer : tensors)
+      for (int t : layer) {
+        const model::Tensor *tensor = file.model()->tensors()->Get(t);
+        file.dropFromPageCache(tensor, 0, tensor->size());
+      }
   tensors_ = std::move(tensors);
   numExperts_ = numExperts;
   slots_ = slots;
@@ -146,14 +155,22 @@ void ExpertCache::ioLoop() {
     const int e = static_cast<int>(key % numExperts_);
     uint8_t *dst = arena_ + static_cast<uint64_t>(slot) * slotBytes_;
     bool ok = true;
+    auto start = std::chrono::steady_clock::now();
     for (int t : tensors_[layer]) {
       const model::Tensor *tensor = file_->model()->tensors()->Get(t);
       uint64_t stride = tensor->expert_stride();
       ok = ok && file_->readTensor(tensor, static_cast<uint64_t>(e) * stride,
                                    dst, stride);
+      if (fromStorage_)
+        file_->dropFromPageCache(tensor, static_cast<uint64_t>(e) * stride,
+                                 stride);
       dst += stride;
       bytesRead_ += stride;
     }
+    readNanos_ += static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(
+            std::chrono::steady_clock::now() - start)
+            .count());
     {
       std::lock_guard<std::mutex> lock(mutex_);
       state_[slot].store(ok ? 2 : 3);

@@ -24,9 +24,13 @@ class ExpertCache {
 public:
   ~ExpertCache();
   // `tensors[layer]` = {gate, up, down} tensor ids; `slots` triples fit the
-  // budget.
+  // budget. `fromStorage`: the experts are dropped from the page cache now and
+  // after every read, so each read comes from storage, as on a device whose
+  // memory is the budget (else a machine with spare RAM serves them from the
+  // kernel's page cache, which no budget counts).
   bool init(const ModelFile &file, std::vector<std::vector<int>> tensors,
-            int numExperts, uint64_t slots, std::string &error);
+            int numExperts, uint64_t slots, bool fromStorage,
+            std::string &error);
   static uint64_t slotBytes(const ModelFile &file,
                             const std::vector<std::vector<int>> &tensors);
 
@@ -42,6 +46,9 @@ public:
   uint64_t slots() const { return slots_; }
   uint64_t misses() const { return misses_; }
   uint64_t bytesRead() const { return bytesRead_; }
+  // Wall time the I/O thread spent in reads (bytesRead() / readSeconds() is the
+  // rate the storage, or the page cache, delivered).
+  double readSeconds() const { return readNanos_ * 1e-9; }
 
 private:
   int assign(int layer, int32_t e); // main thread only: slot for (layer, e)
@@ -64,7 +71,8 @@ private:
   std::deque<int> queue_;
   std::thread io_;
   bool stop_ = false;
-  std::atomic<uint64_t> bytesRead_{0};
+  std::atomic<uint64_t> bytesRead_{0}, readNanos_{0};
+  bool fromStorage_ = false;
   uint64_t misses_ = 0; // experts read from the file
 };
 

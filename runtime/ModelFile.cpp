@@ -47,6 +47,12 @@ bool ModelFile::readTensor(const model::Tensor *t, uint64_t offset, void *dst,
   return true;
 }
 
+void ModelFile::dropFromPageCache(const model::Tensor *t, uint64_t offset,
+                                  uint64_t n) const {
+  ::posix_fadvise(fd_, static_cast<off_t>(dataStart_ + t->offset() + offset),
+                  static_cast<off_t>(n), POSIX_FADV_DONTNEED);
+}
+
 bool ModelFile::fail(std::string &error, const std::string &what) {
   error = path_ + ": " + what;
   return false;

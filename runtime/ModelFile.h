@@ -37,6 +37,10 @@ public:
   // RSS).
   bool readTensor(const model::Tensor *t, uint64_t offset, void *dst,
                   uint64_t n) const;
+  // Asks the kernel to drop bytes [offset, offset + n) of tensor `t` from the
+  // page cache (advice: clean pages go, the next read comes from storage).
+  void dropFromPageCache(const model::Tensor *t, uint64_t offset,
+                         uint64_t n) const;
   const std::string &path() const { return path_; }
 
 private:

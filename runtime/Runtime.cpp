@@ -157,7 +157,7 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
     }
   populated_ = options.populate && budget == 0;
   profiling_ = options.profile;
-  if (budget > 0 && !initExpertCache(budget, error))
+  if (budget > 0 && !initExpertCache(budget, options.expertsFromStorage, error))
     return false;
   producedBefore_.assign(bufs_.size(), false);
   for (int i = 0; i < tailStart_; ++i)
@@ -855,7 +855,8 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
   return true;
 }
 
-bool Runtime::initExpertCache(uint64_t budget, std::string &error) {
+bool Runtime::initExpertCache(uint64_t budget, bool expertsFromStorage,
+                              std::string &error) {
   const model::Model *m = file_.model();
   const model::Config &c = config();
   std::vector<bool> isExpert(m->tensors()->size(), false);
@@ -893,7 +894,8 @@ bool Runtime::initExpertCache(uint64_t budget, std::string &error) {
   slots = std::min<uint64_t>(slots, static_cast<uint64_t>(c.num_layers()) *
                                         c.num_experts());
   cache_ = std::make_unique<ExpertCache>();
-  return cache_->init(file_, moeWeights_, c.num_experts(), slots, error);
+  return cache_->init(file_, moeWeights_, c.num_experts(), slots,
+                      expertsFromStorage, error);
 }
 
 void Runtime::route(const float *logits, int E, int n, const model::Step *s,

@@ -24,6 +24,9 @@ struct RuntimeOptions {
   // Bytes the runtime may use (0: the model file's budget, which may be 0 =
   // none).
   uint64_t memoryBudget = 0;
+  // Under a budget: every streamed expert is read from storage, not from the
+  // page cache (ExpertCache::init's fromStorage).
+  bool expertsFromStorage = false;
   // Time every decode step (one token) by kind, for stc-bench --profile.
   bool profile = false;
 };
@@ -164,7 +167,8 @@ private:
   // them.
   uint64_t decodedTokens_ = 0, skippedBytes_ = 0;
   uint64_t sparseNeuronBytes_ = 0;
-  bool initExpertCache(uint64_t budget, std::string &error);
+  bool initExpertCache(uint64_t budget, bool expertsFromStorage,
+                       std::string &error);
   std::vector<std::vector<uint8_t>> bufs_;
   std::vector<std::vector<float>> kcache_,
       vcache_;                             // per layer, [slot][kv width]

@@ -23,7 +23,10 @@ typedef struct stc_options {
   int max_context; /* <= 0: min(the model's, 4096) */
   int lazy; /* 1: fault weights in on use (and prefetch the routed experts
                ahead) instead of reading the whole file at load */
-  uint64_t memory_budget; /* bytes; 0: the model's own budget (if any) */
+  uint64_t memory_budget;   /* bytes; 0: the model's own budget (if any) */
+  int experts_from_storage; /* 1: under a memory budget, every streamed expert
+                               is read from storage (dropped from the page
+                               cache before the run and after each read) */
 } stc_options;
 stc_model *stc_load_with(const char *path, const stc_options *options,
                          char *error, size_t error_size);
@@ -46,6 +49,8 @@ void stc_free(stc_model *m);
  * far. */
 void stc_expert_cache_stats(const stc_model *m, uint64_t *slots,
                             uint64_t *loads, uint64_t *bytes_read);
+/* Seconds the expert cache's reads took (0 without a memory budget). */
+double stc_expert_read_seconds(const stc_model *m);
 /* Over the tokens decoded one at a time so far: the share of expert neurons
  * with relu(gate) = 0, and (a model compiled with st-sparse-reglu, else 0) the
  * up and down bytes per token it skipped for them. Returns 1 if the model is

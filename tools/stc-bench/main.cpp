@@ -32,8 +32,8 @@ int main(int argc, char **argv) {
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: stc-bench <out-dir | model.stcm> [--threads N] "
-                 "[--prompt 128] [--gen 64] [--memory-budget SIZE] [--json] "
-                 "[--profile]\n");
+                 "[--prompt 128] [--gen 64] [--memory-budget SIZE] "
+                 "[--experts-from-storage] [--json] [--profile]\n");
     return 2;
   }
   std::string path = argv[1];
@@ -42,12 +42,16 @@ int main(int argc, char **argv) {
     path += "/model.stcm";
   int threads = static_cast<int>(std::thread::hardware_concurrency());
   int prompt = 128, gen = 64;
-  bool json = false, profile = false;
+  bool json = false, profile = false, fromStorage = false;
   uint64_t budget = 0;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--json" || a == "--profile") {
       (a == "--json" ? json : profile) = true;
+      continue;
+    }
+    if (a == "--experts-from-storage") {
+      fromStorage = true;
       continue;
     }
     if (i + 1 >= argc) {
@@ -78,6 +82,7 @@ int main(int argc, char **argv) {
   o.threads = threads;
   o.maxContext = prompt + gen + 1;
   o.memoryBudget = budget;
+  o.expertsFromStorage = fromStorage;
   o.profile = profile;
   std::string err;
   if (!rt.load(path, o, err)) {
@@ -140,6 +145,7 @@ int main(int argc, char **argv) {
   const uint64_t cacheSlots = cache ? cache->slots() : 0,
                  cacheLoads = cache ? cache->misses() : 0,
                  cacheBytes = cache ? cache->bytesRead() : 0;
+  const double cacheSeconds = cache ? cache->readSeconds() : 0;
   const std::string target = m->target() ? m->target()->str() : "?";
   if (json) {
     std::printf(
@@ -150,6 +156,7 @@ int main(int argc, char **argv) {
         "\"roofline_share\": %.4f, \"kv_bytes_per_token\": %llu, "
         "\"kv_ring_bytes\": %llu, \"expert_cache_slots\": %llu, "
         "\"experts_read\": %llu, \"expert_bytes_read\": %llu, "
+        "\"expert_read_seconds\": %.4f, \"experts_from_storage\": %s, "
         "\"relu_zero_fraction\": %.4f, \"sparse_reglu\": %s, "
         "\"skipped_bytes_per_token\": %.0f, \"dense_roofline_tok_s\": %.3f, "
         "\"decode_over_dense_roofline\": %.4f, \"live_row_read_share\": %.4f, "
@@ -161,7 +168,8 @@ int main(int argc, char **argv) {
         static_cast<unsigned long long>(rt.kvRingBytes()),
         static_cast<unsigned long long>(cacheSlots),
         static_cast<unsigned long long>(cacheLoads),
-        static_cast<unsigned long long>(cacheBytes), rt.reluZeroFraction(),
+        static_cast<unsigned long long>(cacheBytes), cacheSeconds,
+        fromStorage && cache ? "true" : "false", rt.reluZeroFraction(),
         rt.sparseReglu() ? "true" : "false", skipped, denseRooflineTps,
         decodeTps / denseRooflineTps, liveShare, sparseRooflineTps);
   } else {
@@ -200,6 +208,15 @@ int main(int argc, char **argv) {
         "of sliding-window rings\n",
         static_cast<unsigned long long>(rt.kvBytesPerToken()),
         rt.kvRingBytes() / 1048576.0);
+    if (cache)
+      std::printf("expert cache            %llu slots; %llu experts read "
+                  "(%.1f MiB in %.2f s, %.2f GB/s, from %s)\n",
+                  static_cast<unsigned long long>(cacheSlots),
+                  static_cast<unsigned long long>(cacheLoads),
+                  cacheBytes / 1048576.0, cacheSeconds,
+                  cacheSeconds > 0 ? cacheBytes / cacheSeconds / 1e9 : 0.0,
+                  fromStorage ? "storage"
+                              : "the page cache where it holds them");
   }
   if (profile) {
     // The timed decode steps by kind, in ms per generated token (the runtime

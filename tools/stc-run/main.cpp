@@ -21,7 +21,8 @@ int usage() {
       stderr,
       "usage: stc-run <out-dir | model.stcm> --tokens 1,2,3 [-n N]\n"
       "       [--logits FILE] [--token-by-token] [--threads N] [--ctx N]\n"
-      "       [--lazy]\n"
+      "       [--lazy] [--memory-budget SIZE] [--experts-from-storage]\n"
+      "       [--stats]\n"
       "       [--temp T] [--top-k K] [--top-p P] [--seed S]\n");
   return 2;
 }
@@ -44,7 +45,7 @@ int main(int argc, char **argv) {
   int n = 16, threads = 0, topK = 0;
   float temp = 0.0f, topP = 1.0f;
   unsigned long long seed = 0;
-  bool tokenByToken = false, lazy = false, stats = false;
+  bool tokenByToken = false, lazy = false, stats = false, fromStorage = false;
   uint64_t budget = 0;
   int ctx = 0;
   const char *logitsPath = nullptr;
@@ -64,6 +65,10 @@ int main(int argc, char **argv) {
     }
     if (a == "--stats") {
       stats = true;
+      continue;
+    }
+    if (a == "--experts-from-storage") {
+      fromStorage = true;
       continue;
     }
     if (!(v = value()))
@@ -111,6 +116,7 @@ int main(int argc, char **argv) {
   options.max_context = ctx;
   options.lazy = lazy;
   options.memory_budget = budget;
+  options.experts_from_storage = fromStorage ? 1 : 0;
   stc_model *m = stc_load_with(path.c_str(), &options, err, sizeof(err));
   if (!m)
     return fail(err);
@@ -146,10 +152,13 @@ int main(int argc, char **argv) {
   if (stats) {
     uint64_t slots, loads, bytes;
     stc_expert_cache_stats(m, &slots, &loads, &bytes);
+    const double seconds = stc_expert_read_seconds(m);
     std::fprintf(stderr,
-                 "expert cache: %llu slots, %llu experts read, %.1f MiB\n",
+                 "expert cache: %llu slots, %llu experts read, %.1f MiB in "
+                 "%.3f s\n",
                  static_cast<unsigned long long>(slots),
-                 static_cast<unsigned long long>(loads), bytes / 1048576.0);
+                 static_cast<unsigned long long>(loads), bytes / 1048576.0,
+                 seconds);
     double dead = 0, skipped = 0;
     if (stc_sparsity_stats(m, &dead, &skipped))
       std::fprintf(stderr,
