@@ -182,9 +182,15 @@ def StSparseReglu : Pass<"st-sparse-reglu", "mlir::ModuleOp"> {
     `st-compile{sparse-reglu=true}`): at the ~50% dead share of random weights it is
     exact but not yet a win on the machine it was measured on (4B shape, q4_0, 2
     threads: the decode MoE about 6% faster, the up rows 26% and the down rows 0%,
-    decode speed within noise of dense, prefill ~17% slower). Its per-row kernels
-    do several times the work per byte of the dense VNNI GEMV (see
-    sparse_down_generator.cpp), so it pays only well above half the neurons dead.
+    decode speed within noise of dense, prefill ~17% slower). The bytes it skips are
+    not the time it saves: on that machine a live row (~800 bytes at a
+    data-dependent place) was read at about half the streaming rate, the hardware
+    prefetchers fetching the row after it too, so at half the neurons dead reading
+    the live rows took as long as reading them all (`stc compile --report` and
+    `stc-bench` measure this on the machine at hand and give the speed limit that
+    follows). Its per-row kernels also do several times the work per byte of the
+    dense VNNI GEMV (see sparse_down_generator.cpp). It pays only well above half
+    the neurons dead.
 
     Experts whose up/down are f16, or quantized with a hidden size that is not a
     multiple of 64 (the down kernel's chunk), stay dense (statistic `kept-dense`).

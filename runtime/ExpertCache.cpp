@@ -20,15 +20,8 @@ uint64_t ExpertCache::slotBytes(const ModelFile &file,
 
 bool ExpertCache::init(const ModelFile &file,
                        std::vector<std::vector<int>> tensors, int numExperts,
-                       uint64_t slots, bool fromStorage, std::string &error) {
+                       uint64_t slots, std::string &error) {
   file_ = &file;
-  fromStorage_ = fromStorage;
-  if (fromStorage_)
-    for (const std::vector<int> &layer : tensors)
-      for (int t : layer) {
-        const model::Tensor *tensor = file.model()->tensors()->Get(t);
-        file.dropFromPageCache(tensor, 0, tensor->size());
-      }
   tensors_ = std::move(tensors);
   numExperts_ = numExperts;
   slots_ = slots;
@@ -161,9 +154,6 @@ void ExpertCache::ioLoop() {
       uint64_t stride = tensor->expert_stride();
       ok = ok && file_->readTensor(tensor, static_cast<uint64_t>(e) * stride,
                                    dst, stride);
-      if (fromStorage_)
-        file_->dropFromPageCache(tensor, static_cast<uint64_t>(e) * stride,
-                                 stride);
       dst += stride;
       bytesRead_ += stride;
     }

@@ -24,13 +24,9 @@ class ExpertCache {
 public:
   ~ExpertCache();
   // `tensors[layer]` = {gate, up, down} tensor ids; `slots` triples fit the
-  // budget. `fromStorage`: the experts are dropped from the page cache now and
-  // after every read, so each read comes from storage, as on a device whose
-  // memory is the budget (else a machine with spare RAM serves them from the
-  // kernel's page cache, which no budget counts).
+  // budget.
   bool init(const ModelFile &file, std::vector<std::vector<int>> tensors,
-            int numExperts, uint64_t slots, bool fromStorage,
-            std::string &error);
+            int numExperts, uint64_t slots, std::string &error);
   static uint64_t slotBytes(const ModelFile &file,
                             const std::vector<std::vector<int>> &tensors);
 
@@ -72,7 +68,6 @@ private:
   std::thread io_;
   bool stop_ = false;
   std::atomic<uint64_t> bytesRead_{0}, readNanos_{0};
-  bool fromStorage_ = false;
   uint64_t misses_ = 0; // experts read from the file
 };
 

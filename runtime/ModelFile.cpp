@@ -13,6 +13,8 @@ ModelFile::~ModelFile() {
     ::munmap(const_cast<uint8_t *>(base_), size_);
   if (fd_ >= 0)
     ::close(fd_);
+  if (directFd_ >= 0)
+    ::close(directFd_);
 }
 
 void ModelFile::populate() const {
@@ -34,8 +36,11 @@ bool ModelFile::readTensor(const model::Tensor *t, uint64_t offset, void *dst,
     return false;
   auto *p = static_cast<uint8_t *>(dst);
   uint64_t at = dataStart_ + t->offset() + offset;
+  const bool aligned =
+      (at | n | reinterpret_cast<uintptr_t>(p)) % kDataAlignment == 0;
+  const int fd = directFd_ >= 0 && aligned ? directFd_ : fd_;
   while (n > 0) {
-    ssize_t got = ::pread(fd_, p, n, static_cast<off_t>(at));
+    ssize_t got = ::pread(fd, p, n, static_cast<off_t>(at));
     if (got < 0 && errno == EINTR)
       continue;
     if (got <= 0)
@@ -47,10 +52,14 @@ bool ModelFile::readTensor(const model::Tensor *t, uint64_t offset, void *dst,
   return true;
 }
 
-void ModelFile::dropFromPageCache(const model::Tensor *t, uint64_t offset,
-                                  uint64_t n) const {
-  ::posix_fadvise(fd_, static_cast<off_t>(dataStart_ + t->offset() + offset),
-                  static_cast<off_t>(n), POSIX_FADV_DONTNEED);
+bool ModelFile::readFromStorage(std::string &error) {
+  if (directFd_ >= 0)
+    return true;
+  directFd_ = ::open(path_.c_str(), O_RDONLY | O_DIRECT | O_CLOEXEC);
+  if (directFd_ < 0)
+    return fail(error, std::string("cannot read from storage (O_DIRECT): ") +
+                           std::strerror(errno));
+  return true;
 }
 
 bool ModelFile::fail(std::string &error, const std::string &what) {

@@ -37,10 +37,11 @@ public:
   // RSS).
   bool readTensor(const model::Tensor *t, uint64_t offset, void *dst,
                   uint64_t n) const;
-  // Asks the kernel to drop bytes [offset, offset + n) of tensor `t` from the
-  // page cache (advice: clean pages go, the next read comes from storage).
-  void dropFromPageCache(const model::Tensor *t, uint64_t offset,
-                         uint64_t n) const;
+  // From now on readTensor reads aligned ranges (4 KiB offsets, sizes and
+  // destinations: every expert matrix) with O_DIRECT, from storage and past
+  // the page cache, as on a device whose memory is the budget; false (with a
+  // one-line error) where the file system does not support it.
+  bool readFromStorage(std::string &error);
   const std::string &path() const { return path_; }
 
 private:
@@ -48,6 +49,7 @@ private:
   std::string path_;
   const uint8_t *base_ = nullptr;
   int fd_ = -1;
+  int directFd_ = -1; // O_DIRECT, after readFromStorage
   uint64_t size_ = 0;
   uint64_t dataStart_ = 0;
   const model::Model *model_ = nullptr;

@@ -894,8 +894,9 @@ bool Runtime::initExpertCache(uint64_t budget, bool expertsFromStorage,
   slots = std::min<uint64_t>(slots, static_cast<uint64_t>(c.num_layers()) *
                                         c.num_experts());
   cache_ = std::make_unique<ExpertCache>();
-  return cache_->init(file_, moeWeights_, c.num_experts(), slots,
-                      expertsFromStorage, error);
+  if (expertsFromStorage && !file_.readFromStorage(error))
+    return false;
+  return cache_->init(file_, moeWeights_, c.num_experts(), slots, error);
 }
 
 void Runtime::route(const float *logits, int E, int n, const model::Step *s,

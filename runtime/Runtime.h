@@ -24,8 +24,8 @@ struct RuntimeOptions {
   // Bytes the runtime may use (0: the model file's budget, which may be 0 =
   // none).
   uint64_t memoryBudget = 0;
-  // Under a budget: every streamed expert is read from storage, not from the
-  // page cache (ExpertCache::init's fromStorage).
+  // Under a budget: every streamed expert is read from storage (O_DIRECT), not
+  // from the page cache, which no budget counts (ModelFile::readFromStorage).
   bool expertsFromStorage = false;
   // Time every decode step (one token) by kind, for stc-bench --profile.
   bool profile = false;

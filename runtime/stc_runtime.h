@@ -25,8 +25,8 @@ typedef struct stc_options {
                ahead) instead of reading the whole file at load */
   uint64_t memory_budget;   /* bytes; 0: the model's own budget (if any) */
   int experts_from_storage; /* 1: under a memory budget, every streamed expert
-                               is read from storage (dropped from the page
-                               cache before the run and after each read) */
+                               is read from storage (O_DIRECT), past the page
+                               cache */
 } stc_options;
 stc_model *stc_load_with(const char *path, const stc_options *options,
                          char *error, size_t error_size);

@@ -215,7 +215,7 @@ int main(int argc, char **argv) {
                   static_cast<unsigned long long>(cacheLoads),
                   cacheBytes / 1048576.0, cacheSeconds,
                   cacheSeconds > 0 ? cacheBytes / cacheSeconds / 1e9 : 0.0,
-                  fromStorage ? "storage"
+                  fromStorage ? "storage, O_DIRECT"
                               : "the page cache where it holds them");
   }
   if (profile) {
