@@ -79,6 +79,11 @@ double stc_expert_read_seconds(const stc_model *m) {
   return c ? c->readSeconds() : 0;
 }
 
+uint64_t stc_expert_reads_ahead(const stc_model *m) {
+  const stc::rt::ExpertCache *c = m->runtime.expertCache();
+  return c ? c->readsAhead() : 0;
+}
+
 int stc_sparsity_stats(const stc_model *m, double *dead_share,
                        double *skipped_bytes_per_token) {
   *dead_share = m->runtime.reluZeroFraction();

@@ -55,7 +55,7 @@ ExpertCache::~ExpertCache() {
     ::munmap(arena_, slots_ * slotBytes_);
 }
 
-int ExpertCache::assign(int layer, int32_t e) {
+int ExpertCache::assign(int layer, int32_t e, bool ahead) {
   const int64_t key = static_cast<int64_t>(layer) * numExperts_ + e;
   auto it = where_.find(key);
   if (it != where_.end()) {
@@ -78,6 +78,7 @@ int ExpertCache::assign(int layer, int32_t e) {
   where_[key] = victim;
   lastUse_[victim] = ++clock_;
   ++misses_;
+  readsAhead_ += ahead;
   state_[victim].store(1);
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -90,12 +91,12 @@ int ExpertCache::assign(int layer, int32_t e) {
 void ExpertCache::prefetch(int layer, const int32_t *experts, int count) {
   for (int i = 0; i < count; ++i)
     if (experts[i] >= 0 && experts[i] < numExperts_)
-      assign(layer, experts[i]);
+      assign(layer, experts[i], true);
 }
 
 bool ExpertCache::acquire(int layer, int32_t e, const uint8_t *matrices[3],
                           std::string &error) {
-  int slot = assign(layer, e);
+  int slot = assign(layer, e, false);
   while (slot < 0) {
     // Every slot is being read (a prefill prefetched more experts than fit):
     // wait for one read to finish, then take the least recently used slot.
@@ -112,7 +113,7 @@ bool ExpertCache::acquire(int layer, int32_t e, const uint8_t *matrices[3],
         return false;
       });
     }
-    slot = assign(layer, e);
+    slot = assign(layer, e, false);
   }
   if (state_[slot].load() != 2) {
     std::unique_lock<std::mutex> lock(mutex_);

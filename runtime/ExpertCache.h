@@ -41,13 +41,18 @@ public:
 
   uint64_t slots() const { return slots_; }
   uint64_t misses() const { return misses_; }
+  // Of the misses, the reads queued by prefetch (ahead of their use) rather
+  // than by acquire.
+  uint64_t readsAhead() const { return readsAhead_; }
   uint64_t bytesRead() const { return bytesRead_; }
   // Wall time the I/O thread spent in reads (bytesRead() / readSeconds() is the
   // rate the storage, or the page cache, delivered).
   double readSeconds() const { return readNanos_ * 1e-9; }
 
 private:
-  int assign(int layer, int32_t e); // main thread only: slot for (layer, e)
+  // Main thread only: the slot for (layer, e), queueing its read on a miss
+  // (`ahead`: for a prefetch, counted in readsAhead()).
+  int assign(int layer, int32_t e, bool ahead);
   void ioLoop();
 
   const ModelFile *file_ = nullptr;
@@ -68,7 +73,8 @@ private:
   std::thread io_;
   bool stop_ = false;
   std::atomic<uint64_t> bytesRead_{0}, readNanos_{0};
-  uint64_t misses_ = 0; // experts read from the file
+  uint64_t misses_ = 0;     // experts read from the file
+  uint64_t readsAhead_ = 0; // of those, queued by prefetch
 };
 
 } // namespace stc::rt

@@ -926,7 +926,15 @@ void Runtime::route(const float *logits, int E, int n, const model::Step *s,
 }
 
 void Runtime::prefetchExperts(int layer, const int32_t *idx, int count) {
-  if (populated_ || layer < 0 || layer >= static_cast<int>(moeWeights_.size()))
+  if (layer < 0 || layer >= static_cast<int>(moeWeights_.size()))
+    return;
+  if (cache_) {
+    // Under a budget: queue the reads of the missing ones on the cache's I/O
+    // thread, which runs them while attention computes.
+    cache_->prefetch(layer, idx, count);
+    return;
+  }
+  if (populated_)
     return; // resident weights: nothing to fetch
   const long page = ::sysconf(_SC_PAGESIZE);
   const int E = config().num_experts();

@@ -51,6 +51,9 @@ void stc_expert_cache_stats(const stc_model *m, uint64_t *slots,
                             uint64_t *loads, uint64_t *bytes_read);
 /* Seconds the expert cache's reads took (0 without a memory budget). */
 double stc_expert_read_seconds(const stc_model *m);
+/* Of the experts read, those read ahead of use (queued by the route-ahead
+ * dispatch while attention runs) rather than when the MoE step needed them. */
+uint64_t stc_expert_reads_ahead(const stc_model *m);
 /* Over the tokens decoded one at a time so far: the share of expert neurons
  * with relu(gate) = 0, and (a model compiled with st-sparse-reglu, else 0) the
  * up and down bytes per token it skipped for them. Returns 1 if the model is

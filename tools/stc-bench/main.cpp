@@ -144,7 +144,8 @@ int main(int argc, char **argv) {
   const stc::rt::ExpertCache *cache = rt.expertCache();
   const uint64_t cacheSlots = cache ? cache->slots() : 0,
                  cacheLoads = cache ? cache->misses() : 0,
-                 cacheBytes = cache ? cache->bytesRead() : 0;
+                 cacheBytes = cache ? cache->bytesRead() : 0,
+                 cacheAhead = cache ? cache->readsAhead() : 0;
   const double cacheSeconds = cache ? cache->readSeconds() : 0;
   const std::string target = m->target() ? m->target()->str() : "?";
   if (json) {
@@ -155,7 +156,8 @@ int main(int argc, char **argv) {
         "\"weight_bytes_per_token\": %llu, \"bandwidth_bytes_s\": %.0f, "
         "\"roofline_share\": %.4f, \"kv_bytes_per_token\": %llu, "
         "\"kv_ring_bytes\": %llu, \"expert_cache_slots\": %llu, "
-        "\"experts_read\": %llu, \"expert_bytes_read\": %llu, "
+        "\"experts_read\": %llu, \"experts_read_ahead\": %llu, "
+        "\"expert_bytes_read\": %llu, "
         "\"expert_read_seconds\": %.4f, \"experts_from_storage\": %s, "
         "\"relu_zero_fraction\": %.4f, \"sparse_reglu\": %s, "
         "\"skipped_bytes_per_token\": %.0f, \"dense_roofline_tok_s\": %.3f, "
@@ -168,6 +170,7 @@ int main(int argc, char **argv) {
         static_cast<unsigned long long>(rt.kvRingBytes()),
         static_cast<unsigned long long>(cacheSlots),
         static_cast<unsigned long long>(cacheLoads),
+        static_cast<unsigned long long>(cacheAhead),
         static_cast<unsigned long long>(cacheBytes), cacheSeconds,
         fromStorage && cache ? "true" : "false", rt.reluZeroFraction(),
         rt.sparseReglu() ? "true" : "false", skipped, denseRooflineTps,
@@ -209,10 +212,12 @@ int main(int argc, char **argv) {
         static_cast<unsigned long long>(rt.kvBytesPerToken()),
         rt.kvRingBytes() / 1048576.0);
     if (cache)
-      std::printf("expert cache            %llu slots; %llu experts read "
-                  "(%.1f MiB in %.2f s, %.2f GB/s, from %s)\n",
+      std::printf("expert cache            %llu slots; %llu experts read, "
+                  "%llu ahead of use (%.1f MiB in %.2f s, %.2f GB/s, from "
+                  "%s)\n",
                   static_cast<unsigned long long>(cacheSlots),
                   static_cast<unsigned long long>(cacheLoads),
+                  static_cast<unsigned long long>(cacheAhead),
                   cacheBytes / 1048576.0, cacheSeconds,
                   cacheSeconds > 0 ? cacheBytes / cacheSeconds / 1e9 : 0.0,
                   fromStorage ? "storage, O_DIRECT"

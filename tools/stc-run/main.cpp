@@ -154,11 +154,12 @@ int main(int argc, char **argv) {
     stc_expert_cache_stats(m, &slots, &loads, &bytes);
     const double seconds = stc_expert_read_seconds(m);
     std::fprintf(stderr,
-                 "expert cache: %llu slots, %llu experts read, %.1f MiB in "
-                 "%.3f s\n",
+                 "expert cache: %llu slots, %llu experts read (%llu ahead of "
+                 "use), %.1f MiB in %.3f s\n",
                  static_cast<unsigned long long>(slots),
-                 static_cast<unsigned long long>(loads), bytes / 1048576.0,
-                 seconds);
+                 static_cast<unsigned long long>(loads),
+                 static_cast<unsigned long long>(stc_expert_reads_ahead(m)),
+                 bytes / 1048576.0, seconds);
     double dead = 0, skipped = 0;
     if (stc_sparsity_stats(m, &dead, &skipped))
       std::fprintf(stderr,
