@@ -132,10 +132,11 @@ def StRouteAhead : Pass<"st-route-ahead", "mlir::ModuleOp"> {
     definition of its input (above the attention norm and attention) and marks it
     `route_ahead`; `st-lower-to-kernels` then emits one fused `dispatch` kernel
     (router matmul, top-k and weighting in one step) instead of a gemm and a `route`,
-    and the runtime, right after dispatching, asks the OS to read the selected
-    experts' segments in (madvise WILLNEED) so the reads overlap attention. When the
-    weights are already resident (the default load) the prefetch is skipped and costs
-    nothing; the expert cache of a memory-budgeted runtime will take its cue here.
+    and the runtime, right after dispatching, starts reading the selected experts
+    so the reads overlap attention: under a memory budget it queues them on the
+    expert cache's I/O thread, with a lazily mapped file it asks the OS for their
+    segments (madvise WILLNEED). When the weights are resident (the default load)
+    nothing is fetched and it costs nothing.
 
     Before (a router placed after attention):
     ```mlir
