@@ -60,6 +60,11 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
     return false;
   const uint64_t budget = options.memoryBudget ? options.memoryBudget
                                                : file_.model()->memory_budget();
+  if (budget == 0 && options.expertsFromStorage) {
+    error = path + ": reading experts from storage needs a memory budget "
+                   "(without one every weight is resident)";
+    return false;
+  }
   if (budget == 0 && options.populate)
     file_.populate();
   const model::Model *m = file_.model();
