@@ -1,5 +1,6 @@
-// Bandwidth: streaming read bandwidth of this machine, the denominator of every
-// roofline stc reports (stc-bench, stc compile --report). Header-only.
+// Bandwidth: read bandwidth of this machine, the denominator of every roofline
+// stc reports (stc-bench, stc compile --report): streaming, and for the sparse
+// ReGLU path the rate of reading scattered rows. Header-only.
 #pragma once
 
 #include <algorithm>
@@ -11,40 +12,62 @@
 
 namespace stc::rt {
 
-// `threads` readers over `bytes` of memory written first (so no page is the
-// shared zero page), median of `passes`.
-inline double measureReadBandwidth(int threads, size_t bytes = size_t(1) << 30,
-                                   int passes = 7) {
-  threads = std::max(1, threads);
-  std::vector<uint64_t> buf(bytes / 8);
+namespace detail {
+
+// Memory written first, so no page is the shared zero page.
+inline std::vector<uint64_t> filledWords(size_t words) {
+  std::vector<uint64_t> buf(words);
   for (size_t i = 0; i < buf.size(); ++i)
     buf[i] = i * 0x9E3779B97F4A7C15ull;
+  return buf;
+}
+
+// Sums n words (four accumulators, so the loop is bound by loads, not adds).
+inline uint64_t sumWords(const uint64_t *p, size_t n) {
+  uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+  for (size_t i = 0; i + 4 <= n; i += 4) {
+    a0 += p[i];
+    a1 += p[i + 1];
+    a2 += p[i + 2];
+    a3 += p[i + 3];
+  }
+  return a0 + a1 + a2 + a3;
+}
+
+// Median over `passes` of `bytes` / the wall time of `threads` threads each
+// running read(t) (which returns a sum, kept so the reads are not optimized
+// away).
+template <typename Read>
+double medianRate(int threads, int passes, double bytes, Read read) {
   std::vector<double> rates;
   for (int pass = 0; pass < passes; ++pass) {
     std::vector<uint64_t> sink(static_cast<size_t>(threads) * 8);
     auto t0 = std::chrono::steady_clock::now();
     std::vector<std::thread> pool;
     for (int t = 0; t < threads; ++t)
-      pool.emplace_back([&, t] {
-        size_t n = buf.size() / threads, begin = t * n;
-        uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-        for (size_t i = begin; i + 4 <= begin + n; i += 4) {
-          a0 += buf[i];
-          a1 += buf[i + 1];
-          a2 += buf[i + 2];
-          a3 += buf[i + 3];
-        }
-        sink[t * 8] = a0 + a1 + a2 + a3;
-      });
+      pool.emplace_back([&, t] { sink[t * 8] = read(t); });
     for (auto &th : pool)
       th.join();
     double s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
             .count();
-    rates.push_back(static_cast<double>(bytes) / s);
+    rates.push_back(bytes / s);
   }
   std::sort(rates.begin(), rates.end());
   return rates[rates.size() / 2];
+}
+
+} // namespace detail
+
+// `threads` readers over `bytes` of memory, median of `passes`.
+inline double measureReadBandwidth(int threads, size_t bytes = size_t(1) << 30,
+                                   int passes = 7) {
+  threads = std::max(1, threads);
+  const std::vector<uint64_t> buf = detail::filledWords(bytes / 8);
+  const size_t share = buf.size() / threads;
+  return detail::medianRate(
+      threads, passes, static_cast<double>(bytes),
+      [&](int t) { return detail::sumWords(buf.data() + t * share, share); });
 }
 
 // The read bandwidth of sparse ReGLU's access pattern: rows of `rowBytes`, each
@@ -66,9 +89,7 @@ measureSparseReadBandwidth(int threads, size_t rowBytes, double live,
   threads = std::max(1, threads);
   rowBytes = std::max<size_t>(64, rowBytes / 64 * 64);
   const size_t rows = bytes / rowBytes, words = rowBytes / 8;
-  std::vector<uint64_t> buf(rows * words);
-  for (size_t i = 0; i < buf.size(); ++i)
-    buf[i] = i * 0x9E3779B97F4A7C15ull;
+  const std::vector<uint64_t> buf = detail::filledWords(rows * words);
   std::vector<size_t> liveRows;
   uint64_t h = 0x243F6A8885A308D3ull;
   for (size_t r = 0; r < rows; ++r) {
@@ -76,56 +97,32 @@ measureSparseReadBandwidth(int threads, size_t rowBytes, double live,
     if (static_cast<double>((h * 0x2545F4914F6CDD1Dull) >> 11) * 0x1p-53 < live)
       liveRows.push_back(r);
   }
-  auto rate = [&](bool sparse) {
-    std::vector<double> rates;
-    for (int pass = 0; pass < passes; ++pass) {
-      std::vector<uint64_t> sink(static_cast<size_t>(threads) * 8);
-      auto t0 = std::chrono::steady_clock::now();
-      std::vector<std::thread> pool;
-      for (int t = 0; t < threads; ++t)
-        pool.emplace_back([&, t] {
-          uint64_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-          auto sum = [&](const uint64_t *p, size_t n) {
-            for (size_t i = 0; i + 4 <= n; i += 4) {
-              a0 += p[i];
-              a1 += p[i + 1];
-              a2 += p[i + 2];
-              a3 += p[i + 3];
-            }
-          };
-          if (!sparse) {
-            size_t n = rows / threads;
-            sum(buf.data() + t * n * words, n * words);
-          } else {
-            size_t n = liveRows.size(), begin = n * t / threads,
-                   end = n * (t + 1) / threads;
-            for (size_t i = begin; i < end; ++i) {
-              if (i + 4 < end) {
-                const char *next = reinterpret_cast<const char *>(
-                    buf.data() + liveRows[i + 4] * words);
-                for (size_t b = 0; b < rowBytes; b += 64)
-                  __builtin_prefetch(next + b, 0, 1);
-              }
-              sum(buf.data() + liveRows[i] * words, words);
-            }
-          }
-          sink[t * 8] = a0 + a1 + a2 + a3;
-        });
-      for (auto &th : pool)
-        th.join();
-      double s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0)
-              .count();
-      double read = static_cast<double>(sparse ? liveRows.size() : rows) *
-                    static_cast<double>(rowBytes);
-      rates.push_back(read / s);
-    }
-    std::sort(rates.begin(), rates.end());
-    return rates[rates.size() / 2];
-  };
   SparseReadRates r;
-  r.streaming = rate(false);
-  r.liveRows = liveRows.empty() ? r.streaming : rate(true);
+  const size_t share = rows / threads * words;
+  r.streaming = detail::medianRate(
+      threads, passes, static_cast<double>(share * threads * 8),
+      [&](int t) { return detail::sumWords(buf.data() + t * share, share); });
+  if (liveRows.empty()) {
+    r.liveRows = r.streaming;
+    return r;
+  }
+  r.liveRows = detail::medianRate(
+      threads, passes, static_cast<double>(liveRows.size() * rowBytes),
+      [&](int t) {
+        const size_t n = liveRows.size(), begin = n * t / threads,
+                     end = n * (t + 1) / threads;
+        uint64_t sum = 0;
+        for (size_t i = begin; i < end; ++i) {
+          if (i + 4 < end) {
+            const char *next = reinterpret_cast<const char *>(
+                buf.data() + liveRows[i + 4] * words);
+            for (size_t b = 0; b < rowBytes; b += 64)
+              __builtin_prefetch(next + b, 0, 1);
+          }
+          sum += detail::sumWords(buf.data() + liveRows[i] * words, words);
+        }
+        return sum;
+      });
   return r;
 }
 
