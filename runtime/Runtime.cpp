@@ -898,9 +898,9 @@ bool Runtime::initExpertCache(uint64_t budget, bool expertsFromStorage,
   uint64_t slots = (budget - dense - overhead) / slotBytes;
   slots = std::min<uint64_t>(slots, static_cast<uint64_t>(c.num_layers()) *
                                         c.num_experts());
-  cache_ = std::make_unique<ExpertCache>();
   if (expertsFromStorage && !file_.readFromStorage(error))
     return false;
+  cache_ = std::make_unique<ExpertCache>();
   return cache_->init(file_, moeWeights_, c.num_experts(), slots, error);
 }
 

@@ -146,7 +146,8 @@ private:
   // softmax).
   void route(const float *logits, int E, int n, const model::Step *s,
              float *wts, int32_t *idx);
-  // Asks the OS to read the selected experts of `layer` in (route-ahead); a
+  // Starts reading the selected experts of `layer` (route-ahead): queued on the
+  // expert cache under a budget, else asked of the OS for a lazy mapping; a
   // no-op when the weights were populated at load.
   void prefetchExperts(int layer, const int32_t *idx, int count);
   bool attention(const model::Step *s, int n, std::string &error);
