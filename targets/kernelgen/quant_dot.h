@@ -1,6 +1,7 @@
 // quant_dot.h: the int8 dot-product algorithm and schedule shared by the
-// quantized GEMM generators (gemm_quant, gemm_quant_experts), and the fp16
-// scale conversion every quantized kernel uses (also sparse_up, sparse_down).
+// quantized GEMM generators (gemm_quant, gemm_quant_experts), its per-block
+// integer dot (also sparse_up), and the fp16 scale conversion every quantized
+// kernel uses (also sparse_up, sparse_down).
 // See gemm_quant_generator.cpp for the rows16 layout and the offset correction.
 #pragma once
 
@@ -19,6 +20,31 @@ inline Halide::Expr halfBitsToFloat(Halide::Expr bits) {
       reinterpret(Float(32), (h & 0x7fff) << 13) * 5.192296858534828e33f;
   return reinterpret(Float(32),
                      reinterpret(UInt(32), magnitude) | ((h & 0x8000) << 16));
+}
+
+// The integer dot product of one Q8_0 block with a weight block, shared by
+// every int8-dot kernel: its reduction domain (rd.x the byte of a quad, rd.y
+// the quad, rd.z the nibble for q4_0), the weight value a domain point reads
+// (a nibble of `byte` for q4_0, the byte for q8_0), and the schedule that turns
+// the reduction over a quad's 4 bytes into a dot instruction (vpdpbusd on VNNI
+// targets): innermost and atomic, 16 lanes `l` wide, computed per block `at`.
+inline Halide::RDom blockDotDomain(int quads) {
+  return Halide::RDom(0, 4, 0, quads, 0, quads == 4 ? 2 : 1, "rd");
+}
+inline Halide::Expr blockDotWeight(Halide::Expr byte, const Halide::RDom &rd,
+                                   int quads) {
+  return quads == 4 ? Halide::select(rd.z == 0, byte & 15, byte >> 4) : byte;
+}
+inline void scheduleBlockDot(Halide::Func dot, const Halide::RDom &rd,
+                             Halide::Var l, Halide::Func acc, Halide::RVar at) {
+  dot.compute_at(acc, at).vectorize(l);
+  dot.update()
+      .reorder(rd.x, l, rd.y, rd.z)
+      .atomic()
+      .vectorize(rd.x)
+      .vectorize(l)
+      .unroll(rd.y)
+      .unroll(rd.z);
 }
 
 // Defines `y(l, g, s)` = sum over blocks of the rows16 tile dot products, where
@@ -43,9 +69,8 @@ inline void defineQuantDot(
   const float offset = nibbles ? 8.0f : 128.0f;
 
   // Integer dot product of one row with one activation block.
-  RDom rd(0, 4, 0, quads, 0, nibbles ? 2 : 1, "rd");
-  Expr byte = weight(rd.x, l, rd.y, b, g, s);
-  Expr u = nibbles ? select(rd.z == 0, byte & 15, byte >> 4) : byte;
+  RDom rd = blockDotDomain(quads);
+  Expr u = blockDotWeight(weight(rd.x, l, rd.y, b, g, s), rd, quads);
   Expr k = 32 * b + (nibbles ? 16 * rd.z : 0) + 4 * rd.y + rd.x;
   Func dot("dot");
   dot(l, b, g, s) = 0;
@@ -70,14 +95,7 @@ inline void defineQuantDot(
       .parallel(go);
   acc.compute_at(y, s).vectorize(l);
   acc.update().vectorize(l);
-  dot.compute_at(acc, rb).vectorize(l);
-  dot.update()
-      .reorder(rd.x, l, rd.y, rd.z)
-      .atomic()
-      .vectorize(rd.x)
-      .vectorize(l)
-      .unroll(rd.y)
-      .unroll(rd.z);
+  scheduleBlockDot(dot, rd, l, acc, rb);
 }
 
 // Declares the rows16 tile strides of the weight bytes (dims r, l, j, b, g,

@@ -75,9 +75,9 @@ public:
                                                2,
                               sw.dim(2).stride() * 2);
 
-    RDom rd(0, 4, 0, quads, 0, nibbles ? 2 : 1, "rd");
-    Expr byte = w(rd.x, l, rd.y, tl, row, e);
-    Expr q = nibbles ? select(rd.z == 0, byte & 15, byte >> 4) : byte;
+    RDom rd = stc::kernelgen::blockDotDomain(quads);
+    Expr q =
+        stc::kernelgen::blockDotWeight(w(rd.x, l, rd.y, tl, row, e), rd, quads);
     Func dot("dot");
     dot(l, tl, n) = 0;
     dot(l, tl, n) += i32(widening_mul(q, xr(rd.x, l, rd.y, rd.z, tl, tok)));
@@ -103,14 +103,7 @@ public:
     acc.compute_at(u, ni).vectorize(l);
     request.compute_at(u, ni);
     acc.update().vectorize(l);
-    dot.compute_at(acc, rt).vectorize(l);
-    dot.update()
-        .reorder(rd.x, l, rd.y, rd.z)
-        .atomic()
-        .vectorize(rd.x)
-        .vectorize(l)
-        .unroll(rd.y)
-        .unroll(rd.z);
+    stc::kernelgen::scheduleBlockDot(dot, rd, l, acc, rt);
 
     const int tileBytes = quads * 64;
     w.dim(0).set_bounds(0, 4).set_stride(1);
