@@ -101,9 +101,25 @@ private:
   std::map<std::string, std::unique_ptr<InputFile>> files_;
 };
 
+// Puts one GGUF block into lane l of a 16-lane tile (rows16 and blocks16
+// alike): quad j's 4 bytes at tile[j][l][0..3], the fp16 scale bytes at
+// scale[0..1]. q8_0 values are stored as u8 = q + 128 (see gemm_quant).
+void placeBlockInLane(DType t, const uint8_t *blk, uint8_t *tile, int l,
+                      uint8_t *scale) {
+  const int quads = t == DType::Q4_0 ? 4 : 8;
+  scale[0] = blk[0];
+  scale[1] = blk[1];
+  for (int j = 0; j < quads; ++j)
+    for (int r = 0; r < 4; ++r) {
+      uint8_t v = blk[2 + 4 * j + r];
+      tile[j * 64 + l * 4 + r] =
+          t == DType::Q8_0 ? static_cast<uint8_t>(v ^ 0x80) : v;
+    }
+}
+
 // Interleaves `rows` (a multiple of 16) rows of GGUF blocks into rows16 tiles
-// and the fp16 scales [g][b][l]. q8_0 values are stored as u8 = q + 128 (see
-// gemm_quant).
+// (block b of row 16g + l in lane l of tile (g, b)) and the fp16 scales
+// [g][b][l].
 void repackRows16(DType t, const uint8_t *blocks, int64_t rows, int64_t cols,
                   uint8_t *tiles, uint8_t *scales) {
   const int quads = t == DType::Q4_0 ? 4 : 8;
@@ -111,20 +127,11 @@ void repackRows16(DType t, const uint8_t *blocks, int64_t rows, int64_t cols,
       t == DType::Q4_0 ? kQ4_0BlockBytes : kQ8_0BlockBytes;
   const int64_t B = cols / 32, G = rows / 16;
   for (int64_t g = 0; g < G; ++g)
-    for (int64_t b = 0; b < B; ++b) {
-      uint8_t *tile = tiles + (g * B + b) * quads * 64;
-      for (int l = 0; l < 16; ++l) {
-        const uint8_t *blk = blocks + ((g * 16 + l) * B + b) * blockBytes;
-        scales[((g * B + b) * 16 + l) * 2] = blk[0];
-        scales[((g * B + b) * 16 + l) * 2 + 1] = blk[1];
-        for (int j = 0; j < quads; ++j)
-          for (int r = 0; r < 4; ++r) {
-            uint8_t v = blk[2 + 4 * j + r];
-            tile[j * 64 + l * 4 + r] =
-                t == DType::Q8_0 ? static_cast<uint8_t>(v ^ 0x80) : v;
-          }
-      }
-    }
+    for (int64_t b = 0; b < B; ++b)
+      for (int l = 0; l < 16; ++l)
+        placeBlockInLane(t, blocks + ((g * 16 + l) * B + b) * blockBytes,
+                         tiles + (g * B + b) * quads * 64, l,
+                         scales + ((g * B + b) * 16 + l) * 2);
 }
 
 // A [D][F] matrix of GGUF blocks (along F) to the transposed layout: the values
@@ -170,17 +177,10 @@ void repackBlocks16(DType t, const uint8_t *blocks, int64_t rows, int64_t cols,
   scales.assign(static_cast<size_t>(rows) * T * 16 * 2, 0);
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t b = 0; b < B; ++b) {
-      const uint8_t *blk = blocks + (r * B + b) * blockBytes;
       const int64_t tile = b / 16, l = b % 16;
-      uint8_t *dst = &tiles[(r * T + tile) * quads * 64];
-      scales[((r * T + tile) * 16 + l) * 2] = blk[0];
-      scales[((r * T + tile) * 16 + l) * 2 + 1] = blk[1];
-      for (int j = 0; j < quads; ++j)
-        for (int q = 0; q < 4; ++q) {
-          uint8_t v = blk[2 + 4 * j + q];
-          dst[j * 64 + l * 4 + q] =
-              t == DType::Q8_0 ? static_cast<uint8_t>(v ^ 0x80) : v;
-        }
+      placeBlockInLane(t, blocks + (r * B + b) * blockBytes,
+                       &tiles[(r * T + tile) * quads * 64], static_cast<int>(l),
+                       &scales[((r * T + tile) * 16 + l) * 2]);
     }
 }
 
