@@ -126,4 +126,13 @@ measureSparseReadBandwidth(int threads, size_t rowBytes, double live,
   return r;
 }
 
+// The sparse roofline: seconds per decoded token when `skippable` of its
+// `bytes` are read only for live neurons (a share 1 - dead of them, read at
+// `liveShare` of the streaming rate) and the rest streams at `bandwidth`.
+inline double sparseSecondsPerToken(double bytes, double skippable, double dead,
+                                    double bandwidth, double liveShare) {
+  return (bytes - skippable) / bandwidth +
+         skippable * (1 - dead) / (bandwidth * liveShare);
+}
+
 } // namespace stc::rt

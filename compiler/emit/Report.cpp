@@ -177,9 +177,8 @@ std::string compileReport(ModuleOp module, const TargetInfo &target,
         // read them slower than a stream (measured here), which is what the
         // skipped bytes are worth in time.
         double share = liveRowShare(neuronBytes / 2, 1 - dead);
-        double live = skippable * (1 - dead);
-        double seconds = (perToken - skippable) / bandwidth +
-                         live / (bandwidth * std::max(share, 1e-3));
+        double seconds = rt::sparseSecondsPerToken(
+            perToken, skippable, dead, bandwidth, std::max(share, 1e-3));
         double ratio = perToken / bandwidth / seconds; // over the dense one
         os << llvm::format(
             "      live rows (%llu bytes) read at %.0f%% of "

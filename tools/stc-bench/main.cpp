@@ -134,11 +134,9 @@ int main(int argc, char **argv) {
     stc::rt::SparseReadRates r = stc::rt::measureSparseReadBandwidth(
         threads, rt.sparseNeuronBytes() / 2, 1 - dead, size_t(256) << 20);
     liveShare = r.liveRows / r.streaming;
-    const double liveBytes = skipped * (1 - dead) / dead;
-    const double rest =
-        static_cast<double>(bytesPerToken) - skipped - liveBytes;
-    sparseRooflineTps =
-        1 / (rest / bandwidth + liveBytes / (bandwidth * liveShare));
+    sparseRooflineTps = 1 / stc::rt::sparseSecondsPerToken(
+                                static_cast<double>(bytesPerToken),
+                                skipped / dead, dead, bandwidth, liveShare);
   }
   const auto *m = rt.file().model();
   const stc::rt::ExpertCache *cache = rt.expertCache();
