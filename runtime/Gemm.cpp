@@ -1,0 +1,161 @@
+// The weight-streaming kernel calls of the runtime: dense GEMM/GEMV (f32, f16,
+// Q4_0, Q8_0 in rows16 tiles), the batched GEMV over k experts, the Q8_0
+// activation quantization they share, and the embedding row lookup.
+#include "Runtime.h"
+
+#include "Half.h"
+#include "Kernels.h"
+#include "RuntimeDetail.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace stc::rt {
+
+void Runtime::embedRow(const Weight &w, int64_t row, float *out) const {
+  const int64_t K = w.cols;
+  switch (w.t->dtype()) {
+  case model::DType::F32:
+    std::memcpy(out, w.data + row * K * 4, K * 4);
+    return;
+  case model::DType::F16:
+    for (int64_t k = 0; k < K; ++k)
+      out[k] = halfToFloat(loadU16(w.data + (row * K + k) * 2));
+    return;
+  default:
+    break;
+  }
+  // Rows16: gather the row's bytes out of its group's tiles.
+  const int Q = quads(w.t->dtype());
+  const int64_t B = K / 32, g = row / 16, l = row % 16;
+  const int64_t tileBytes = Q * 64, G = w.rows / 16;
+  const uint8_t *tiles = w.data;
+  const uint8_t *scales = w.data + G * B * tileBytes;
+  for (int64_t b = 0; b < B; ++b) {
+    const uint8_t *tile = tiles + (g * B + b) * tileBytes;
+    float d = halfToFloat(loadU16(scales + ((g * B + b) * 16 + l) * 2));
+    for (int j = 0; j < Q; ++j)
+      for (int r = 0; r < 4; ++r) {
+        uint8_t byte = tile[j * 64 + l * 4 + r];
+        if (Q == 4) {
+          out[b * 32 + 4 * j + r] = d * ((byte & 15) - 8);
+          out[b * 32 + 16 + 4 * j + r] = d * ((byte >> 4) - 8);
+        } else {
+          out[b * 32 + 4 * j + r] = d * (static_cast<int>(byte) - 128);
+        }
+      }
+  }
+}
+
+int32_t Runtime::groupsPerTask(int32_t groups) const {
+  // About four tasks per thread: large enough to stream, small enough to
+  // balance.
+  return std::max<int32_t>(1, (groups + 4 * threads_ - 1) / (4 * threads_));
+}
+
+bool Runtime::quantizeRows(const float *x, int n, int32_t K,
+                           std::string &error) {
+  const int32_t B = K / 32;
+  qx_.resize(static_cast<size_t>(n) * K);
+  dx_.resize(static_cast<size_t>(n) * B);
+  sx_.resize(dx_.size());
+  HBuf hx(x, halide_type_float, 32, {{K, 1}, {n, K}});
+  HBuf hqx(qx_.data(), halide_type_int, 8, {{K, 1}, {n, K}});
+  HBuf hdx(dx_.data(), halide_type_float, 32, {{B, 1}, {n, B}});
+  HBuf hsx(sx_.data(), halide_type_float, 32, {{B, 1}, {n, B}});
+  if (stc_quantize_q8(hx.get(), hqx.get(), hdx.get(), hsx.get()) != 0) {
+    error = kernelError("quantize_q8 kernel failed");
+    return false;
+  }
+  return true;
+}
+
+bool Runtime::expertsGemm(int tensor, const int32_t *idx, int slots,
+                          bool sharedInput, float *y, std::string &error) {
+  Weight w = weight(tensor);
+  const int32_t K = static_cast<int32_t>(w.cols),
+                N = static_cast<int32_t>(w.rows);
+  const int32_t B = K / 32, G = N / 16, Q = quads(w.t->dtype());
+  const int32_t E = static_cast<int32_t>(w.t->shape()->Get(0));
+  const int32_t tile = Q * 64;
+  const int32_t stride = static_cast<int32_t>(w.t->expert_stride());
+  // Every slot reads row 0 of the quantized input when they share it (stride
+  // 0).
+  const int32_t rowK = sharedInput ? 0 : K, rowB = sharedInput ? 0 : B;
+  HBuf hw(w.data, halide_type_uint, 8,
+          {{4, 1}, {16, 4}, {Q, 64}, {B, tile}, {G, tile * B}, {E, stride}});
+  HBuf hsw(w.data + static_cast<int64_t>(G) * B * tile, halide_type_uint, 16,
+           {{16, 1}, {B, 16}, {G, 16 * B}, {E, stride / 2}});
+  HBuf hidx(idx, halide_type_int, 32, {{slots, 1}});
+  HBuf hqx(qx_.data(), halide_type_int, 8, {{K, 1}, {slots, rowK}});
+  HBuf hdx(dx_.data(), halide_type_float, 32, {{B, 1}, {slots, rowB}});
+  HBuf hsx(sx_.data(), halide_type_float, 32, {{B, 1}, {slots, rowB}});
+  HBuf hy(y, halide_type_float, 32, {{16, 1}, {G, 16}, {slots, N}});
+  int rc = w.t->dtype() == model::DType::Q4_0
+               ? stc_gemm_experts_q4_0(hw.get(), hsw.get(), hidx.get(),
+                                       hqx.get(), hdx.get(), hsx.get(),
+                                       groupsPerTask(G), hy.get())
+               : stc_gemm_experts_q8_0(hw.get(), hsw.get(), hidx.get(),
+                                       hqx.get(), hdx.get(), hsx.get(),
+                                       groupsPerTask(G), hy.get());
+  if (rc != 0) {
+    error = kernelError("expert gemm kernel failed on tensor '" +
+                        w.t->name()->str() + "'");
+    return false;
+  }
+  return true;
+}
+
+bool Runtime::gemm(const float *x, int n, const Weight &w, float *y,
+                   std::string &error) {
+  const int32_t K = static_cast<int32_t>(w.cols),
+                N = static_cast<int32_t>(w.rows);
+  int rc = 0;
+  switch (w.t->dtype()) {
+  case model::DType::F32:
+  case model::DType::F16: {
+    HBuf hw(w.data, halide_type_float,
+            w.t->dtype() == model::DType::F32 ? 32 : 16, {{K, 1}, {N, K}});
+    HBuf hx(x, halide_type_float, 32, {{K, 1}, {n, K}});
+    HBuf hy(y, halide_type_float, 32, {{N, 1}, {n, N}});
+    rc = w.t->dtype() == model::DType::F32
+             ? stc_gemm_f32(hw.get(), hx.get(), hy.get())
+             : stc_gemm_f16(hw.get(), hx.get(), hy.get());
+    break;
+  }
+  case model::DType::Q8_0:
+  case model::DType::Q4_0: {
+    // Quantize the activations once per call; every row of W reuses them.
+    const int32_t B = K / 32, G = N / 16, Q = quads(w.t->dtype());
+    if (!quantizeRows(x, n, K, error))
+      return false;
+    HBuf hqx(qx_.data(), halide_type_int, 8, {{K, 1}, {n, K}});
+    HBuf hdx(dx_.data(), halide_type_float, 32, {{B, 1}, {n, B}});
+    HBuf hsx(sx_.data(), halide_type_float, 32, {{B, 1}, {n, B}});
+    const int32_t tile = Q * 64;
+    HBuf hw(w.data, halide_type_uint, 8,
+            {{4, 1}, {16, 4}, {Q, 64}, {B, tile}, {G, tile * B}});
+    HBuf hsw(w.data + static_cast<int64_t>(G) * B * tile, halide_type_uint, 16,
+             {{16, 1}, {B, 16}, {G, 16 * B}});
+    HBuf hy(y, halide_type_float, 32, {{16, 1}, {G, 16}, {n, N}});
+    const int32_t perTask = groupsPerTask(G);
+    rc = w.t->dtype() == model::DType::Q4_0
+             ? stc_gemm_q4_0(hw.get(), hsw.get(), hqx.get(), hdx.get(),
+                             hsx.get(), perTask, hy.get())
+             : stc_gemm_q8_0(hw.get(), hsw.get(), hqx.get(), hdx.get(),
+                             hsx.get(), perTask, hy.get());
+    break;
+  }
+  default:
+    error = "tensor '" + w.t->name()->str() + "' has a dtype no kernel reads";
+    return false;
+  }
+  if (rc != 0) {
+    error = kernelError("gemm kernel failed on tensor '" + w.t->name()->str() +
+                        "'");
+    return false;
+  }
+  return true;
+}
+
+} // namespace stc::rt

@@ -1,0 +1,214 @@
+// The MoE steps: routing (top-k and combine weights), the per-step layout
+// check, and the dense ReGLU expert FFN (decode: k experts per batched call;
+// prefill: each expert once for all its tokens). The sparse ReGLU path is in
+// SparseMoe.cpp.
+#include "Runtime.h"
+
+#include "RuntimeDetail.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace stc::rt {
+
+void Runtime::route(const float *logits, int E, int n, const model::Step *s,
+                    float *wts, int32_t *idx) {
+  const int K = static_cast<int>(s->ints()->Get(0));
+  const bool softmax = s->ints()->Get(1) != 0;
+  std::vector<int> order(E);
+  for (int t = 0; t < n; ++t) {
+    const float *l = logits + static_cast<size_t>(t) * E;
+    for (int e = 0; e < E; ++e)
+      order[e] = e;
+    std::partial_sort(
+        order.begin(), order.begin() + K, order.end(),
+        [&](int a, int b) { return l[a] > l[b] || (l[a] == l[b] && a < b); });
+    // Softmax over the k selected logits, or sigmoid of each over their sum.
+    float sum = 0;
+    for (int j = 0; j < K; ++j) {
+      float v = softmax ? std::exp(l[order[j]] - l[order[0]])
+                        : 1.0f / (1.0f + std::exp(-l[order[j]]));
+      wts[t * K + j] = v;
+      idx[t * K + j] = order[j];
+      sum += v;
+    }
+    for (int j = 0; j < K; ++j)
+      wts[t * K + j] /= sum;
+  }
+}
+
+bool Runtime::moe(const model::Step *s, int n, std::string &error) {
+  const model::Config &c = config();
+  const int K = c.top_k(), D = c.hidden_size(), E = c.num_experts();
+  const int32_t *idx = i32(s->inputs()->Get(2));
+  for (int i = 0; i < n * K; ++i)
+    if (idx[i] < 0 || idx[i] >= E) {
+      error = "router produced expert " + std::to_string(idx[i]);
+      return false;
+    }
+  float *out = f32(s->outputs()->Get(0));
+  std::fill(out, out + static_cast<size_t>(n) * D, 0.0f);
+  return weight(s->weights()->Get(2)).t->layout() == model::Layout::Transposed
+             ? sparseMoe(s, n, error)
+             : denseMoe(s, n, error);
+}
+
+bool Runtime::forEachExpert(
+    const model::Step *s, int n,
+    const std::function<bool(int, const std::vector<int> &, const Weight *)>
+        &body,
+    std::string &error) {
+  const model::Config &c = config();
+  const int K = c.top_k(), D = c.hidden_size(), E = c.num_experts();
+  const float *x = f32(s->inputs()->Get(0));
+  const int32_t *idx = i32(s->inputs()->Get(2));
+  std::vector<std::vector<int>> slots(E);
+  for (int t = 0; t < n; ++t)
+    for (int j = 0; j < K; ++j)
+      slots[idx[t * K + j]].push_back(t * K + j);
+  for (int e = 0; e < E; ++e) {
+    const int m = static_cast<int>(slots[e].size());
+    if (m == 0)
+      continue;
+    moeX_.resize(static_cast<size_t>(m) * D);
+    for (int i = 0; i < m; ++i)
+      std::memcpy(&moeX_[static_cast<size_t>(i) * D],
+                  x + static_cast<size_t>(slots[e][i] / K) * D, D * 4);
+    // The expert's matrices: in the mapping, or in an expert-cache slot under a
+    // memory budget.
+    Weight mats[3];
+    for (int w = 0; w < 3; ++w)
+      mats[w] = weight(s->weights()->Get(w), e);
+    if (cache_) {
+      const uint8_t *data[3];
+      if (!cache_->acquire(s->layer(), e, data, error))
+        return false;
+      for (int w = 0; w < 3; ++w)
+        mats[w].data = data[w];
+    }
+    if (!body(e, slots[e], mats))
+      return false;
+  }
+  return true;
+}
+
+bool Runtime::denseMoe(const model::Step *s, int n, std::string &error) {
+  const model::Config &c = config();
+  const int K = c.top_k(), D = c.hidden_size(), F = c.expert_ffn();
+  const float *x = f32(s->inputs()->Get(0));
+  const float *wts = f32(s->inputs()->Get(1));
+  const int32_t *idx = i32(s->inputs()->Get(2));
+  float *out = f32(s->outputs()->Get(0));
+  auto quantized = [&](int i) {
+    return isQuant(weight(s->weights()->Get(i)).t->dtype());
+  };
+  if (n == 1 && !cache_ && quantized(0) && quantized(1) && quantized(2)) {
+    // Decode: the k selected experts in one call per projection; gate and up
+    // share the token's quantized input.
+    double t = seconds();
+    moeG_.resize(static_cast<size_t>(K) * F);
+    moeU_.resize(moeG_.size());
+    moeY_.resize(static_cast<size_t>(K) * D);
+    if (!quantizeRows(x, 1, D, error) ||
+        !expertsGemm(s->weights()->Get(0), idx, K, true, moeG_.data(), error))
+      return false;
+    chargePhase("moe gate", t, n);
+    if (!expertsGemm(s->weights()->Get(1), idx, K, true, moeU_.data(), error))
+      return false;
+    chargePhase("moe up (all rows)", t, n);
+    uint64_t dead = 0;
+    for (size_t i = 0; i < moeG_.size(); ++i) { // ReGLU: relu(gate) * up
+      dead += moeG_[i] <= 0.0f;
+      moeG_[i] = std::max(moeG_[i], 0.0f) * moeU_[i];
+    }
+    // The ReLU sparsity a sparse ReGLU would exploit: neurons whose up and down
+    // rows contribute nothing for this token.
+    deadNeurons_ += dead;
+    expertNeurons_ += moeG_.size();
+    if (!quantizeRows(moeG_.data(), K, F, error) ||
+        !expertsGemm(s->weights()->Get(2), idx, K, false, moeY_.data(), error))
+      return false;
+    for (int j = 0; j < K; ++j)
+      for (int d = 0; d < D; ++d)
+        out[d] += wts[j] * moeY_[static_cast<size_t>(j) * D + d];
+    chargePhase("moe down (all rows)", t, n);
+    return true;
+  }
+  // Prefill (and the expert cache): each expert once for all its tokens.
+  return forEachExpert(
+      s, n,
+      [&](int, const std::vector<int> &slots, const Weight *mats) {
+        const int m = static_cast<int>(slots.size());
+        moeG_.resize(static_cast<size_t>(m) * F);
+        moeU_.resize(moeG_.size());
+        moeY_.resize(moeX_.size());
+        if (!gemm(moeX_.data(), m, mats[0], moeG_.data(), error) ||
+            !gemm(moeX_.data(), m, mats[1], moeU_.data(), error))
+          return false;
+        for (size_t i = 0; i < moeG_.size(); ++i) // ReGLU: relu(gate) * up
+          moeG_[i] = std::max(moeG_[i], 0.0f) * moeU_[i];
+        if (!gemm(moeG_.data(), m, mats[2], moeY_.data(), error))
+          return false;
+        for (int i = 0; i < m; ++i) {
+          const int slot = slots[i];
+          float *o = out + static_cast<size_t>(slot / K) * D;
+          const float *y = &moeY_[static_cast<size_t>(i) * D];
+          for (int d = 0; d < D; ++d)
+            o[d] += wts[slot] * y[d];
+        }
+        return true;
+      },
+      error);
+}
+
+bool Runtime::checkMoeLayouts(const model::Step *s, std::string &error) {
+  const model::Config &c = config();
+  const std::string where =
+      "the MoE step of layer " + std::to_string(s->layer());
+  if (s->weights()->size() != 3 || !s->inputs() || s->inputs()->size() != 3 ||
+      !s->outputs() || s->outputs()->size() != 1) {
+    error = where + " does not have 3 inputs, 3 weights and 1 output";
+    return false;
+  }
+  const model::Tensor *t[3];
+  for (int i = 0; i < 3; ++i)
+    t[i] = file_.model()->tensors()->Get(s->weights()->Get(i));
+  const int64_t E = c.num_experts(), F = c.expert_ffn(), D = c.hidden_size();
+  const bool sparse = t[2]->layout() == model::Layout::Transposed;
+  const int64_t want[3][3] = {{E, F, D}, {E, F, D}, {E, D, F}};
+  for (int i = 0; i < 3; ++i) {
+    const auto *shape = t[i]->shape();
+    if (shape->size() != 3 || shape->Get(0) != want[i][0] ||
+        shape->Get(1) != want[i][1] || shape->Get(2) != want[i][2]) {
+      error = where + ": tensor '" + t[i]->name()->str() +
+              "' does not have the shape [" + std::to_string(want[i][0]) +
+              ", " + std::to_string(want[i][1]) + ", " +
+              std::to_string(want[i][2]) + "]";
+      return false;
+    }
+  }
+  auto layoutOk = [&](const model::Tensor *w, bool sparseRole) {
+    const model::DType d = w->dtype();
+    if (!sparseRole)
+      return isQuant(d) ? w->layout() == model::Layout::Rows16
+                        : w->layout() == model::Layout::RowMajor;
+    if (w == t[1])
+      return isQuant(d) ? w->layout() == model::Layout::Blocks16
+                        : d == model::DType::F32 &&
+                              w->layout() == model::Layout::RowMajor;
+    return (isQuant(d) ? D % 64 == 0 : d == model::DType::F32);
+  };
+  if (!layoutOk(t[0], false) || !layoutOk(t[1], sparse) ||
+      !layoutOk(t[2], sparse)) {
+    error = where +
+            " has expert tensors in layouts no MoE kernel reads (dense: rows16 "
+            "or f32 row-major; sparse ReGLU: blocks16 or f32 up, transposed "
+            "down with D a multiple of 64 when quantized)";
+    return false;
+  }
+  sparse_ = sparse_ || sparse;
+  return true;
+}
+
+} // namespace stc::rt

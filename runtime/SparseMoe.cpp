@@ -1,0 +1,277 @@
+// st-sparse-reglu's expert FFN: every gate row, then the up rows and the
+// (transposed) down rows of the live neurons only, through the sparse kernels.
+#include "Runtime.h"
+
+#include "Kernels.h"
+#include "ModelLayout.h"
+#include "RuntimeDetail.h"
+
+#include <algorithm>
+
+namespace stc::rt {
+
+bool Runtime::sparseUp(const Weight &up, int experts, const int32_t *ent,
+                       int count, const float *x, float *u,
+                       std::string &error) {
+  const int32_t D = static_cast<int32_t>(up.cols),
+                F = static_cast<int32_t>(up.rows);
+  if (up.t->dtype() == model::DType::F32) {
+    // The exact path (f32 weights): plain loops.
+    for (int i = 0; i < count; ++i) {
+      const float *w = reinterpret_cast<const float *>(
+                           up.data + ent[3 * i] * up.t->expert_stride()) +
+                       static_cast<size_t>(ent[3 * i + 1]) * D;
+      const float *xt = x + static_cast<size_t>(ent[3 * i + 2]) * D;
+      float acc = 0;
+      for (int32_t k = 0; k < D; ++k)
+        acc += w[k] * xt[k];
+      u[i] = acc;
+    }
+    return true;
+  }
+  const int32_t Q = quads(up.t->dtype()), tile = Q * 64, B = D / 32;
+  const int32_t tiles = static_cast<int32_t>(blocks16Tiles(D));
+  const int32_t T = static_cast<int32_t>(qx_.size() / D);
+  const int32_t stride = static_cast<int32_t>(up.t->expert_stride());
+  HBuf hw(up.data, halide_type_uint, 8,
+          {{4, 1},
+           {16, 4},
+           {Q, 64},
+           {tiles, tile},
+           {F, tiles * tile},
+           {experts, stride}});
+  HBuf hsw(up.data + static_cast<int64_t>(F) * tiles * tile, halide_type_uint,
+           16, {{16, 1}, {tiles, 16}, {F, tiles * 16}, {experts, stride / 2}});
+  HBuf hent(ent, halide_type_int, 32, {{3, 1}, {count, 3}});
+  HBuf hqx(qx_.data(), halide_type_int, 8, {{D, 1}, {T, D}});
+  HBuf hdx(dx_.data(), halide_type_float, 32, {{B, 1}, {T, B}});
+  HBuf hsx(sx_.data(), halide_type_float, 32, {{B, 1}, {T, B}});
+  HBuf hu(u, halide_type_float, 32, {{count, 1}});
+  const int32_t perTask = std::max(8, count / (4 * threads_) + 1);
+  const uint64_t address = reinterpret_cast<uintptr_t>(hw.buf.host),
+                 scales = reinterpret_cast<uintptr_t>(hsw.buf.host);
+  int rc = up.t->dtype() == model::DType::Q4_0
+               ? stc_sparse_up_q4_0(hw.get(), hsw.get(), hent.get(), hqx.get(),
+                                    hdx.get(), hsx.get(), perTask, address,
+                                    scales, hu.get())
+               : stc_sparse_up_q8_0(hw.get(), hsw.get(), hent.get(), hqx.get(),
+                                    hdx.get(), hsx.get(), perTask, address,
+                                    scales, hu.get());
+  if (rc != 0) {
+    error = kernelError("sparse up kernel failed on tensor '" +
+                        up.t->name()->str() + "'");
+    return false;
+  }
+  return true;
+}
+
+bool Runtime::sparseDown(const Weight &down, const float *act, int row,
+                         float *y, std::string &error) {
+  // Logical [D, F] (one expert), stored [F][D].
+  const int32_t D = static_cast<int32_t>(down.rows),
+                F = static_cast<int32_t>(down.cols);
+  if (down.t->dtype() == model::DType::F32) {
+    std::fill(y, y + D, 0.0f);
+    for (int32_t f = 0; f < F; ++f) {
+      if (act[f] == 0.0f)
+        continue;
+      const float *w = reinterpret_cast<const float *>(down.data) +
+                       static_cast<size_t>(f) * D;
+      for (int32_t d = 0; d < D; ++d)
+        y[d] += act[f] * w[d];
+    }
+    return true;
+  }
+  // The live neurons, block by block.
+  const int32_t G = F / 32;
+  sparseLive_.clear();
+  sparseFirst_.resize(G + 1);
+  sparseLive_.resize(F + 1);
+  int32_t live = 0;
+  for (int32_t g = 0; g < G; ++g) {
+    sparseFirst_[g] = live;
+    for (int32_t f = 32 * g; f < 32 * g + 32; ++f) { // branch-free
+      sparseLive_[live] = f;
+      live += act[f] != 0.0f;
+    }
+  }
+  sparseFirst_[G] = live;
+  sparseLive_.resize(live);
+  if (sparseLive_.empty()) {
+    std::fill(y, y + D, 0.0f);
+    return true;
+  }
+  const bool q4 = down.t->dtype() == model::DType::Q4_0;
+  const int32_t chunkBytes = q4 ? 32 : 64, C = D / 64;
+  HBuf hw(down.data, halide_type_uint, 8,
+          {{chunkBytes, 1}, {C, chunkBytes}, {F, C * chunkBytes}});
+  HBuf hsw(down.data + static_cast<int64_t>(F) * C * chunkBytes,
+           halide_type_uint, 16, {{D, 1}, {F / 32, D}});
+  HBuf hqa(qx_.data() + static_cast<size_t>(row) * F, halide_type_int, 8,
+           {{F, 1}});
+  HBuf hda(dx_.data() + static_cast<size_t>(row) * (F / 32), halide_type_float,
+           32, {{F / 32, 1}});
+  HBuf hlive(sparseLive_.data(), halide_type_int, 32,
+             {{static_cast<int32_t>(sparseLive_.size()), 1}});
+  HBuf hfirst(sparseFirst_.data(), halide_type_int, 32, {{G + 1, 1}});
+  HBuf hy(y, halide_type_float, 32, {{32, 1}, {2, 32}, {C, 64}});
+  // One slice of the outputs per thread (the last slice shifts inwards when
+  // the threads do not divide the chunks).
+  const int32_t perTask = (C + threads_ - 1) / threads_;
+  const uint64_t address = reinterpret_cast<uintptr_t>(down.data),
+                 scales = reinterpret_cast<uintptr_t>(hsw.buf.host);
+  int rc = q4 ? stc_sparse_down_q4_0(hw.get(), hsw.get(), hqa.get(), hda.get(),
+                                     hlive.get(), hfirst.get(), perTask,
+                                     address, scales, hy.get())
+              : stc_sparse_down_q8_0(hw.get(), hsw.get(), hqa.get(), hda.get(),
+                                     hlive.get(), hfirst.get(), perTask,
+                                     address, scales, hy.get());
+  if (rc != 0) {
+    error = kernelError("sparse down kernel failed on tensor '" +
+                        down.t->name()->str() + "'");
+    return false;
+  }
+  return true;
+}
+
+bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
+  const model::Config &c = config();
+  const int K = c.top_k(), D = c.hidden_size(), F = c.expert_ffn(),
+            E = c.num_experts();
+  const float *x = f32(s->inputs()->Get(0));
+  const float *wts = f32(s->inputs()->Get(1));
+  const int32_t *idx = i32(s->inputs()->Get(2));
+  float *out = f32(s->outputs()->Get(0));
+  Weight gate = weight(s->weights()->Get(0)), up = weight(s->weights()->Get(1)),
+         down = weight(s->weights()->Get(2));
+  // Bytes of one neuron's up row (with its scales) and down row (the down
+  // scales are shared by 32 neurons and always read): what a dead neuron saves.
+  const uint64_t upRow =
+      isQuant(up.t->dtype())
+          ? blocks16Tiles(D) * (quads(up.t->dtype()) * 64 + 32)
+          : static_cast<uint64_t>(D) * 4;
+  const uint64_t downRow = down.t->dtype() == model::DType::Q4_0   ? D / 2
+                           : down.t->dtype() == model::DType::Q8_0 ? D
+                                                                   : D * 4ull;
+  const uint64_t neuronBytes = upRow + downRow;
+  sparseNeuronBytes_ = neuronBytes;
+  uint64_t dead = 0;
+  moeY_.resize(D);
+  auto phase = [&](const char *kind, double &since) {
+    chargePhase(kind, since, n);
+  };
+  // The live neurons of the `rows` gate rows in moeG_ (F each) as up-kernel
+  // entries (expert, neuron, token); row r's are entries rowStart[r] ..
+  // rowStart[r + 1] - 1. Returns how many.
+  std::vector<int> rowStart;
+  auto listLive = [&](int rows, auto expertOf, auto tokenOf) {
+    sparseUpEnt_.resize(static_cast<size_t>(rows) * F * 3);
+    rowStart.assign(rows + 1, 0);
+    int live = 0;
+    for (int r = 0; r < rows; ++r) {
+      rowStart[r] = live;
+      const float *g = &moeG_[static_cast<size_t>(r) * F];
+      const int32_t expert = expertOf(r), token = tokenOf(r);
+      // Branch-free: half the neurons are dead at random, a branch on each
+      // would mispredict half the time.
+      for (int f = 0; f < F; ++f) {
+        int32_t *e = &sparseUpEnt_[static_cast<size_t>(live) * 3];
+        e[0] = expert;
+        e[1] = f;
+        e[2] = token;
+        live += g[f] > 0.0f;
+      }
+    }
+    rowStart[rows] = live;
+    dead += static_cast<uint64_t>(rows) * F - live;
+    return live;
+  };
+  // The down kernels' input: relu(gate) * up of each row's live neurons, zero
+  // for the dead ones, and its Q8_0 rounding in qx_ (quantized down weights).
+  auto activations = [&](int rows) {
+    moeU_.assign(static_cast<size_t>(rows) * F, 0.0f);
+    for (int r = 0; r < rows; ++r)
+      for (int i = rowStart[r]; i < rowStart[r + 1]; ++i) {
+        const size_t at = static_cast<size_t>(r) * F +
+                          sparseUpEnt_[static_cast<size_t>(i) * 3 + 1];
+        moeU_[at] = moeG_[at] * sparseU_[i];
+      }
+    return !isQuant(down.t->dtype()) ||
+           quantizeRows(moeU_.data(), rows, F, error);
+  };
+  if (n == 1 && !cache_ && isQuant(gate.t->dtype()) && isQuant(up.t->dtype())) {
+    // Decode: the k experts' gates in one call, one up call over the live
+    // neurons of all k, then one down call per expert.
+    double t = seconds();
+    moeG_.resize(static_cast<size_t>(K) * F);
+    if (!quantizeRows(x, 1, D, error) ||
+        !expertsGemm(s->weights()->Get(0), idx, K, true, moeG_.data(), error))
+      return false;
+    phase("moe gate", t);
+    const int live = listLive(
+        K, [&](int j) { return idx[j]; }, [](int) { return 0; });
+    sparseU_.resize(live);
+    phase("moe live list", t);
+    if (live > 0 &&
+        !sparseUp(up, E, sparseUpEnt_.data(), live, x, sparseU_.data(), error))
+      return false;
+    phase("moe up (live rows)", t);
+    if (!activations(K))
+      return false;
+    phase("moe down prep", t);
+    for (int j = 0; j < K; ++j) {
+      if (!sparseDown(weight(s->weights()->Get(2), idx[j]),
+                      &moeU_[static_cast<size_t>(j) * F], j, moeY_.data(),
+                      error))
+        return false;
+      for (int d = 0; d < D; ++d)
+        out[d] += wts[j] * moeY_[d];
+    }
+    phase("moe down (live rows)", t);
+  } else {
+    // Prefill, f32 weights and the expert cache: each expert once for all its
+    // tokens.
+    bool ok = forEachExpert(
+        s, n,
+        [&](int, const std::vector<int> &slots, const Weight *mats) {
+          const int m = static_cast<int>(slots.size());
+          moeG_.resize(static_cast<size_t>(m) * F);
+          if (!gemm(moeX_.data(), m, mats[0], moeG_.data(), error))
+            return false;
+          // The gate gemm quantized the rows only if its weights are
+          // quantized.
+          if (isQuant(up.t->dtype()) && !isQuant(gate.t->dtype()) &&
+              !quantizeRows(moeX_.data(), m, D, error))
+            return false;
+          const int live = listLive(
+              m, [](int) { return 0; }, [](int i) { return i; });
+          sparseU_.resize(live);
+          if (live > 0 && !sparseUp(mats[1], 1, sparseUpEnt_.data(), live,
+                                    moeX_.data(), sparseU_.data(), error))
+            return false;
+          if (!activations(m))
+            return false;
+          for (int i = 0; i < m; ++i) {
+            if (!sparseDown(mats[2], &moeU_[static_cast<size_t>(i) * F], i,
+                            moeY_.data(), error))
+              return false;
+            const int slot = slots[i];
+            float *o = out + static_cast<size_t>(slot / K) * D;
+            for (int d = 0; d < D; ++d)
+              o[d] += wts[slot] * moeY_[d];
+          }
+          return true;
+        },
+        error);
+    if (!ok)
+      return false;
+  }
+  if (n == 1) {
+    deadNeurons_ += dead;
+    expertNeurons_ += static_cast<uint64_t>(K) * F;
+    skippedBytes_ += dead * neuronBytes;
+  }
+  return true;
+}
+
+} // namespace stc::rt
