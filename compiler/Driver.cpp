@@ -6,6 +6,7 @@
 #include "Bandwidth.h"
 #include "formats/Checkpoint.h"
 #include "formats/FileIO.h"
+#include "formats/TokenizerImport.h"
 #include "import/Import.h"
 #include "targets/KernelBuild.h"
 #include "targets/Target.h"
@@ -198,6 +199,21 @@ Status compile(const CompileOptions &o) {
       llvm::errs() << "stc: note: " << n << "\n";
     module = importCheckpoint(context, ck);
   }
+  // The tokenizer comes from the checkpoint (for edited IR, the one it names).
+  rt::TokenizerData tokenizer;
+  bool hasTokenizer = false;
+  {
+    auto source = (*module)->getAttrOfType<StringAttr>("st.source");
+    std::string ckPath = source ? source.getValue().str() : o.input;
+    Checkpoint ck;
+    if (!llvm::StringRef(ckPath).ends_with(".mlir") &&
+        Checkpoint::open(ckPath, ck).ok())
+      STC_TRY(importTokenizer(ck, tokenizer, hasTokenizer));
+    if (!hasTokenizer)
+      llvm::errs() << "stc: note: " << ckPath
+                   << " has no tokenizer: the model takes and gives token ids "
+                      "only\n";
+  }
 
   STC_TRY(makeDirectories(o.outDir));
   removeStaleScratch(o.outDir);
@@ -249,7 +265,8 @@ Status compile(const CompileOptions &o) {
   } scratch{tmp};
   STC_TRY(makeDirectories(joinPath(tmp, "kernels")));
   ModelWriteStats stats;
-  STC_TRY(writeModelFile(*module, target, joinPath(tmp, "model.stcm"), stats));
+  STC_TRY(writeModelFile(*module, target, hasTokenizer ? &tokenizer : nullptr,
+                         joinPath(tmp, "model.stcm"), stats));
   std::vector<std::string> archives;
   STC_TRY(buildKernels(target, findTool("stc-kernelgen"),
                        joinPath(tmp, "kernels"), archives));

@@ -17,6 +17,13 @@ llvm_config.with_environment("PATH", config.stc_tools_dir, append_path=True)
 llvm_config.use_default_substitutions()
 llvm_config.add_tool_substitutions(["stc", "stc-opt"], [config.stc_tools_dir])
 
+# The Hugging Face tokenizers oracle (npm, installed by tools/setup/install-deps.sh).
+config.environment["NODE_PATH"] = os.path.join(
+    os.environ.get("STC_NPM_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "stc", "npm"),
+    "node_modules")
+config.excludes += ["cases.json", "hf_oracle.js", "make_llama_fixtures.py", "compare_ids.py"]
+
 # arm64: stc compile cross-links for AArch64 when the cross compiler is installed, and
 # the tests run the result under qemu-aarch64 (both come with tools/setup/install-deps.sh).
 import shutil

@@ -5,6 +5,7 @@
 #include "formats/FileIO.h"
 
 #include "ModelLayout.h"
+#include "TokenizerFile.h"
 #include "model_generated.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -186,8 +187,9 @@ void repackBlocks16(DType t, const uint8_t *blocks, int64_t rows, int64_t cols,
 
 class Writer {
 public:
-  Writer(ModuleOp module, const TargetInfo &target)
-      : module_(module), target_(target) {}
+  Writer(ModuleOp module, const TargetInfo &target,
+         const rt::TokenizerData *tokenizer)
+      : module_(module), target_(target), tokenizer_(tokenizer) {}
 
   Status run(const std::string &path, ModelWriteStats &stats) {
     STC_TRY(collectWeights());
@@ -449,7 +451,8 @@ private:
         b.CreateVector(tensors), b.CreateVector(buffers), b.CreateVector(steps),
         idsBuffer_, positionsBuffer_, logitsBuffer_,
         b.CreateString(source ? source.getValue().str() : std::string()),
-        maxBatch, budget ? static_cast<uint64_t>(budget.getInt()) : 0);
+        maxBatch, budget ? static_cast<uint64_t>(budget.getInt()) : 0,
+        tokenizer_ ? rt::buildTokenizer(b, *tokenizer_) : 0);
     fb::FinishModelBuffer(b, root);
     return std::vector<uint8_t>(b.GetBufferPointer(),
                                 b.GetBufferPointer() + b.GetSize());
@@ -575,6 +578,7 @@ private:
 
   ModuleOp module_;
   const TargetInfo &target_;
+  const rt::TokenizerData *tokenizer_;
   std::vector<WeightPlan> weights_;
   std::map<std::string, int> index_;
   llvm::DenseMap<Value, int> buffers_;
@@ -590,8 +594,9 @@ private:
 } // namespace
 
 Status writeModelFile(ModuleOp module, const TargetInfo &target,
+                      const rt::TokenizerData *tokenizer,
                       const std::string &path, ModelWriteStats &stats) {
-  return Writer(module, target).run(path, stats);
+  return Writer(module, target, tokenizer).run(path, stats);
 }
 
 } // namespace stc

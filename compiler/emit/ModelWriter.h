@@ -8,6 +8,8 @@
 #include "formats/Status.h"
 #include "targets/Target.h"
 
+#include "Tokenizer.h"
+
 #include "mlir/IR/BuiltinOps.h"
 
 #include <string>
@@ -20,7 +22,9 @@ struct ModelWriteStats {
   size_t steps = 0, buffers = 0, tensors = 0;
 };
 
+// `tokenizer` (may be null: a model of token ids only) goes into the file.
 Status writeModelFile(mlir::ModuleOp module, const TargetInfo &target,
+                      const rt::TokenizerData *tokenizer,
                       const std::string &path, ModelWriteStats &stats);
 
 } // namespace stc

@@ -104,6 +104,15 @@ GgufValue GgufValue::ofI32Array(const std::vector<int32_t> &v) {
   return g;
 }
 
+GgufValue GgufValue::ofStringArray(const std::vector<std::string> &v) {
+  GgufValue g;
+  g.type = GgufType::ARRAY;
+  g.arrayType = GgufType::STRING;
+  for (const std::string &x : v)
+    g.array.push_back(ofString(x));
+  return g;
+}
+
 const GgufValue *GgufFile::find(const std::string &key) const {
   auto it = metadata.find(key);
   return it == metadata.end() ? nullptr : &it->second;

@@ -60,6 +60,7 @@ struct GgufValue {
   static GgufValue ofBool(bool v);
   static GgufValue ofString(const std::string &v);
   static GgufValue ofI32Array(const std::vector<int32_t> &v);
+  static GgufValue ofStringArray(const std::vector<std::string> &v);
 };
 
 struct GgufTensor {

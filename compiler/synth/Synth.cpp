@@ -5,6 +5,7 @@
 #include "formats/Gguf.h"
 #include "formats/Json.h"
 #include "formats/Safetensors.h"
+#include "synth/SynthTokenizer.h"
 
 #include <cmath>
 #include <cstdio>
@@ -26,8 +27,10 @@ Status synthPresetConfig(const std::string &preset, ModelConfig &c) {
     c.ropeTheta =
         10000.0; // a small base so short test sequences rotate every pair
     c.maxPositions = 4096;
-    c.bosTokenId = 1;
-    c.eosTokenIds = {2};
+    // The synthetic tokenizer's specials sit at the top of the vocab:
+    // <|endoftext|> (bos, eos) 509, <|im_start|> 510, <|im_end|> (eos) 511.
+    c.bosTokenId = 509;
+    c.eosTokenIds = {509, 511};
     if (preset == "tiny") {
       c.numLayers = 3;
       c.numKVHeads = 2;
@@ -294,6 +297,11 @@ Status writeHF(const SynthOptions &o, const ModelConfig &c) {
     }
   }
   STC_TRY(makeDirectories(o.output));
+  if (o.tokenizerOnly) {
+    rt::TokenizerData tokenizer;
+    STC_TRY(synthTokenizer(c, tokenizer));
+    return writeHfTokenizer(tokenizer, o.output);
+  }
 
   // Shard boundaries: fill shard k until it holds its share of the bytes.
   int shards = o.shards;
@@ -345,6 +353,9 @@ Status writeHF(const SynthOptions &o, const ModelConfig &c) {
     STC_TRY(f.write(idx.data(), idx.size()));
     STC_TRY(f.commit());
   }
+  rt::TokenizerData tokenizer;
+  STC_TRY(synthTokenizer(c, tokenizer));
+  STC_TRY(writeHfTokenizer(tokenizer, o.output));
   std::string cfg = configJson(c, o.dtype);
   AtomicOutputFile f;
   STC_TRY(f.open(joinPath(o.output, "config.json")));
@@ -390,6 +401,9 @@ Status writeGGUF(const SynthOptions &o, const ModelConfig &c) {
     w.addMetadata(a + "rope_layout", GgufValue::ofI32Array(rope));
     w.addMetadata(a + "sliding_window_layout", GgufValue::ofI32Array(swa));
   }
+  rt::TokenizerData tokenizer;
+  STC_TRY(synthTokenizer(c, tokenizer));
+  addGgufTokenizer(tokenizer, w);
   w.addMetadata("tokenizer.ggml.bos_token_id", GgufValue::ofU32(c.bosTokenId));
   if (!c.eosTokenIds.empty())
     w.addMetadata("tokenizer.ggml.eos_token_id",
@@ -397,6 +411,8 @@ Status writeGGUF(const SynthOptions &o, const ModelConfig &c) {
 
   std::vector<WeightSpec> specs =
       expectedWeights(c, synthPresetHasLmHead(o.preset));
+  if (o.tokenizerOnly)
+    specs.clear();
   for (const WeightSpec &s : specs) {
     DType dt = storedDType(s, o);
     if (isQuantized(dt) && s.shape.back() % kQuantBlock != 0)

@@ -24,6 +24,9 @@ struct SynthOptions {
   // keys, so readers must rebuild the layout with llama.cpp's rule, as for a
   // third-party GGUF.
   bool omitLayoutKeys = false;
+  // Only the tokenizer: the HF tokenizer files (no config.json or weights), or
+  // a GGUF of metadata without tensors (which llama.cpp opens vocab-only).
+  bool tokenizerOnly = false;
   std::string output;
 };
 

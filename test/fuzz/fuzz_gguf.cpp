@@ -2,11 +2,17 @@
 // view built on them (tensor table, shapes, bounds).
 #include "FuzzUtil.h"
 #include "formats/Checkpoint.h"
+#include "formats/TokenizerImport.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const std::string path = stc::fuzz::scratchPath("model.gguf");
   stc::fuzz::writeInput(path, data, size);
   stc::Checkpoint ck;
+  if (stc::Checkpoint::open(path, ck).ok()) {
+    stc::rt::TokenizerData tokenizer;
+    bool found = false;
+    (void)stc::importTokenizer(ck, tokenizer, found);
+  }
   if (stc::Checkpoint::open(path, ck).ok() && !ck.weights.empty()) {
     // Read a little of the first weight the way the reference does.
     const stc::WeightInfo &w = ck.weights.front();

@@ -3,6 +3,7 @@
 // as the executor does, which must be safe for anything the verifier accepts.
 #include "FuzzUtil.h"
 #include "ModelFile.h"
+#include "TokenizerFile.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const std::string path = stc::fuzz::scratchPath("model.stcm");
@@ -12,6 +13,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!file.open(path, error))
     return 0;
   const auto *m = file.model();
+  if (m->tokenizer()) {
+    stc::rt::TokenizerData d;
+    stc::rt::Tokenizer t;
+    if (stc::rt::readTokenizer(*m->tokenizer(), d, path, error))
+      (void)t.init(d, path, error);
+  }
   uint64_t sum = 0;
   for (const auto *s : *m->steps()) {
     for (auto *list : {s->inputs(), s->outputs(), s->weights()})

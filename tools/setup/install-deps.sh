@@ -11,7 +11,11 @@ PKGS=(
   cmake ninja-build g++ python3 ccache clang-format file
   g++-aarch64-linux-gnu qemu-user
   clang-19 libclang-rt-19-dev
+  libicu-dev
 )
+# node and npm by command: some machines have them from another package than Debian's,
+# which Debian's npm would conflict with.
+command -v npm >/dev/null || PKGS+=(nodejs npm)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -20,12 +24,20 @@ for p in "${PKGS[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -ne 0 ]; then
+  echo "install-deps: installing ${missing[*]}" >&2
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-echo "install-deps: installing ${missing[*]}" >&2
-SUDO=""
-if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
-$SUDO apt-get update -qq
-DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The tokenizer tests' outside oracle: Hugging Face's `tokenizers` (its Rust library,
+# from the npm registry), in a folder of its own (test/lit.cfg.py finds it there).
+NPM_DIR="${STC_NPM_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/stc/npm}"
+TOKENIZERS_VERSION=0.23.2
+if ! grep -qs "\"version\": \"$TOKENIZERS_VERSION\"" "$NPM_DIR/node_modules/tokenizers/package.json"; then
+  echo "install-deps: npm install tokenizers@$TOKENIZERS_VERSION into $NPM_DIR" >&2
+  mkdir -p "$NPM_DIR"
+  npm install --silent --no-audit --no-fund --prefix "$NPM_DIR" "tokenizers@$TOKENIZERS_VERSION" >/dev/null
+fi

@@ -9,6 +9,8 @@ int runSynth(int argc, char **argv);
 int runRef(int argc, char **argv);
 int runCompile(int argc, char **argv);
 int runTargets(int argc, char **argv);
+int runTokenize(int argc, char **argv);
+int runDetokenize(int argc, char **argv);
 // Prints "stc: <message>" to stderr and returns 1.
 int fail(const std::string &message);
 } // namespace stc

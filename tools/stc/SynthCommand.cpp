@@ -9,7 +9,7 @@ namespace stc {
 int runSynth(int argc, char **argv) {
   Args args({"--preset", "--format", "--dtype", "--seed", "--layers",
              "--shards", "-o"},
-            {"--omit-layout-keys"});
+            {"--omit-layout-keys", "--tokenizer-only"});
   std::string err;
   if (!args.parse(argc, argv, 2, err))
     return fail("synth: " + err);
@@ -20,6 +20,7 @@ int runSynth(int argc, char **argv) {
   o.format = args.get("--format", "hf");
   o.output = args.get("-o");
   o.omitLayoutKeys = args.has("--omit-layout-keys");
+  o.tokenizerOnly = args.has("--tokenizer-only");
   std::string dtype = args.get("--dtype", "f32");
   if (!parseDTypeName(dtype, o.dtype))
     return fail("synth: unknown --dtype '" + dtype +

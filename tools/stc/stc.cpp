@@ -25,7 +25,14 @@ static const char *kUsage =
     "          <checkpoint> [-o FILE.mlir]\n"
     "  ref     run the f32 reference forward pass\n"
     "          <checkpoint> --tokens 1,2,3 [--top-k N] [--dump-logits FILE]\n"
-    "          [--convention hf|llama.cpp]\n";
+    "          [--convention hf|llama.cpp]\n"
+    "  tokenize   the token ids of a text, comma separated (--pieces adds a\n"
+    "          line of their texts), by the tokenizer of a checkpoint or out/\n"
+    "          <checkpoint | out/> (--text T | --file F) [--no-special] "
+    "[--pieces]\n"
+    "          invalid UTF-8 in the text is refused with its byte offset\n"
+    "  detokenize the text of token ids\n"
+    "          <checkpoint | out/> --ids 1,2,3\n";
 
 int main(int argc, char **argv) {
   // Past a file-size limit (ulimit -f), write() then fails with EFBIG and stc
@@ -48,6 +55,10 @@ int main(int argc, char **argv) {
     return stc::runCompile(argc, argv);
   if (cmd == "targets")
     return stc::runTargets(argc, argv);
+  if (cmd == "tokenize")
+    return stc::runTokenize(argc, argv);
+  if (cmd == "detokenize")
+    return stc::runDetokenize(argc, argv);
   std::fprintf(stderr, "stc: unknown command '%s'\n%s", cmd.c_str(), kUsage);
   return 2;
 }

@@ -1,0 +1,184 @@
+// stc tokenize / stc detokenize: the tokenizer of a checkpoint or of a
+// compiled out/ (the copy in its model file), through the runtime's own
+// tokenizer, to debug a prompt.
+#include "Args.h"
+#include "Commands.h"
+
+#include "ModelFile.h"
+#include "TokenList.h"
+#include "TokenizerFile.h"
+#include "formats/Checkpoint.h"
+#include "formats/FileIO.h"
+#include "formats/Json.h"
+#include "formats/TokenizerImport.h"
+
+#include <cstdio>
+
+namespace stc {
+
+namespace {
+
+// The tokenizer of `path`: an out/ folder or model.stcm, else a checkpoint.
+bool openTokenizer(const std::string &path, rt::Tokenizer &tok,
+                   std::string &error) {
+  std::string model = path;
+  if (isDirectory(path) && fileExists(joinPath(path, "model.stcm")))
+    model = joinPath(path, "model.stcm");
+  rt::TokenizerData data;
+  if (model.size() > 5 && model.compare(model.size() - 5, 5, ".stcm") == 0) {
+    rt::ModelFile file;
+    if (!file.open(model, error))
+      return false;
+    if (!file.model()->tokenizer()) {
+      error = model + ": compiled without a tokenizer (its checkpoint had "
+                      "none)";
+      return false;
+    }
+    if (!rt::readTokenizer(*file.model()->tokenizer(), data, model, error))
+      return false;
+  } else {
+    // A checkpoint, else tokenizer files alone (stc synth --tokenizer-only).
+    Checkpoint ck;
+    Status st = Checkpoint::open(path, ck);
+    bool found = false;
+    if (st.ok())
+      st = importTokenizer(ck, data, found);
+    else if (Status alone = importTokenizerAlone(path, data, found);
+             alone.ok() && found)
+      st = alone;
+    if (!st.ok()) {
+      error = st.message();
+      return false;
+    }
+    if (!found) {
+      error = path + ": the checkpoint has no tokenizer";
+      return false;
+    }
+  }
+  return tok.init(std::move(data), model, error);
+}
+
+} // namespace
+
+int runTokenize(int argc, char **argv) {
+  Args args({"--text", "--file", "--cases"},
+            {"--no-special", "--pieces", "--quiet"});
+  std::string err;
+  if (!args.parse(argc, argv, 2, err))
+    return fail("tokenize: " + err);
+  if (args.positionals().size() != 1 ||
+      args.has("--text") + args.has("--file") + args.has("--cases") != 1)
+    return fail("tokenize: expected <checkpoint | out/> and one of --text T, "
+                "--file F or --cases F.json");
+  if (args.has("--cases")) {
+    // A JSON array of texts: one line of ids each (differential tests).
+    std::string json;
+    JsonValue cases;
+    Status st = readSmallFile(args.get("--cases"), 1ull << 30, json);
+    if (st.ok())
+      st = parseJson(json, args.get("--cases"), cases);
+    if (!st.ok())
+      return fail("tokenize: " + st.message());
+    if (!cases.isArray())
+      return fail("tokenize: " + args.get("--cases") +
+                  ": not a JSON array of strings");
+    rt::Tokenizer tok;
+    if (!openTokenizer(args.positionals()[0], tok, err))
+      return fail(err);
+    for (size_t c = 0; c < cases.array.size(); ++c) {
+      std::vector<int32_t> ids;
+      if (!cases.array[c].isString())
+        return fail("tokenize: " + args.get("--cases") + ": entry " +
+                    std::to_string(c) + " is not a string");
+      if (!tok.encode(cases.array[c].string, !args.has("--no-special"), ids,
+                      err))
+        return fail("tokenize: entry " + std::to_string(c) + ": " + err);
+      std::string line;
+      for (size_t i = 0; i < ids.size(); ++i)
+        line += (i ? "," : "") + std::to_string(ids[i]);
+      std::printf("%s\n", line.c_str());
+    }
+    return 0;
+  }
+  std::string text = args.get("--text");
+  if (args.has("--file")) {
+    Status st = readSmallFile(args.get("--file"), 1ull << 30, text);
+    if (!st.ok())
+      return fail("tokenize: " + st.message());
+  }
+  rt::Tokenizer tok;
+  if (!openTokenizer(args.positionals()[0], tok, err))
+    return fail(err);
+  if (!args.has("--quiet"))
+    std::fprintf(stderr, "stc: tokenizer semantics: %s\n",
+                 rt::semanticsName(tok.data().semantics));
+  std::vector<int32_t> ids;
+  if (!tok.encode(text, !args.has("--no-special"), ids, err))
+    return fail("tokenize: " + err);
+  std::string line;
+  for (size_t i = 0; i < ids.size(); ++i)
+    line += (i ? "," : "") + std::to_string(ids[i]);
+  std::printf("%s\n", line.c_str());
+  if (args.has("--pieces")) {
+    // Each token's text, escaped so the line stays one line; a token that
+    // holds part of a character shows its bytes.
+    std::string pieces;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      pieces += i ? " " : "";
+      std::string p = tok.piece(ids[i]);
+      std::string shown;
+      for (unsigned char c : rt::toValidUtf8(p) == p ? p : std::string()) {
+        if (c == '\n')
+          shown += "\\n";
+        else if (c == '\t')
+          shown += "\\t";
+        else if (c == '\r')
+          shown += "\\r";
+        else if (c == '\\')
+          shown += "\\\\";
+        else if (c == ' ')
+          shown += "\xE2\x90\xA3"; // U+2423 OPEN BOX for a space
+        else
+          shown += static_cast<char>(c);
+      }
+      if (shown.empty())
+        for (unsigned char c : p) {
+          char hex[8];
+          std::snprintf(hex, sizeof(hex), "<%02X>", c);
+          shown += hex;
+        }
+      pieces += shown;
+    }
+    std::printf("%s\n", pieces.c_str());
+  }
+  return 0;
+}
+
+int runDetokenize(int argc, char **argv) {
+  Args args({"--ids"}, {});
+  std::string err;
+  if (!args.parse(argc, argv, 2, err))
+    return fail("detokenize: " + err);
+  if (args.positionals().size() != 1 || !args.has("--ids"))
+    return fail("detokenize: expected <checkpoint | out/> --ids 1,2,3");
+  std::vector<int64_t> ids64;
+  std::string bad;
+  if (!rt::parseTokenList(args.get("--ids"), ids64, bad))
+    return fail("detokenize: --ids: '" + bad + "' is not an integer token id");
+  rt::Tokenizer tok;
+  if (!openTokenizer(args.positionals()[0], tok, err))
+    return fail(err);
+  std::vector<int32_t> ids;
+  for (int64_t id : ids64) {
+    if (id < 0 || id >= tok.size())
+      return fail("detokenize: token id " + std::to_string(id) +
+                  " is outside the vocabulary [0, " +
+                  std::to_string(tok.size()) + ")");
+    ids.push_back(static_cast<int32_t>(id));
+  }
+  const std::string text = tok.decode(ids.data(), ids.size());
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  return 0;
+}
+
+} // namespace stc
