@@ -1,7 +1,8 @@
 // The C API (stc_runtime.h) over Runtime, and the sampler.
 #include "stc_runtime.h"
 
-#include "Runtime.h"
+#include "CApiModel.h"
+#include "TokenizerFile.h"
 
 #include <algorithm>
 #include <cmath>
@@ -9,20 +10,6 @@
 #include <numeric>
 #include <random>
 #include <vector>
-
-struct stc_model {
-  stc::rt::Runtime runtime;
-  std::string error;
-};
-
-struct stc_sampler {
-  float temperature;
-  int topK;
-  float topP;
-  std::mt19937_64 rng;
-  std::vector<int> order;
-  std::vector<float> probs;
-};
 
 extern "C" {
 
@@ -43,7 +30,16 @@ stc_model *stc_load_with(const char *path, const stc_options *options,
   o.memoryBudget = options->memory_budget;
   o.expertsFromStorage = options->experts_from_storage != 0;
   std::string err;
-  if (!m->runtime.load(path, o, err)) {
+  bool ok = m->runtime.load(path, o, err);
+  if (ok && m->runtime.file().model()->tokenizer()) {
+    // The tokenizer's tables are built once, here.
+    stc::rt::TokenizerData data;
+    ok = stc::rt::readTokenizer(*m->runtime.file().model()->tokenizer(), data,
+                                path, err) &&
+         m->tokenizer.init(std::move(data), path, err);
+    m->hasTokenizer = ok;
+  }
+  if (!ok) {
     if (error && error_size > 0) {
       std::strncpy(error, err.c_str(), error_size - 1);
       error[error_size - 1] = '\0';

@@ -4,6 +4,7 @@
 #include "Unicode.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <queue>
 #include <unordered_map>
 

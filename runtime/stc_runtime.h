@@ -69,6 +69,95 @@ stc_sampler *stc_sampler_new(float temperature, int top_k, float top_p,
 int32_t stc_sample(stc_sampler *s, const float *logits, int vocab);
 void stc_sampler_free(stc_sampler *s);
 
+/* ---- Text: the tokenizer the model file carries, ChatML, generation ----
+ * A model compiled from a checkpoint without a tokenizer has none: these then
+ * fail (-1, NULL or STC_STOP_ERROR) with stc_last_error saying so. Texts are
+ * UTF-8; invalid UTF-8 is refused with its byte offset. */
+
+int stc_has_tokenizer(const stc_model *m);
+
+/* The ids of `text` (`len` bytes) into ids[0..max_ids). `parse_special`: the
+ * control tokens written in the text (<|im_start|>, ...) are matched as such;
+ * off, they are text (user input). Returns the number of ids, which may exceed
+ * max_ids (then call again with a larger array), or -1. */
+int stc_tokenize(stc_model *m, const char *text, size_t len, int32_t *ids,
+                 int max_ids, int parse_special);
+
+/* The bytes of one token (maybe a part of a UTF-8 character) into buf[0..size);
+ * returns their count (which may exceed size), or -1 for an id outside the
+ * vocabulary. Not NUL-terminated. */
+int stc_token_to_piece(stc_model *m, int32_t id, char *buf, size_t size);
+
+/* The text of ids[0..n), each invalid or unfinished UTF-8 sequence replaced by
+ * U+FFFD, NUL-terminated in buf[0..size); returns its length (which may exceed
+ * size - 1), or -1. */
+int stc_detokenize(stc_model *m, const int32_t *ids, int n, char *buf,
+                   size_t size);
+
+typedef enum stc_special {
+  STC_TOKEN_BOS = 0,
+  STC_TOKEN_EOS = 1, /* `index` walks the eos set: 0, 1, ... */
+  STC_TOKEN_IM_START = 2,
+  STC_TOKEN_IM_END = 3,
+  STC_TOKEN_PAD = 4
+} stc_special;
+/* The id of a special token, or -1 when the model has none (or no more eos
+ * ids at `index`). */
+int32_t stc_special_token(stc_model *m, stc_special which, int index);
+
+typedef struct stc_message {
+  const char *role; /* "system", "user", "assistant" */
+  const char *content;
+} stc_message;
+enum {
+  STC_CHAT_ADD_GENERATION_PROMPT = 1, /* end with "<|im_start|>assistant\n" */
+  STC_CHAT_FORCE_CHATML = 2 /* ChatML even if the stored template is not */
+};
+/* The ChatML prompt of messages[0..n) into buf[0..size), NUL-terminated;
+ * returns its length (which may exceed size - 1), or -1: a stored chat
+ * template that is not ChatML (without STC_CHAT_FORCE_CHATML), a role other
+ * than system/user/assistant. Tokenize the result with parse_special = 1 only
+ * if the contents are trusted; stc-run --chat tokenizes user text apart. */
+int stc_chat_format(stc_model *m, const stc_message *messages, int n,
+                    int flags, char *buf, size_t size);
+
+/* The sampling defaults the model carries (its generation_config.json, else
+ * the model card's: temperature 0.6, top-k 20, top-p 0.95). */
+void stc_default_sampling(const stc_model *m, float *temperature, int *top_k,
+                          float *top_p);
+
+typedef enum stc_stop_reason {
+  STC_STOP_ERROR = -1,
+  STC_STOP_EOS = 0,          /* an id of the eos set (not passed on) */
+  STC_STOP_LIMIT = 1,        /* max_tokens generated */
+  STC_STOP_CALLBACK = 2,     /* the callback returned nonzero */
+  STC_STOP_CONTEXT_FULL = 3  /* no room for the prompt or the next token */
+} stc_stop_reason;
+/* Receives each complete piece of generated text (whole UTF-8 characters;
+ * at the end, an unfinished one as U+FFFD). Returns nonzero to stop. */
+typedef int (*stc_piece_callback)(const char *piece, size_t len, void *user);
+
+/* Appends prompt[0..n_prompt) to the context, then samples up to max_tokens
+ * tokens (< 0: until eos or a full context) with `sampler`, passing their text
+ * to `callback` (may be NULL). Every token passed on is in the context when
+ * this returns (so a chat continues where it stopped); the eos token is not.
+ * `generated` (may be NULL) receives the ids sampled, at most max_generated.
+ * Returns the reason it stopped. */
+int stc_generate(stc_model *m, const int32_t *prompt, int n_prompt,
+                 int max_tokens, stc_sampler *sampler,
+                 stc_piece_callback callback, void *user, int32_t *generated,
+                 int max_generated);
+
+/* Of the last stc_generate: tokens prompted and generated, and the seconds of
+ * the prompt's evaluation (prefill) and of the generation. */
+typedef struct stc_generation_stats {
+  int prompt_tokens;
+  int generated_tokens;
+  double prompt_seconds;
+  double generate_seconds;
+} stc_generation_stats;
+void stc_last_generation_stats(const stc_model *m, stc_generation_stats *out);
+
 #ifdef __cplusplus
 }
 #endif

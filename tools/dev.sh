@@ -43,10 +43,17 @@ demo() {
   "$BUILD/bin/stc-opt" --st-print-summary "$work/tiny.mlir" -o /dev/null
   echo "== compile it for this CPU: $work/out"
   "$stc" compile "$work/tiny.gguf" --target host --quant q4_0 -o "$work/out"
-  echo "== generate 16 tokens after 1,2,3 (token ids; the tokenizer is not there yet)"
-  "$work/out/stc-run" "$work/out" --tokens 1,2,3 -n 16
-  echo "== the reference's prediction for the same prompt (first generated token)"
-  "$stc" ref "$work/tiny.gguf" --tokens 1,2,3 --q8-activations | tail -1
+  local prompt="The compiler reads a checkpoint, and"
+  echo "== the prompt's tokens (the tokenizer travels in the model file)"
+  "$stc" tokenize "$work/out" --text "$prompt" --pieces
+  echo "== generate 24 tokens of text after it (greedy; random weights make random text)"
+  "$work/out/stc-run" "$work/out" --prompt "$prompt" -n 24 --temp 0
+  echo "== the reference's greedy choice for the same prompt (ids, then text)"
+  local ids gen
+  ids=$("$stc" tokenize "$work/out" --text "$prompt" --quiet)
+  gen=$("$stc" ref "$work/tiny.gguf" --tokens "$ids" --q8-activations --generate 4 | sed 's/generated: //')
+  echo "$gen"
+  "$stc" detokenize "$work/out" --ids "$gen"; echo
 }
 
 # Every C++ file must be clang-format clean (LLVM style, .clang-format).

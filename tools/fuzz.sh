@@ -25,7 +25,7 @@ ninja -C "$FB" -j2 >/dev/null
 
 # Seeds: real files of every kind, small enough to mutate quickly.
 S="$FB/seeds"
-rm -rf "$S" && mkdir -p "$S"/{fuzz_safetensors,fuzz_safetensors_index,fuzz_config,fuzz_gguf,fuzz_model_file}
+rm -rf "$S" && mkdir -p "$S"/{fuzz_safetensors,fuzz_safetensors_index,fuzz_config,fuzz_gguf,fuzz_model_file,fuzz_tokenizer}
 W="$FB/seed-work" && rm -rf "$W" && mkdir -p "$W"
 "$STC" synth --preset tiny --format hf --dtype bf16 --seed 1 --shards 3 -o "$W/hf" 
 "$STC" synth --preset tiny-swa --format hf --dtype f16 --seed 2 -o "$W/hf-swa"
@@ -35,6 +35,7 @@ done
 cp "$W/hf/model.safetensors.index.json" "$S/fuzz_safetensors_index/"
 cp "$W/hf/config.json" "$S/fuzz_config/tiny.json"
 cp "$W/hf-swa/config.json" "$S/fuzz_config/tiny-swa.json"
+cp "$W/hf/tokenizer.json" "$S/fuzz_tokenizer/tiny.json"
 for q in f32 q8_0 q4_0; do
   "$STC" synth --preset tiny --format gguf --dtype $q --seed 3 -o "$W/tiny-$q.gguf"
   cp "$W/tiny-$q.gguf" "$S/fuzz_gguf/"
@@ -57,7 +58,8 @@ run_one() {
   corp=$(ls "$FB/corpus/$t" | wc -l)
   echo "$t: exit $rc, ${execs:-?} executions, coverage ${cov:-?} edges, corpus $corp files, crashes $(ls "$FB/crashes/$t" | wc -l)"
 }
-targets=(fuzz_safetensors fuzz_safetensors_index fuzz_config fuzz_gguf fuzz_model_file)
+targets=(fuzz_safetensors fuzz_safetensors_index fuzz_config fuzz_gguf fuzz_model_file
+  fuzz_tokenizer)
 JOBS="${STC_FUZZ_JOBS:-2}" # fuzzers at once
 for ((i = 0; i < ${#targets[@]}; i += JOBS)); do
   for ((j = i; j < i + JOBS && j < ${#targets[@]}; ++j)); do

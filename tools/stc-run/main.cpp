@@ -1,78 +1,155 @@
-// stc-run: loads a compiled model and generates tokens (token ids until the
-// tokenizer lands). Links only the runtime and the model's kernels.
+// stc-run: loads a compiled model and generates: text from a text prompt
+// (--prompt), a ChatML conversation (--chat), or token ids (--tokens). Uses
+// only the C API (stc_runtime.h), so it is also an example of it; links only
+// the runtime and the model's kernels.
 #include "stc_runtime.h"
 
 #include "ByteSize.h"
 #include "TokenList.h"
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
+#include <random>
 #include <string>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <vector>
 
 namespace {
 
-int usage() {
-  std::fprintf(
-      stderr,
-      "usage: stc-run <out-dir | model.stcm> --tokens 1,2,3 [-n N]\n"
-      "       [--logits FILE] [--token-by-token] [--threads N] [--ctx N]\n"
-      "       [--lazy] [--memory-budget SIZE] [--experts-from-storage]\n"
-      "       [--stats]\n"
-      "       [--temp T] [--top-k K] [--top-p P] [--seed S]\n");
-  return 2;
-}
+const char *const kUsage =
+    "usage: stc-run <out-dir | model.stcm> (--prompt TEXT | --prompt-file F |\n"
+    "               --chat | --tokens 1,2,3) [options]\n"
+    "  --prompt TEXT     generate text after TEXT (its control tokens such as\n"
+    "                    <|im_start|> count as such); invalid UTF-8 is "
+    "refused\n"
+    "                    with its byte offset\n"
+    "  --prompt-file F   the prompt is the contents of F\n"
+    "  --chat            ChatML conversation: one user message per line of\n"
+    "                    standard input (a terminal or a pipe); Ctrl-C stops\n"
+    "                    the reply, Ctrl-D ends\n"
+    "  --system TEXT     a system message first (--chat)\n"
+    "  --chat-template chatml   format ChatML even if the model's stored\n"
+    "                    template is another\n"
+    "  --tokens 1,2,3    token ids in, token ids out (greedy unless --temp)\n"
+    "  -n N              tokens to generate (text: default until an eos token\n"
+    "                    or a full context; --tokens: default 16)\n"
+    "  --temp T --top-k K --top-p P   sampling (text: the model's defaults;\n"
+    "                    --temp 0 is greedy)\n"
+    "  --seed S          (text: without it a random seed, printed)\n"
+    "  --threads N --ctx N --lazy --memory-budget SIZE --experts-from-storage\n"
+    "  --logits FILE     raw float32 logits: every position (--tokens), the\n"
+    "                    last one (text)\n"
+    "  --ids-out FILE    (text) every id of the context at the end\n"
+    "  --token-by-token  (--tokens) evaluate the prompt one token at a time\n"
+    "  --stats           expert cache and sparsity counters\n"
+    "  --quiet           no timing line on stderr\n";
 
 int fail(const std::string &m) {
   std::fprintf(stderr, "stc-run: %s\n", m.c_str());
   return 1;
 }
 
-} // namespace
+// Ctrl-C stops the reply being generated, not the program.
+std::atomic<bool> interrupted{false};
+void onInterrupt(int) { interrupted = true; }
 
-int main(int argc, char **argv) {
-  if (argc < 2)
-    return usage();
-  std::string path = argv[1];
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-    path += "/model.stcm";
+int printPiece(const char *piece, size_t len, void *) {
+  std::fwrite(piece, 1, len, stdout);
+  std::fflush(stdout);
+  return interrupted.exchange(false) ? 1 : 0;
+}
+
+bool writeFloats(const char *path, const float *data, size_t n,
+                 std::string &error) {
+  std::string tmp = std::string(path) + ".tmp";
+  FILE *f = std::fopen(tmp.c_str(), "wb");
+  bool written = f && std::fwrite(data, 4, n, f) == n;
+  if (f && std::fclose(f) != 0)
+    written = false;
+  if (!written || std::rename(tmp.c_str(), path) != 0) {
+    std::remove(tmp.c_str());
+    error = std::string(path) + ": cannot write: " + std::strerror(errno);
+    return false;
+  }
+  return true;
+}
+
+struct Options {
+  std::string path;
   std::vector<int32_t> tokens;
-  int n = 16, threads = 0, topK = 0;
-  float temp = 0.0f, topP = 1.0f;
+  bool haveTokens = false;
+  std::string prompt;
+  bool havePrompt = false, chat = false, forceChatMl = false;
+  std::string system;
+  int n = -2; // -2: the mode's default
+  int threads = 0, ctx = 0, topK = -1;
+  float temp = -1, topP = -1;
+  bool haveSeed = false;
   unsigned long long seed = 0;
   bool tokenByToken = false, lazy = false, stats = false, fromStorage = false;
+  bool quiet = false;
   uint64_t budget = 0;
-  int ctx = 0;
-  const char *logitsPath = nullptr;
+  const char *logitsPath = nullptr, *idsPath = nullptr;
+};
+
+bool readFile(const char *path, std::string &out, std::string &error) {
+  FILE *f = std::fopen(path, "rb");
+  if (!f) {
+    error = std::string(path) + ": cannot open: " + std::strerror(errno);
+    return false;
+  }
+  char buf[65536];
+  size_t got;
+  while ((got = std::fread(buf, 1, sizeof(buf), f)) > 0)
+    out.append(buf, got);
+  std::fclose(f);
+  return true;
+}
+
+// Returns -1 when parsed, else the exit code.
+int parse(int argc, char **argv, Options &o) {
+  if (argc >= 2 &&
+      (!std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h"))) {
+    std::fputs(kUsage, stdout);
+    return 0;
+  }
+  if (argc < 2) {
+    std::fputs(kUsage, stderr);
+    return 2;
+  }
+  o.path = argv[1];
+  struct stat st;
+  if (::stat(o.path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    o.path += "/model.stcm";
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
-    auto value = [&]() -> const char * {
-      return i + 1 < argc ? argv[++i] : nullptr;
-    };
-    const char *v = nullptr;
-    if (a == "--token-by-token") {
-      tokenByToken = true;
+    bool *flag = a == "--token-by-token"         ? &o.tokenByToken
+                 : a == "--lazy"                 ? &o.lazy
+                 : a == "--stats"                ? &o.stats
+                 : a == "--experts-from-storage" ? &o.fromStorage
+                 : a == "--chat"                 ? &o.chat
+                 : a == "--quiet"                ? &o.quiet
+                                                 : nullptr;
+    if (flag) {
+      *flag = true;
       continue;
     }
-    if (a == "--lazy") {
-      lazy = true;
-      continue;
+    if (a == "--help" || a == "-h") {
+      std::fputs(kUsage, stdout);
+      return 0;
     }
-    if (a == "--stats") {
-      stats = true;
-      continue;
-    }
-    if (a == "--experts-from-storage") {
-      fromStorage = true;
-      continue;
-    }
-    if (!(v = value()))
-      return usage();
+    if (i + 1 >= argc)
+      return fail("option '" + a + "' needs a value (see --help)");
+    const char *v = argv[++i];
+    std::string error;
     if (a == "--tokens") {
       std::vector<int64_t> ids;
       std::string bad;
@@ -82,110 +159,337 @@ int main(int argc, char **argv) {
       for (int64_t id : ids) {
         if (id < INT32_MIN || id > INT32_MAX)
           return fail("--tokens: " + std::to_string(id) + " is not a token id");
-        tokens.push_back(static_cast<int32_t>(id));
+        o.tokens.push_back(static_cast<int32_t>(id));
       }
+      o.haveTokens = true;
+    } else if (a == "--prompt") {
+      o.prompt = v;
+      o.havePrompt = true;
+    } else if (a == "--prompt-file") {
+      if (!readFile(v, o.prompt, error))
+        return fail("--prompt-file: " + error);
+      o.havePrompt = true;
+    } else if (a == "--system") {
+      o.system = v;
+    } else if (a == "--chat-template") {
+      if (std::string(v) != "chatml")
+        return fail("--chat-template: only 'chatml' is known, got '" +
+                    std::string(v) + "'");
+      o.forceChatMl = true;
     } else if (a == "-n") {
-      n = std::atoi(v);
+      o.n = std::atoi(v);
     } else if (a == "--logits") {
-      logitsPath = v;
+      o.logitsPath = v;
+    } else if (a == "--ids-out") {
+      o.idsPath = v;
     } else if (a == "--threads") {
-      threads = std::atoi(v);
+      o.threads = std::atoi(v);
     } else if (a == "--ctx") {
-      ctx = std::atoi(v);
+      o.ctx = std::atoi(v);
     } else if (a == "--memory-budget") {
-      if (!stc::rt::parseByteSize(v, budget))
+      if (!stc::rt::parseByteSize(v, o.budget))
         return fail("--memory-budget expects a size such as 1GiB, got '" +
                     std::string(v) + "'");
     } else if (a == "--temp") {
-      temp = std::strtof(v, nullptr);
+      o.temp = std::strtof(v, nullptr);
     } else if (a == "--top-k") {
-      topK = std::atoi(v);
+      o.topK = std::atoi(v);
     } else if (a == "--top-p") {
-      topP = std::strtof(v, nullptr);
+      o.topP = std::strtof(v, nullptr);
     } else if (a == "--seed") {
-      seed = std::strtoull(v, nullptr, 10);
+      o.seed = std::strtoull(v, nullptr, 10);
+      o.haveSeed = true;
     } else {
-      return fail("unknown option '" + a + "'");
+      return fail("unknown option '" + a + "' (see --help)");
     }
   }
-  if (tokens.empty())
-    return fail("--tokens is required (the tokenizer is not part of stc yet)");
-  char err[1024];
-  stc_options options = {};
-  options.threads = threads;
-  options.max_context = ctx;
-  options.lazy = lazy;
-  options.memory_budget = budget;
-  options.experts_from_storage = fromStorage ? 1 : 0;
-  stc_model *m = stc_load_with(path.c_str(), &options, err, sizeof(err));
-  if (!m)
-    return fail(err);
+  if (o.haveTokens + o.havePrompt + o.chat != 1)
+    return fail("give one of --prompt, --prompt-file, --chat or --tokens "
+                "(see --help)");
+  return -1;
+}
+
+void printStats(stc_model *m, const Options &o) {
+  if (!o.stats)
+    return;
+  uint64_t slots, loads, bytes;
+  stc_expert_cache_stats(m, &slots, &loads, &bytes);
+  std::fprintf(stderr,
+               "expert cache: %llu slots, %llu experts read (%llu ahead of "
+               "use), %.1f MiB in %.3f s\n",
+               static_cast<unsigned long long>(slots),
+               static_cast<unsigned long long>(loads),
+               static_cast<unsigned long long>(stc_expert_reads_ahead(m)),
+               bytes / 1048576.0, stc_expert_read_seconds(m));
+  double dead = 0, skipped = 0;
+  if (stc_sparsity_stats(m, &dead, &skipped))
+    std::fprintf(stderr,
+                 "sparse ReGLU: %.1f%% of decoded expert neurons dead, "
+                 "%.3f MiB of up/down rows skipped per decoded token\n",
+                 dead * 100, skipped / 1048576.0);
+}
+
+void printTiming(const Options &o, int prompt, double promptSeconds,
+                 int generated, double genSeconds) {
+  if (o.quiet)
+    return;
+  std::fprintf(stderr,
+               "stc-run: prompt %d tokens (%.1f tokens/s), generated %d "
+               "tokens (%.1f tokens/s)\n",
+               prompt, promptSeconds > 0 ? prompt / promptSeconds : 0.0,
+               generated, genSeconds > 0 ? generated / genSeconds : 0.0);
+}
+
+double now() {
+  return std::chrono::duration<double>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Token ids in and out, as before the tokenizer: greedy unless asked.
+int runTokens(stc_model *m, const Options &o) {
   const int V = stc_vocab_size(m);
+  const int n = o.n == -2 ? 16 : o.n;
   std::vector<float> logits;
   auto evalOne = [&](const int32_t *t, int count) {
     size_t at = logits.size();
-    if (logitsPath)
+    if (o.logitsPath)
       logits.resize(at + static_cast<size_t>(count) * V);
-    return stc_eval(m, t, count, logitsPath ? logits.data() + at : nullptr) ==
+    return stc_eval(m, t, count, o.logitsPath ? logits.data() + at : nullptr) ==
            0;
   };
   bool ok = true;
-  if (tokenByToken) {
-    for (size_t i = 0; ok && i < tokens.size(); ++i)
-      ok = evalOne(&tokens[i], 1);
+  const double t0 = now();
+  if (o.tokenByToken) {
+    for (size_t i = 0; ok && i < o.tokens.size(); ++i)
+      ok = evalOne(&o.tokens[i], 1);
   } else {
-    ok = evalOne(tokens.data(), static_cast<int>(tokens.size()));
+    ok = evalOne(o.tokens.data(), static_cast<int>(o.tokens.size()));
   }
-  stc_sampler *sampler = stc_sampler_new(temp, topK, topP, seed);
-  std::vector<int32_t> out;
+  const double t1 = now();
+  stc_sampler *sampler =
+      stc_sampler_new(o.temp < 0 ? 0 : o.temp, o.topK < 0 ? 0 : o.topK,
+                      o.topP < 0 ? 1 : o.topP, o.seed);
+  int generated = 0;
   for (int i = 0; ok && i < n; ++i) {
     int32_t next = stc_sample(sampler, stc_logits(m), V);
-    out.push_back(next);
     std::printf(i ? " %d" : "%d", next);
     std::fflush(stdout);
+    ++generated;
     if (i + 1 < n)
       ok = evalOne(&next, 1);
   }
   if (n > 0)
     std::printf("\n");
   stc_sampler_free(sampler);
-  if (stats) {
-    uint64_t slots, loads, bytes;
-    stc_expert_cache_stats(m, &slots, &loads, &bytes);
-    const double seconds = stc_expert_read_seconds(m);
-    std::fprintf(stderr,
-                 "expert cache: %llu slots, %llu experts read (%llu ahead of "
-                 "use), %.1f MiB in %.3f s\n",
-                 static_cast<unsigned long long>(slots),
-                 static_cast<unsigned long long>(loads),
-                 static_cast<unsigned long long>(stc_expert_reads_ahead(m)),
-                 bytes / 1048576.0, seconds);
-    double dead = 0, skipped = 0;
-    if (stc_sparsity_stats(m, &dead, &skipped))
-      std::fprintf(stderr,
-                   "sparse ReGLU: %.1f%% of decoded expert neurons dead, "
-                   "%.3f MiB of up/down rows skipped per decoded token\n",
-                   dead * 100, skipped / 1048576.0);
-  }
-  if (!ok) {
-    std::string e = stc_last_error(m);
-    stc_free(m);
-    return fail(e);
-  }
-  if (logitsPath) {
-    std::string tmp = std::string(logitsPath) + ".tmp";
-    FILE *f = std::fopen(tmp.c_str(), "wb");
-    bool written =
-        f && std::fwrite(logits.data(), 4, logits.size(), f) == logits.size();
-    if (f && std::fclose(f) != 0)
-      written = false;
-    if (!written || std::rename(tmp.c_str(), logitsPath) != 0) {
-      std::remove(tmp.c_str());
-      stc_free(m);
-      return fail(std::string(logitsPath) +
-                  ": cannot write: " + std::strerror(errno));
-    }
-  }
-  stc_free(m);
+  printStats(m, o);
+  if (!ok)
+    return fail(stc_last_error(m));
+  printTiming(o, static_cast<int>(o.tokens.size()), t1 - t0, generated,
+              now() - t1);
+  std::string error;
+  if (o.logitsPath &&
+      !writeFloats(o.logitsPath, logits.data(), logits.size(), error))
+    return fail(error);
   return 0;
+}
+
+// The ids of `text`; control tokens matched only when `special`.
+bool tokenize(stc_model *m, const std::string &text, bool special,
+              std::vector<int32_t> &out) {
+  int n = stc_tokenize(m, text.data(), text.size(), nullptr, 0, special);
+  if (n < 0)
+    return false;
+  std::vector<int32_t> ids(n);
+  stc_tokenize(m, text.data(), text.size(), ids.data(), n, special);
+  out.insert(out.end(), ids.begin(), ids.end());
+  return true;
+}
+
+stc_sampler *textSampler(stc_model *m, const Options &o) {
+  float temp, topP;
+  int topK;
+  stc_default_sampling(m, &temp, &topK, &topP);
+  if (o.temp >= 0)
+    temp = o.temp;
+  if (o.topK >= 0)
+    topK = o.topK;
+  if (o.topP >= 0)
+    topP = o.topP;
+  unsigned long long seed = o.seed;
+  if (!o.haveSeed) {
+    seed = std::random_device{}();
+    std::fprintf(stderr, "stc-run: seed %llu\n", seed);
+  }
+  return stc_sampler_new(temp, topK, topP, seed);
+}
+
+// One stc_generate into the context; keeps the ids for --ids-out.
+struct Session {
+  stc_model *m;
+  const Options &o;
+  stc_sampler *sampler;
+  std::vector<int32_t> context;
+  int promptTokens = 0, generatedTokens = 0;
+  double promptSeconds = 0, generateSeconds = 0;
+
+  int generate(const std::vector<int32_t> &prompt) {
+    const int maxContext = stc_max_context(m);
+    const int limit = o.n == -2 ? -1 : o.n;
+    std::vector<int32_t> out(limit >= 0 ? limit : maxContext);
+    int reason = stc_generate(m, prompt.data(), static_cast<int>(prompt.size()),
+                              limit, sampler, printPiece, nullptr, out.data(),
+                              static_cast<int>(out.size()));
+    stc_generation_stats st;
+    stc_last_generation_stats(m, &st);
+    if (reason != STC_STOP_ERROR && st.prompt_tokens == 0 && !prompt.empty())
+      return reason; // the prompt did not fit: nothing was added
+    context.insert(context.end(), prompt.begin(), prompt.end());
+    context.insert(context.end(), out.begin(),
+                   out.begin() +
+                       std::min<size_t>(st.generated_tokens, out.size()));
+    promptTokens += st.prompt_tokens;
+    generatedTokens += st.generated_tokens;
+    promptSeconds += st.prompt_seconds;
+    generateSeconds += st.generate_seconds;
+    return reason;
+  }
+
+  int finish() {
+    printStats(m, o);
+    printTiming(o, promptTokens, promptSeconds, generatedTokens,
+                generateSeconds);
+    if (!o.quiet)
+      std::fprintf(stderr, "stc-run: context %d tokens\n",
+                   stc_context_length(m));
+    std::string error;
+    if (o.logitsPath &&
+        !writeFloats(o.logitsPath, stc_logits(m), stc_vocab_size(m), error))
+      return fail(error);
+    if (o.idsPath) {
+      FILE *f = std::fopen(o.idsPath, "w");
+      if (!f)
+        return fail(std::string(o.idsPath) + ": cannot write");
+      for (size_t i = 0; i < context.size(); ++i)
+        std::fprintf(f, i ? ",%d" : "%d", context[i]);
+      std::fprintf(f, "\n");
+      std::fclose(f);
+    }
+    return 0;
+  }
+};
+
+int runPrompt(stc_model *m, const Options &o) {
+  if (o.prompt.empty())
+    return fail("the prompt is empty");
+  std::vector<int32_t> ids;
+  if (!tokenize(m, o.prompt, true, ids))
+    return fail(std::string("--prompt: ") + stc_last_error(m));
+  if (static_cast<int>(ids.size()) > stc_max_context(m))
+    return fail("the prompt is " + std::to_string(ids.size()) +
+                " tokens, longer than the context of " +
+                std::to_string(stc_max_context(m)) + " (--ctx)");
+  Session s{m, o, textSampler(m, o)};
+  int reason = s.generate(ids);
+  std::printf("\n");
+  stc_sampler_free(s.sampler);
+  if (reason == STC_STOP_ERROR)
+    return fail(stc_last_error(m));
+  if (reason == STC_STOP_CONTEXT_FULL)
+    std::fprintf(stderr, "stc-run: %s\n", stc_last_error(m));
+  return s.finish();
+}
+
+int runChat(stc_model *m, const Options &o) {
+  const int32_t imStart = stc_special_token(m, STC_TOKEN_IM_START, 0);
+  const int32_t imEnd = stc_special_token(m, STC_TOKEN_IM_END, 0);
+  if (imStart < 0 || imEnd < 0)
+    return fail("--chat: the tokenizer has no <|im_start|> / <|im_end|>");
+  // Checks the stored template is ChatML (or that --chat-template says so).
+  stc_message probe = {"user", ""};
+  if (stc_chat_format(m, &probe, 1, o.forceChatMl ? STC_CHAT_FORCE_CHATML : 0,
+                      nullptr, 0) < 0)
+    return fail(std::string("--chat: ") + stc_last_error(m));
+  const bool tty = ::isatty(0);
+  Session s{m, o, textSampler(m, o)};
+  // The markers are control tokens, the texts are tokenized with special
+  // parsing off (a typed <|im_end|> is text).
+  auto turn = [&](std::vector<int32_t> &ids, const char *role,
+                  const std::string &text) {
+    ids.push_back(imStart);
+    return tokenize(m, std::string(role) + "\n", false, ids) &&
+           tokenize(m, text, false, ids);
+  };
+  std::vector<int32_t> pending; // what the next turn starts with
+  if (!o.system.empty()) {
+    if (!turn(pending, "system", o.system))
+      return fail(std::string("--system: ") + stc_last_error(m));
+    pending.push_back(imEnd);
+    tokenize(m, "\n", false, pending);
+  }
+  std::string line;
+  while (true) {
+    if (tty)
+      std::fputs("> ", stdout), std::fflush(stdout);
+    interrupted = false;
+    if (!std::getline(std::cin, line))
+      break;
+    std::vector<int32_t> ids = pending;
+    if (!turn(ids, "user", line))
+      return fail(std::string("--chat: ") + stc_last_error(m));
+    ids.push_back(imEnd);
+    tokenize(m, "\n", false, ids);
+    ids.push_back(imStart);
+    tokenize(m, "assistant\n", false, ids);
+    const int reason = s.generate(ids);
+    std::printf("\n");
+    std::fflush(stdout);
+    if (reason == STC_STOP_ERROR)
+      return fail(stc_last_error(m));
+    if (reason == STC_STOP_CONTEXT_FULL) {
+      std::fprintf(stderr,
+                   "stc-run: %s: the conversation cannot go on; start again, "
+                   "or give a larger --ctx\n",
+                   stc_last_error(m));
+      break;
+    }
+    // However the reply ended (<|im_end|>, <|endoftext|>, -n, Ctrl-C), the
+    // next turn closes it first, so the conversation stays well formed.
+    pending.assign(1, imEnd);
+    tokenize(m, "\n", false, pending);
+  }
+  stc_sampler_free(s.sampler);
+  return s.finish();
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  Options o;
+  if (int rc = parse(argc, argv, o); rc >= 0)
+    return rc;
+  char err[1024];
+  stc_options options = {};
+  options.threads = o.threads;
+  options.max_context = o.ctx;
+  options.lazy = o.lazy;
+  options.memory_budget = o.budget;
+  options.experts_from_storage = o.fromStorage ? 1 : 0;
+  stc_model *m = stc_load_with(o.path.c_str(), &options, err, sizeof(err));
+  if (!m)
+    return fail(err);
+  if (!o.haveTokens && !stc_has_tokenizer(m)) {
+    stc_free(m);
+    return fail(o.path + ": compiled without a tokenizer: use --tokens");
+  }
+  if (!o.haveTokens) {
+    struct sigaction sa = {};
+    sa.sa_handler = onInterrupt;
+    sigaction(SIGINT, &sa, nullptr); // no SA_RESTART: Ctrl-C at "> " ends
+  }
+  int rc = o.haveTokens ? runTokens(m, o)
+           : o.chat     ? runChat(m, o)
+                        : runPrompt(m, o);
+  stc_free(m);
+  return rc;
 }

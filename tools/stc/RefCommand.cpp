@@ -15,8 +15,9 @@
 namespace stc {
 
 int runRef(int argc, char **argv) {
-  Args args({"--tokens", "--top-k", "--dump-logits", "--convention"},
-            {"--q8-activations"});
+  Args args(
+      {"--tokens", "--top-k", "--dump-logits", "--convention", "--generate"},
+      {"--q8-activations"});
   std::string err;
   if (!args.parse(argc, argv, 2, err))
     return fail("ref: " + err);
@@ -52,6 +53,27 @@ int runRef(int argc, char **argv) {
       return fail("ref: --convention must be hf or llama.cpp, got '" + c + "'");
   }
   std::vector<float> logits;
+  int64_t generate = 0;
+  if (!args.getInt("--generate", 0, generate, err) || generate < 0)
+    return fail("ref: --generate expects a count of tokens");
+  if (generate > 0) {
+    // Greedy continuation (ties to the lower id, as stc-run's --temp 0): the
+    // whole sequence again for each token (the reference keeps no cache).
+    std::vector<int64_t> seq = tokens;
+    std::string line;
+    for (int64_t i = 0; i < generate; ++i) {
+      st = ref::forward(ck, seq, options, logits);
+      if (!st.ok())
+        return fail(st.message());
+      const float *row = &logits[(seq.size() - 1) * ck.config.vocabSize];
+      const int64_t next =
+          std::max_element(row, row + ck.config.vocabSize) - row;
+      seq.push_back(next);
+      line += (i ? "," : "") + std::to_string(next);
+    }
+    std::printf("generated: %s\n", line.c_str());
+    return 0;
+  }
   st = ref::forward(ck, tokens, options, logits);
   if (!st.ok())
     return fail(st.message());

@@ -25,7 +25,7 @@ static const char *kUsage =
     "          <checkpoint> [-o FILE.mlir]\n"
     "  ref     run the f32 reference forward pass\n"
     "          <checkpoint> --tokens 1,2,3 [--top-k N] [--dump-logits FILE]\n"
-    "          [--convention hf|llama.cpp]\n"
+    "          [--convention hf|llama.cpp] [--generate N (greedy ids)]\n"
     "  tokenize   the token ids of a text, comma separated (--pieces adds a\n"
     "          line of their texts), by the tokenizer of a checkpoint or out/\n"
     "          <checkpoint | out/> (--text T | --file F) [--no-special] "

@@ -1,0 +1,28 @@
+// What the C API's opaque handles hold (CApi.cpp, TextApi.cpp); not part of the
+// API.
+#pragma once
+
+#include "Runtime.h"
+#include "Tokenizer.h"
+#include "stc_runtime.h"
+
+#include <random>
+#include <string>
+#include <vector>
+
+struct stc_model {
+  stc::rt::Runtime runtime;
+  std::string error;
+  bool hasTokenizer = false;
+  stc::rt::Tokenizer tokenizer;
+  stc_generation_stats lastGeneration = {};
+};
+
+struct stc_sampler {
+  float temperature;
+  int topK;
+  float topP;
+  std::mt19937_64 rng;
+  std::vector<int> order;
+  std::vector<float> probs;
+};
