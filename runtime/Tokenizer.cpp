@@ -4,9 +4,10 @@
 #include "Unicode.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
+#include <cstring>
 #include <queue>
-#include <unordered_map>
 
 namespace stc::rt {
 
@@ -19,17 +20,100 @@ uint64_t pairKey(int32_t a, int32_t b) {
 
 const std::string kNoPiece;
 
+size_t hashBytes(const char *p, size_t n) {
+  uint64_t h = 0xcbf29ce484222325ull; // FNV-1a
+  for (size_t i = 0; i < n; ++i)
+    h = (h ^ static_cast<uint8_t>(p[i])) * 0x100000001b3ull;
+  return static_cast<size_t>(h ^ (h >> 29));
+}
+
+size_t hashPair(uint64_t k) {
+  k ^= k >> 33;
+  k *= 0xff51afd7ed558ccdull;
+  return static_cast<size_t>(k ^ (k >> 33));
+}
+
+size_t tableSize(size_t entries) {
+  size_t n = 16;
+  while (n < entries * 2)
+    n *= 2;
+  return n;
+}
+
+// The merge ranks: (left, right) -> (rank, merged id), open addressing in flat
+// arrays (a node-based map costs a heap block per merge: most of the load
+// time at 151k merges).
+class MergeTable {
+public:
+  void reserve(size_t n) {
+    keys_.assign(tableSize(n), kEmpty);
+    vals_.resize(keys_.size());
+  }
+  // Keeps the first value of a repeated key (the best rank).
+  void insert(uint64_t key, int32_t rank, int32_t merged) {
+    for (size_t i = hashPair(key) & (keys_.size() - 1);;
+         i = (i + 1) & (keys_.size() - 1)) {
+      if (keys_[i] == key)
+        return;
+      if (keys_[i] == kEmpty) {
+        keys_[i] = key;
+        vals_[i] = {rank, merged};
+        return;
+      }
+    }
+  }
+  const std::pair<int32_t, int32_t> *find(uint64_t key) const {
+    for (size_t i = hashPair(key) & (keys_.size() - 1);;
+         i = (i + 1) & (keys_.size() - 1)) {
+      if (keys_[i] == key)
+        return &vals_[i];
+      if (keys_[i] == kEmpty)
+        return nullptr;
+    }
+  }
+
+private:
+  static constexpr uint64_t kEmpty = ~0ull; // ids are below 2^31
+  std::vector<uint64_t> keys_;
+  std::vector<std::pair<int32_t, int32_t>> vals_;
+};
+
 } // namespace
 
 struct Tokenizer::Tables {
-  // Merge lookup: (left, right) -> (rank, merged id).
-  std::unordered_map<uint64_t, std::pair<int32_t, int32_t>> merges;
+  MergeTable merges;
   int32_t byteToken[256];
   // Added tokens that text can name, by first byte, longest first.
   std::vector<int32_t> added[256];
   // For llama.cpp's partition: every matchable added token, longest first.
   std::vector<int32_t> addedByLength;
-  std::unordered_map<std::string, int32_t> byText; // normal tokens
+  // Normal tokens by their bytes: ids in open addressing (-1 empty).
+  std::vector<int32_t> byText;
+  int32_t findText(const std::vector<std::string> &tokens, const char *p,
+                   size_t n) const {
+    for (size_t i = hashBytes(p, n) & (byText.size() - 1);;
+         i = (i + 1) & (byText.size() - 1)) {
+      const int32_t id = byText[i];
+      if (id < 0)
+        return -1;
+      if (tokens[id].size() == n && std::memcmp(tokens[id].data(), p, n) == 0)
+        return id;
+    }
+  }
+  // Adds `id` unless a token with its bytes is there; returns that one's id or
+  // -1.
+  int32_t addText(const std::vector<std::string> &tokens, int32_t id) {
+    const std::string &s = tokens[id];
+    for (size_t i = hashBytes(s.data(), s.size()) & (byText.size() - 1);;
+         i = (i + 1) & (byText.size() - 1)) {
+      if (byText[i] < 0) {
+        byText[i] = id;
+        return -1;
+      }
+      if (tokens[byText[i]] == s)
+        return byText[i];
+    }
+  }
 };
 
 const char *semanticsName(TokenizerSemantics s) {
@@ -71,7 +155,7 @@ bool Tokenizer::init(TokenizerData data, const std::string &where,
       return false;
     }
   std::fill(std::begin(t->byteToken), std::end(t->byteToken), -1);
-  t->byText.reserve(V);
+  t->byText.assign(tableSize(V), -1);
   for (int32_t id = 0; id < V; ++id) {
     const std::string &s = data_.tokens[id];
     const TokenKind k = data_.kinds[id];
@@ -82,8 +166,8 @@ bool Tokenizer::init(TokenizerData data, const std::string &where,
       return false;
     }
     if (k == TokenKind::Normal) {
-      if (!t->byText.emplace(s, id).second) {
-        error = where + ": tokens " + std::to_string(t->byText[s]) + " and " +
+      if (const int32_t other = t->addText(data_.tokens, id); other >= 0) {
+        error = where + ": tokens " + std::to_string(other) + " and " +
                 std::to_string(id) + " have the same bytes";
         return false;
       }
@@ -109,7 +193,7 @@ bool Tokenizer::init(TokenizerData data, const std::string &where,
   for (auto &v : t->added)
     std::sort(v.begin(), v.end(), longerFirst);
   std::sort(t->addedByLength.begin(), t->addedByLength.end(), longerFirst);
-  t->merges.reserve(data_.merges.size() * 2);
+  t->merges.reserve(data_.merges.size());
   for (size_t r = 0; r < data_.merges.size(); ++r) {
     const auto &m = data_.merges[r];
     for (int32_t id : m)
@@ -124,8 +208,7 @@ bool Tokenizer::init(TokenizerData data, const std::string &where,
       return false;
     }
     // A repeated pair keeps its first (best) rank, as BPE does.
-    t->merges.emplace(pairKey(m[0], m[1]),
-                      std::make_pair(static_cast<int32_t>(r), m[2]));
+    t->merges.insert(pairKey(m[0], m[1]), static_cast<int32_t>(r), m[2]);
   }
   t_ = std::move(t);
   return true;
@@ -136,9 +219,9 @@ const std::string &Tokenizer::piece(int32_t id) const {
 }
 
 int32_t Tokenizer::find(const std::string &text) const {
-  auto it = t_->byText.find(text);
-  if (it != t_->byText.end())
-    return it->second;
+  if (int32_t id = t_->findText(data_.tokens, text.data(), text.size());
+      id >= 0)
+    return id;
   for (int32_t id : t_->addedByLength)
     if (data_.tokens[id] == text)
       return id;
@@ -211,15 +294,51 @@ void Tokenizer::splitSpecial(
 
 void Tokenizer::bpe(const std::string &piece, std::vector<int32_t> &ids) const {
   if (data_.ignoreMerges) {
-    auto it = t_->byText.find(piece);
-    if (it != t_->byText.end()) {
-      ids.push_back(it->second);
+    if (int32_t id = t_->findText(data_.tokens, piece.data(), piece.size());
+        id >= 0) {
+      ids.push_back(id);
       return;
     }
   }
   const int n = static_cast<int>(piece.size());
   if (n == 1) {
     ids.push_back(t_->byteToken[static_cast<uint8_t>(piece[0])]);
+    return;
+  }
+  if (n <= 16) {
+    // Short pieces (nearly all): the same merges by a scan for the
+    // lowest-ranked pair (the leftmost of equal ranks), without allocating.
+    int32_t sym[16], rank[16], merged[16];
+    int count = n;
+    for (int i = 0; i < n; ++i)
+      sym[i] = t_->byteToken[static_cast<uint8_t>(piece[i])];
+    auto look = [&](int i) {
+      const auto *m = t_->merges.find(pairKey(sym[i], sym[i + 1]));
+      rank[i] = m ? m->first : INT32_MAX;
+      merged[i] = m ? m->second : -1;
+    };
+    for (int i = 0; i + 1 < count; ++i)
+      look(i);
+    while (count > 1) {
+      int best = 0;
+      for (int i = 1; i + 1 < count; ++i)
+        if (rank[i] < rank[best])
+          best = i;
+      if (rank[best] == INT32_MAX)
+        break;
+      sym[best] = merged[best];
+      for (int i = best + 1; i + 1 < count; ++i) {
+        sym[i] = sym[i + 1];
+        rank[i] = rank[i + 1];
+        merged[i] = merged[i + 1];
+      }
+      --count;
+      if (best > 0)
+        look(best - 1);
+      if (best + 1 < count)
+        look(best);
+    }
+    ids.insert(ids.end(), sym, sym + count);
     return;
   }
   // Symbols in a linked list; candidate merges in a heap by (rank, position),
@@ -240,9 +359,8 @@ void Tokenizer::bpe(const std::string &piece, std::vector<int32_t> &ids) const {
   auto consider = [&](int i) {
     if (i < 0 || next[i] < 0)
       return;
-    auto it = t_->merges.find(pairKey(sym[i], sym[next[i]]));
-    if (it != t_->merges.end())
-      heap.push({it->second.first, i, sym[i], sym[next[i]]});
+    if (const auto *m = t_->merges.find(pairKey(sym[i], sym[next[i]])))
+      heap.push({m->first, i, sym[i], sym[next[i]]});
   };
   for (int i = 0; i + 1 < n; ++i)
     consider(i);
@@ -253,7 +371,7 @@ void Tokenizer::bpe(const std::string &piece, std::vector<int32_t> &ids) const {
     if (sym[c.pos] != c.left || next[c.pos] < 0 || sym[next[c.pos]] != c.right)
       continue;
     const int r = next[c.pos];
-    sym[c.pos] = t_->merges.find(pairKey(c.left, c.right))->second.second;
+    sym[c.pos] = t_->merges.find(pairKey(c.left, c.right))->second;
     sym[r] = -1;
     next[c.pos] = next[r];
     if (next[r] >= 0)

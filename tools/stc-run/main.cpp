@@ -317,7 +317,7 @@ stc_sampler *textSampler(stc_model *m, const Options &o) {
   if (o.topP >= 0)
     topP = o.topP;
   unsigned long long seed = o.seed;
-  if (!o.haveSeed) {
+  if (!o.haveSeed && temp > 0) { // greedy needs none
     seed = std::random_device{}();
     std::fprintf(stderr, "stc-run: seed %llu\n", seed);
   }
@@ -392,6 +392,7 @@ int runPrompt(stc_model *m, const Options &o) {
   Session s{m, o, textSampler(m, o)};
   int reason = s.generate(ids);
   std::printf("\n");
+  std::fflush(stdout);
   stc_sampler_free(s.sampler);
   if (reason == STC_STOP_ERROR)
     return fail(stc_last_error(m));

@@ -12,6 +12,7 @@
 #include "formats/Json.h"
 #include "formats/TokenizerImport.h"
 
+#include <chrono>
 #include <cstdio>
 
 namespace stc {
@@ -106,15 +107,25 @@ int runTokenize(int argc, char **argv) {
     if (!st.ok())
       return fail("tokenize: " + st.message());
   }
+  const auto t0 = std::chrono::steady_clock::now();
   rt::Tokenizer tok;
   if (!openTokenizer(args.positionals()[0], tok, err))
     return fail(err);
-  if (!args.has("--quiet"))
-    std::fprintf(stderr, "stc: tokenizer semantics: %s\n",
-                 rt::semanticsName(tok.data().semantics));
+  const auto t1 = std::chrono::steady_clock::now();
   std::vector<int32_t> ids;
   if (!tok.encode(text, !args.has("--no-special"), ids, err))
     return fail("tokenize: " + err);
+  const auto t2 = std::chrono::steady_clock::now();
+  if (!args.has("--quiet")) {
+    auto ms = [](auto a, auto b) {
+      return std::chrono::duration<double, std::milli>(b - a).count();
+    };
+    std::fprintf(stderr,
+                 "stc: tokenizer semantics: %s\nstc: loaded in %.1f ms; %zu "
+                 "bytes into %zu tokens in %.1f ms\n",
+                 rt::semanticsName(tok.data().semantics), ms(t0, t1),
+                 text.size(), ids.size(), ms(t1, t2));
+  }
   std::string line;
   for (size_t i = 0; i < ids.size(); ++i)
     line += (i ? "," : "") + std::to_string(ids[i]);
