@@ -108,5 +108,24 @@ p = run(stc_run, out, "--chat", "--ctx", "24", "--temp", "0", "-n", "30",
 check(b"does not fit the context: 0 of 24 tokens are used: the conversation cannot "
       b"go on" in p.stderr, "a full context in --chat is a clear message: %r" % p.stderr)
 
+# A stored chat template that is not ChatML: --chat refuses it, unless
+# --chat-template chatml says to format ChatML anyway.
+hf = os.path.join(work, "hf")
+run("stc", "synth", "--preset", "tiny", "--format", "hf", "--dtype", "f32", "--seed",
+    "5", "-o", hf)
+cfg_path = os.path.join(hf, "tokenizer_config.json")
+cfg = json.load(open(cfg_path))
+cfg["chat_template"] = "{% for m in messages %}[{{ m.role }}] {{ m.content }}{% endfor %}"
+json.dump(cfg, open(cfg_path, "w"))
+hf_out = os.path.join(work, "hf-out")
+run("stc", "compile", hf, "--target", "host", "--quant", "f32", "-o", hf_out)
+p = run(os.path.join(hf_out, "stc-run"), hf_out, "--chat", "-n", "2", stdin=b"hi\n",
+        ok=False)
+check(p.returncode == 1 and b"chat template is not ChatML" in p.stderr,
+      "a template that is not ChatML is refused: %r" % p.stderr)
+p = run(os.path.join(hf_out, "stc-run"), hf_out, "--chat", "--chat-template", "chatml",
+        "-n", "2", "--temp", "0", stdin=b"hi\n")
+check(p.returncode == 0, "--chat-template chatml overrides it")
+
 print("%d passed, %d failed" % (checks - len(failures), len(failures)))
 sys.exit(1 if failures else 0)

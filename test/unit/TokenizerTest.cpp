@@ -189,5 +189,45 @@ TEST(TokenizerImport, MergesAsPairsEqualMergesAsStrings) {
   EXPECT_EQ(a.tokens.size(), b.tokens.size());
 }
 
+TEST(TokenizerImport, VocabAndMergesFilesEqualTokenizerJson) {
+  // The slow tokenizer's files: vocab.json (token -> id) and merges.txt.
+  std::string dir = test::scratchDir("tok-vocab");
+  SynthOptions o;
+  o.preset = "tiny";
+  o.format = "hf";
+  o.tokenizerOnly = true;
+  o.output = joinPath(dir, "json");
+  ASSERT_TRUE(writeSynthCheckpoint(o).ok());
+  JsonValue root;
+  ASSERT_TRUE(parseJson(test::readFile(joinPath(o.output, "tokenizer.json")),
+                        "tokenizer.json", root)
+                  .ok());
+  const JsonValue &model = *root.get("model");
+  std::string vocab = "{", merges = "#version: 0.2\n";
+  for (const auto &kv : model.get("vocab")->object) {
+    vocab += vocab.size() > 1 ? ", " : "";
+    appendJsonString(vocab, kv.first);
+    vocab += ": " + std::to_string(kv.second.integer);
+  }
+  vocab += "}";
+  for (const JsonValue &m : model.get("merges")->array)
+    merges += m.string + "\n";
+  const std::string files = joinPath(dir, "files");
+  ASSERT_TRUE(makeDirectories(files).ok());
+  test::writeFile(joinPath(files, "vocab.json"), vocab);
+  test::writeFile(joinPath(files, "merges.txt"), merges);
+  test::writeFile(joinPath(files, "tokenizer_config.json"),
+                  test::readFile(joinPath(o.output, "tokenizer_config.json")));
+  rt::TokenizerData a, b;
+  bool found = false;
+  ASSERT_TRUE(importTokenizerAlone(o.output, a, found).ok() && found);
+  Status st = importTokenizerAlone(files, b, found);
+  ASSERT_TRUE(st.ok() && found) << st.message();
+  EXPECT_EQ(a.tokens, b.tokens);
+  EXPECT_EQ(a.merges, b.merges);
+  EXPECT_EQ(a.nfc, b.nfc);
+  EXPECT_EQ(a.eos, b.eos);
+}
+
 } // namespace
 } // namespace stc

@@ -44,9 +44,8 @@ bool openTokenizer(const std::string &path, rt::Tokenizer &tok,
     bool found = false;
     if (st.ok())
       st = importTokenizer(ck, data, found);
-    else if (Status alone = importTokenizerAlone(path, data, found);
-             alone.ok() && found)
-      st = alone;
+    else if (Status alone = importTokenizerAlone(path, data, found); found)
+      st = alone; // tokenizer files (perhaps bad ones), but no model
     if (!st.ok()) {
       error = st.message();
       return false;
