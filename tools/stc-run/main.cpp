@@ -433,8 +433,11 @@ int runChat(stc_model *m, const Options &o) {
     if (tty)
       std::fputs("> ", stdout), std::fflush(stdout);
     interrupted = false;
-    if (!std::getline(std::cin, line))
+    if (!std::getline(std::cin, line)) {
+      if (tty)
+        std::fputs("\n", stdout); // end the "> " line
       break;
+    }
     std::vector<int32_t> ids = pending;
     if (!turn(ids, "user", line))
       return fail(std::string("--chat: ") + stc_last_error(m));
