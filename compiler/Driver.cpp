@@ -5,6 +5,7 @@
 
 #include "Bandwidth.h"
 #include "formats/Checkpoint.h"
+#include "formats/DType.h"
 #include "formats/FileIO.h"
 #include "formats/TokenizerImport.h"
 #include "import/Import.h"
@@ -31,6 +32,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <map>
 #include <unistd.h>
 
 using namespace mlir;
@@ -54,6 +56,38 @@ std::string defaultPipeline(const std::string &quant,
 }
 
 namespace {
+
+// One line naming the weights whose checkpoint type no kernel reads and what
+// they are stored as (st-quantize's choice: the exact image, or a rule's).
+void reportConversions(ModuleOp module) {
+  std::map<std::string, int> counts; // "q4_k -> f32"
+  module.walk([&](st::WeightOp w) {
+    Type src = w.getSourceType()
+                   ? w.getSourceTensorType().getElementType()
+                   : cast<RankedTensorType>(w.getType()).getElementType();
+    auto block = dyn_cast<st::BlockType>(src);
+    auto quant = w->getAttrOfType<StringAttr>("quant");
+    DType from;
+    if (!block || !quant || !parseDTypeName(block.getKind().str(), from))
+      return;
+    // A rule may have asked for a lossy scheme instead of the exact image.
+    const bool exact = quant.getValue() == dtypeName(exactKernelType(from));
+    ++counts[block.getKind().str() + " -> " + quant.getValue().str() +
+             (exact ? "" : " (lossy, by a rule)")];
+  });
+  if (counts.empty())
+    return;
+  int total = 0;
+  std::string list;
+  for (const auto &c : counts) {
+    total += c.second;
+    list += (list.empty() ? "" : ", ") + c.first + " (" +
+            std::to_string(c.second) + ")";
+  }
+  llvm::errs() << "stc: converted " << total
+               << " tensors of types no kernel reads yet: " << list
+               << "; --report gives the bytes per token\n";
+}
 
 bool isScheme(const std::string &s) {
   return s == "q4_0" || s == "q8_0" || s == "f16" || s == "f32";
@@ -238,6 +272,7 @@ Status compile(const CompileOptions &o) {
   if (failed(pm.run(*module)))
     return Status::error(
         "compile: the pass pipeline failed (diagnostics above)");
+  reportConversions(*module);
   if (o.emit == "mlir")
     return printToFile(*module, joinPath(o.outDir, "model.mlir"));
   if (o.report) {

@@ -57,6 +57,11 @@ def StQuantize : Pass<"st-quantize", "mlir::ModuleOp"> {
       scrambles the top-k choice, and norms are a few KiB;
     - weights already stored quantized (a q4_0/q8_0 GGUF) keep their scheme, so their
       bytes pass through untouched rather than being requantized;
+    - weights in another ggml block type (`!st.block<...>`: Q4_1, Q5_0, Q5_1, Q2_K-Q6_K,
+      IQ4_NL, IQ4_XS, which no kernel reads yet) get their exact image in a type the
+      kernels read, never a lossy requantization: q8_0 for q5_0 and iq4_nl (their
+      values are int8 times the block's own scale), f32 for the others; a rule may
+      still ask for a lossy scheme by name;
     - everything else gets `default`.
     The pass only records the decision; `st-lower-to-kernels` changes the types and the
     model-file writer produces the bytes, one tensor at a time.
@@ -71,6 +76,12 @@ def StQuantize : Pass<"st-quantize", "mlir::ModuleOp"> {
     st.weight @blk.0.attn_q : tensor<128x128xbf16> extents [...] {quant = "q4_0"}
     st.weight @blk.0.ffn_gate_inp : tensor<8x128xbf16> extents [...] {quant = "f32"}
     ```
+    and for a Q4_K_M-style GGUF:
+    ```mlir
+    st.weight @blk.0.attn_q : tensor<256x256x!st.block<"q4_k", 256, 144>> extents [...] {quant = "f32"}
+    st.weight @blk.0.attn_v : tensor<128x256x!st.block<"q6_k", 256, 210>> extents [...] {quant = "f32"}
+    st.weight @blk.0.ffn_down_exps : tensor<4x256x256x!st.block<"q5_0", 32, 22>> extents [...] {quant = "q8_0"}
+    ```
   }];
   let options = [
     Option<"defaultScheme", "default", "std::string", /*default=*/"\"q4_0\"",
@@ -82,6 +93,8 @@ def StQuantize : Pass<"st-quantize", "mlir::ModuleOp"> {
     Statistic<"numQuantized", "quantized", "Weights stored as q4_0 or q8_0">,
     Statistic<"numPassedThrough", "passed-through",
               "Already-quantized weights kept as they are">,
+    Statistic<"numConverted", "converted",
+              "Weights of other ggml block types stored as their exact image">,
   ];
 }
 

@@ -78,6 +78,14 @@ struct StQuantize : public stc::st::impl::StQuantizeBase<StQuantize> {
         } else if (isa<Q4_0Type, Q8_0Type>(elt)) {
           scheme = isa<Q4_0Type>(elt) ? "q4_0" : "q8_0";
           ++numPassedThrough;
+        } else if (auto block = dyn_cast<BlockType>(elt)) {
+          // The exact image in a kernel type: Q5_0's q - 16 and IQ4_NL's
+          // table values are int8 under the block's own scale; the others have
+          // none (a min, or sub-block scales), so f32 holds them exactly.
+          scheme = block.getKind() == "q5_0" || block.getKind() == "iq4_nl"
+                       ? "q8_0"
+                       : "f32";
+          ++numConverted;
         } else {
           scheme = defaultScheme;
         }

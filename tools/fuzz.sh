@@ -41,6 +41,7 @@ for q in f32 q8_0 q4_0; do
   cp "$W/tiny-$q.gguf" "$S/fuzz_gguf/"
 done
 "$STC" synth --preset tiny-swa --format gguf --dtype q4_0 --seed 4 --omit-layout-keys -o "$S/fuzz_gguf/swa-nolayout.gguf"
+cp "$ROOT"/test/fixtures/ggml/tiny-k-*.gguf "$S/fuzz_gguf/" # llama-quantize's K mixes
 "$STC" compile "$W/tiny-q4_0.gguf" --target x86-64-avx2 --quant q4_0 -o "$W/out" 2>/dev/null
 cp "$W/out/model.stcm" "$S/fuzz_model_file/tiny-q4_0.stcm"
 

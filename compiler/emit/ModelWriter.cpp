@@ -33,6 +33,8 @@ bool toDType(Type t, DType &out) {
     out = DType::Q8_0;
   else if (isa<st::Q4_0Type>(t))
     out = DType::Q4_0;
+  else if (auto b = dyn_cast<st::BlockType>(t))
+    return parseDTypeName(b.getKind().str(), out);
   else
     return false;
   return true;
@@ -50,6 +52,8 @@ fb::DType toFb(DType t) {
     return fb::DType::Q8_0;
   case DType::Q4_0:
     return fb::DType::Q4_0;
+  default:
+    break; // no kernel reads the other block types: never stored
   }
   return fb::DType::F32;
 }
@@ -497,11 +501,10 @@ private:
         STC_TRY(reader_.read(w, (e * rows + r0) * srcRowBytes, src.size(),
                              src.data()));
         const uint8_t *stored = src.data();
-        if (w.source != w.stored) { // convert through f32
-          f32.resize(static_cast<size_t>(n) * cols);
-          dequantize(w.source, src.data(), f32.data(), f32.size());
+        if (w.source != w.stored) { // exactly, or through f32
           dst.resize(n * dstRowBytes);
-          quantize(w.stored, f32.data(), dst.data(), f32.size());
+          convert(w.source, w.stored, src.data(), dst.data(),
+                  static_cast<uint64_t>(n) * cols, f32);
           stored = dst.data();
         }
         if (!rows16) {
@@ -542,10 +545,9 @@ private:
       STC_TRY(reader_.read(w, e * srcBytes, srcBytes, src.data()));
       const uint8_t *stored = src.data();
       if (w.source != w.stored) {
-        f32.resize(static_cast<size_t>(rows) * cols);
-        dequantize(w.source, src.data(), f32.data(), f32.size());
         blocks.resize(dstBytes);
-        quantize(w.stored, f32.data(), blocks.data(), f32.size());
+        convert(w.source, w.stored, src.data(), blocks.data(),
+                static_cast<uint64_t>(rows) * cols, f32);
         stored = blocks.data();
       }
       if (!isQuantized(w.stored)) { // f32 [rows][cols] to [cols][rows]

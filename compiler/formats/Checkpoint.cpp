@@ -269,7 +269,7 @@ Status Checkpoint::readF32(const WeightInfo &w, uint64_t begin, uint64_t count,
                          std::to_string(begin) + ", " +
                          std::to_string(begin + count) +
                          ") outside the tensor's " + std::to_string(total));
-  uint64_t unit = isQuantized(w.dtype) ? kQuantBlock : 1;
+  const uint64_t unit = blockElements(w.dtype);
   if (begin % unit || count % unit)
     return Status::error(w.name + ": quantized reads must be block aligned");
   uint64_t perExtent = total / w.extents.size();

@@ -1,5 +1,7 @@
 #include "Gguf.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cstring>
 
 namespace stc {
@@ -126,41 +128,50 @@ const char *ggufTypeName(GgufType t) {
   return i < 13 ? names[i] : "unknown";
 }
 
-static bool ggmlToDType(uint32_t t, DType &out) {
-  switch (static_cast<GgmlType>(t)) {
-  case GgmlType::F32:
-    out = DType::F32;
-    return true;
-  case GgmlType::F16:
-    out = DType::F16;
-    return true;
-  case GgmlType::BF16:
-    out = DType::BF16;
-    return true;
-  case GgmlType::Q8_0:
-    out = DType::Q8_0;
-    return true;
-  case GgmlType::Q4_0:
-    out = DType::Q4_0;
-    return true;
-  }
+// ggml type ids (ggml.h) of the types stc reads, and the names of all of
+// them for errors.
+static const struct {
+  uint32_t id;
+  const char *name;
+  bool known; // stc reads it (as the DType of the same name)
+} kGgmlTypes[] = {
+    {0, "F32", true},      {1, "F16", true},       {2, "Q4_0", true},
+    {3, "Q4_1", true},     {6, "Q5_0", true},      {7, "Q5_1", true},
+    {8, "Q8_0", true},     {9, "Q8_1", false},     {10, "Q2_K", true},
+    {11, "Q3_K", true},    {12, "Q4_K", true},     {13, "Q5_K", true},
+    {14, "Q6_K", true},    {15, "Q8_K", false},    {16, "IQ2_XXS", false},
+    {17, "IQ2_XS", false}, {18, "IQ3_XXS", false}, {19, "IQ1_S", false},
+    {20, "IQ4_NL", true},  {21, "IQ3_S", false},   {22, "IQ2_S", false},
+    {23, "IQ4_XS", true},  {24, "I8", false},      {25, "I16", false},
+    {26, "I32", false},    {27, "I64", false},     {28, "F64", false},
+    {29, "IQ1_M", false},  {30, "BF16", true},     {34, "TQ1_0", false},
+    {35, "TQ2_0", false},  {39, "MXFP4", false},   {40, "NVFP4", false},
+    {41, "Q1_0", false},   {42, "Q2_0", false},
+};
+
+static std::string lower(std::string s) {
+  for (char &c : s)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// The DType of ggml type `t`; false with its name (or its number) in `name`
+// when stc does not read it.
+static bool ggmlToDType(uint32_t t, DType &out, std::string &name) {
+  for (const auto &g : kGgmlTypes)
+    if (g.id == t) {
+      name = g.name;
+      return g.known && parseDTypeName(lower(g.name), out);
+    }
+  name = "type " + std::to_string(t);
   return false;
 }
 
-static GgmlType dtypeToGgml(DType t) {
-  switch (t) {
-  case DType::F32:
-    return GgmlType::F32;
-  case DType::F16:
-    return GgmlType::F16;
-  case DType::BF16:
-    return GgmlType::BF16;
-  case DType::Q8_0:
-    return GgmlType::Q8_0;
-  case DType::Q4_0:
-    return GgmlType::Q4_0;
-  }
-  return GgmlType::F32;
+static uint32_t dtypeToGgml(DType t) {
+  for (const auto &g : kGgmlTypes)
+    if (g.known && lower(g.name) == dtypeName(t))
+      return g.id;
+  return 0;
 }
 
 namespace {
@@ -396,13 +407,15 @@ Status readGgufHeader(const std::string &path, GgufFile &out) {
     }
     uint32_t type;
     STC_TRY(c.scalar(type, "tensor type"));
-    if (!ggmlToDType(type, t.dtype))
-      return bad("unsupported ggml type " + std::to_string(type) +
-                 " (expected F32, F16, BF16, Q8_0 or Q4_0)");
-    if (isQuantized(t.dtype) && t.ne[0] % kQuantBlock != 0)
-      return bad(std::string(dtypeName(t.dtype)) + " rows of " +
-                 std::to_string(t.ne[0]) +
-                 " elements are not a multiple of the 32-element block");
+    std::string typeName;
+    if (!ggmlToDType(type, t.dtype, typeName))
+      return bad("unsupported ggml type " + typeName +
+                 " (stc reads F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, "
+                 "Q2_K-Q6_K, IQ4_NL and IQ4_XS)");
+    if (t.ne[0] % blockElements(t.dtype) != 0)
+      return bad(typeName + " rows of " + std::to_string(t.ne[0]) +
+                 " elements are not a multiple of its " +
+                 std::to_string(blockElements(t.dtype)) + "-element block");
     if (!dtypeBytes(t.dtype, count, t.nbytes))
       return bad("byte size overflows");
     uint64_t rel;
@@ -426,6 +439,25 @@ Status readGgufHeader(const std::string &path, GgufFile &out) {
                            ") lies outside the file's " +
                            std::to_string(f.size()) + " bytes");
     t.offset = dataStart + rel;
+  }
+  // A shape and type that need more bytes than the file gives the tensor (up
+  // to the next one's data) would read another tensor's bytes as its own.
+  std::vector<const GgufTensor *> byOffset;
+  for (const GgufTensor &t : out.tensors)
+    byOffset.push_back(&t);
+  std::sort(byOffset.begin(), byOffset.end(),
+            [](const GgufTensor *a, const GgufTensor *b) {
+              return a->offset < b->offset;
+            });
+  for (size_t k = 0; k + 1 < byOffset.size(); ++k) {
+    const GgufTensor &a = *byOffset[k], &b = *byOffset[k + 1];
+    if (a.nbytes > 0 && a.offset + a.nbytes > b.offset)
+      return Status::error(path + ": tensor '" + a.name + "' needs " +
+                           std::to_string(a.nbytes) + " bytes as " +
+                           dtypeName(a.dtype) +
+                           " of its shape but runs into tensor '" + b.name +
+                           "' after " + std::to_string(b.offset - a.offset) +
+                           ": its shape or type does not match its data");
   }
   return Status::success();
 }

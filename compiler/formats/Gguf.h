@@ -30,15 +30,6 @@ enum class GgufType : uint32_t {
   F64 = 12,
 };
 
-// ggml tensor types stc understands (values as in ggml.h).
-enum class GgmlType : uint32_t {
-  F32 = 0,
-  F16 = 1,
-  Q4_0 = 2,
-  Q8_0 = 8,
-  BF16 = 30
-};
-
 struct GgufValue {
   GgufType type = GgufType::U32;
   uint64_t u = 0;  // unsigned integers and bool

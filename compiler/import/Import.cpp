@@ -25,8 +25,10 @@ static Type elementType(MLIRContext *ctx, DType t) {
     return st::Q8_0Type::get(ctx);
   case DType::Q4_0:
     return st::Q4_0Type::get(ctx);
+  default: // a block type no kernel reads: described by its block
+    return st::BlockType::get(ctx, dtypeName(t), blockElements(t),
+                              static_cast<unsigned>(blockBytes(t)));
   }
-  return Float32Type::get(ctx);
 }
 
 namespace {

@@ -142,10 +142,13 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
 Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
                const Options &options, std::vector<float> &logits) {
   const Convention convention = options.convention;
-  // Whether a weight's matmul rounds its input to Q8_0 first.
+  // Whether a weight's matmul rounds its input to Q8_0 first: where the
+  // compiled model keeps it in a type the int8 kernels read (its own, or its
+  // exact Q8_0 image).
   auto q8x = [&](const std::string &name) {
     const WeightInfo *w = ck.find(name);
-    return options.q8Activations && w && isQuantized(w->dtype);
+    return options.q8Activations && w &&
+           hasKernels(exactKernelType(w->dtype));
   };
   const ModelConfig &c = ck.config;
   const int64_t T = static_cast<int64_t>(tokens.size());
@@ -322,7 +325,8 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
     out.resize(T * n);
     STC_TRY(ck.readF32(head, r0 * D, n * D, block.data()));
     matmulT(h, T, block.data(), n, D, out.data(),
-            options.q8Activations && isQuantized(head.dtype));
+            options.q8Activations &&
+                hasKernels(exactKernelType(head.dtype)));
     for (int64_t t = 0; t < T; ++t)
       std::copy(&out[t * n], &out[t * n] + n, &logits[t * V + r0]);
   }

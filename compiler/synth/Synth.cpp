@@ -51,6 +51,27 @@ Status synthPresetConfig(const std::string &preset, ModelConfig &c) {
       c.swaLayout = {0, 1, 1, 0, 0, 1};
       c.slidingWindow = 8;
     }
+  } else if (preset == "tiny-k") {
+    // Every row a multiple of 256, so each K type (and IQ4_XS) encodes every
+    // matrix: hidden, attention width and expert FFN 256.
+    c.numLayers = 2;
+    c.hiddenSize = 256;
+    c.numHeads = 2;
+    c.numKVHeads = 1;
+    c.headDim = 128;
+    c.vocabSize = 512;
+    c.numExperts = 4;
+    c.topK = 2;
+    c.expertFfn = 256;
+    c.ropeTheta = 10000.0;
+    c.maxPositions = 4096;
+    c.bosTokenId = 509;
+    c.eosTokenIds = {509, 511};
+    c.weighting = RouterWeighting::Softmax;
+    c.tieWordEmbeddings = false;
+    c.ropeLayout = {0, 1};
+    c.swaLayout = {0, 0};
+    c.slidingWindow = 4096;
   } else if (preset == "4b") {
     c.numLayers = 32;
     c.hiddenSize = 1536;
@@ -93,7 +114,7 @@ Status synthPresetConfig(const std::string &preset, ModelConfig &c) {
     c.eosTokenIds = {151643, 151645};
   } else {
     return Status::error("unknown preset '" + preset +
-                         "' (expected tiny, tiny-swa, 4b or 21b)");
+                         "' (expected tiny, tiny-swa, tiny-k, 4b or 21b)");
   }
   return c.validate("preset " + preset);
 }

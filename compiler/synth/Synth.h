@@ -30,7 +30,7 @@ struct SynthOptions {
   std::string output;
 };
 
-// The preset's config: "tiny", "tiny-swa", "4b" or "21b".
+// The preset's config: "tiny", "tiny-swa", "tiny-k", "4b" or "21b".
 Status synthPresetConfig(const std::string &preset, ModelConfig &out);
 // Whether the preset's HF checkpoint carries a separate lm_head.weight.
 bool synthPresetHasLmHead(const std::string &preset);

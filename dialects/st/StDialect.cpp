@@ -33,6 +33,12 @@ void StDialect::initialize() {
 }
 
 bool stc::st::storageBytes(Type t, uint64_t count, uint64_t &bytes) {
+  if (auto b = dyn_cast<BlockType>(t)) {
+    if (b.getElements() == 0 || count % b.getElements() != 0)
+      return false;
+    bytes = count / b.getElements() * b.getBytes();
+    return true;
+  }
   if (isa<Q8_0Type, Q4_0Type>(t)) {
     if (count % 32 != 0)
       return false;

@@ -23,7 +23,7 @@
 #include "dialects/st/StOps.h.inc"
 
 namespace stc::st {
-// Bytes `count` elements of weight element type `t` occupy (quantized: whole
-// blocks). Returns false for a quantized count that is not a multiple of 32.
+// Bytes `count` elements of weight element type `t` occupy (block types: whole
+// blocks). Returns false for a block count that is not whole blocks.
 bool storageBytes(mlir::Type t, uint64_t count, uint64_t &bytes);
 } // namespace stc::st

@@ -54,8 +54,28 @@ def St_Q4_0Type : St_Type<"Q4_0", "q4_0"> {
   }];
 }
 
+def St_BlockType : St_Type<"Block", "block"> {
+  let summary = "A ggml block type that stc reads but has no kernel for";
+  let description = [{
+    The element type of a checkpoint tensor stored in one of ggml's other block
+    layouts (Q4_1, Q5_0, Q5_1, Q2_K-Q6_K, IQ4_NL, IQ4_XS), as the source of an
+    `st.weight`: `$elements` consecutive elements of the innermost dimension form a
+    block of `$bytes` bytes. No kernel reads it: st-quantize picks a stored type
+    (the exact image in a kernel type where one exists, else f32) and the model-file
+    writer converts, with ggml's dequantization.
+
+    ```mlir
+    st.weight @blk.0.attn_q : tensor<256x256xf32> from tensor<256x256x!st.block<"q4_k", 256, 144>> ...
+    ```
+  }];
+  let parameters = (ins StringRefParameter<"ggml type name">:$kind,
+                        "unsigned":$elements, "unsigned":$bytes);
+  let assemblyFormat = "`<` $kind `,` $elements `,` $bytes `>`";
+}
+
 def St_QuantType : AnyTypeOf<[St_Q8_0Type, St_Q4_0Type]>;
-def St_WeightElement : AnyTypeOf<[F32, F16, BF16, St_Q8_0Type, St_Q4_0Type]>;
+def St_WeightElement : AnyTypeOf<[F32, F16, BF16, St_Q8_0Type, St_Q4_0Type,
+                                  St_BlockType]>;
 
 //===----------------------------------------------------------------------===//
 // Attributes

@@ -91,6 +91,14 @@ LogicalResult WeightOp::verify() {
       (t.getRank() == 0 || t.getDimSize(t.getRank() - 1) % 32 != 0))
     return emitOpError() << "innermost dimension of a " << elt
                          << " weight must be a multiple of 32, got " << t;
+  if (auto b = dyn_cast<BlockType>(getSourceTensorType().getElementType()))
+    if (b.getElements() == 0 || getSourceTensorType().getRank() == 0 ||
+        getSourceTensorType().getDimSize(getSourceTensorType().getRank() - 1) %
+                b.getElements() !=
+            0)
+      return emitOpError() << "innermost dimension of a " << b
+                           << " source must be whole blocks, got "
+                           << getSourceTensorType();
   if (getExtents().empty())
     return emitOpError() << "needs at least one extent";
   uint64_t sum = 0, need = 0;

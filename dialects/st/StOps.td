@@ -18,8 +18,10 @@ class St_Op<string mnemonic, list<Trait> traits = []>
     : Op<St_Dialect, mnemonic, traits>;
 
 def St_Activation : RankedTensorOf<[F32]>;
-def St_Weight : AnyTypeOf<[RankedTensorOf<[F32, F16, BF16, St_Q8_0Type, St_Q4_0Type]>],
-    "ranked tensor of f32, f16, bf16, !st.q8_0 or !st.q4_0", "::mlir::RankedTensorType">;
+def St_Weight : AnyTypeOf<[RankedTensorOf<[F32, F16, BF16, St_Q8_0Type, St_Q4_0Type,
+                                           St_BlockType]>],
+    "ranked tensor of f32, f16, bf16, !st.q8_0, !st.q4_0 or !st.block",
+    "::mlir::RankedTensorType">;
 def St_TokenIds : 1DTensorOf<[I32]>;
 
 //===----------------------------------------------------------------------===//

@@ -8,6 +8,12 @@ st.weight @w : tensor<4x48x!st.q4_0> extents [#st.extent<"f", 0, 108>]
 
 // -----
 
+// A ggml block type's rows must be whole blocks (Q4_K: 256 elements).
+// expected-error @+1 {{innermost dimension of a '!st.block<"q4_k", 256, 144>' source must be whole blocks, got 'tensor<4x128x!st.block<"q4_k", 256, 144>>'}}
+st.weight @w : tensor<4x128x!st.block<"q4_k", 256, 144>> extents [#st.extent<"f", 0, 288>]
+
+// -----
+
 // The extents must hold exactly the bytes the type needs.
 // expected-error @+1 {{extents hold 100 bytes, but 'tensor<4x32xf32>' needs 512}}
 st.weight @w : tensor<4x32xf32> extents [#st.extent<"f", 0, 60>, #st.extent<"g", 0, 40>]
@@ -25,7 +31,7 @@ st.weight @w : tensor<?x32xf32> extents [#st.extent<"f", 0, 128>]
 // -----
 
 // Integer weights are not a SmallThinker storage type.
-// expected-error @+1 {{attribute 'type' failed to satisfy constraint: type attribute of ranked tensor of f32, f16, bf16, !st.q8_0 or !st.q4_0}}
+// expected-error @+1 {{attribute 'type' failed to satisfy constraint: type attribute of ranked tensor of f32, f16, bf16, !st.q8_0, !st.q4_0 or !st.block}}
 st.weight @w : tensor<4x32xi8> extents [#st.extent<"f", 0, 128>]
 
 // -----

@@ -24,6 +24,9 @@ st.weight @wo : tensor<32x32xf32> extents [#st.extent<"m.gguf", 5408, 4096>]
 st.weight @gate : tensor<4x32x32xf32> extents [#st.extent<"a.safetensors", 0, 4096>, #st.extent<"a.safetensors", 4096, 4096>, #st.extent<"b.safetensors", 0, 4096>, #st.extent<"b.safetensors", 4096, 4096>]
 st.weight @up : tensor<4x32x32xf32> extents [#st.extent<"c", 0, 16384>]
 st.weight @down : tensor<4x32x32xf32> extents [#st.extent<"c", 16384, 16384>]
+// A ggml block type no kernel reads (one 144-byte Q4_K block per 256 elements).
+// CHECK: st.weight @k4 : tensor<2x256x!st.block<"q4_k", 256, 144>> extents [#st.extent<"k.gguf", 0, 288>]
+st.weight @k4 : tensor<2x256x!st.block<"q4_k", 256, 144>> extents [#st.extent<"k.gguf", 0, 288>]
 
 // CHECK-LABEL: func.func @layer
 func.func @layer(%ids: tensor<?xi32>, %pos: tensor<?xi32>) -> tensor<?x64xf32> {

@@ -16,8 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (stc::Checkpoint::open(path, ck).ok() && !ck.weights.empty()) {
     // Read a little of the first weight the way the reference does.
     const stc::WeightInfo &w = ck.weights.front();
-    uint64_t n = std::min<uint64_t>(w.numElements(), 64);
-    n -= n % 32;
+    // One block of any type (256 elements for the K types).
+    uint64_t n = std::min<uint64_t>(w.numElements(), 256);
+    n -= n % stc::blockElements(w.dtype);
     std::vector<float> out(n);
     if (n > 0)
       (void)ck.readF32(w, 0, n, out.data());

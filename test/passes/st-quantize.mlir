@@ -26,3 +26,20 @@ st.weight @blk.0.attn_q : tensor<128x128xbf16> extents [#st.extent<"m", 0, 32768
 st.weight @blk.1.attn_q : tensor<128x128xbf16> extents [#st.extent<"m", 0, 32768>]
 st.weight @blk.0.attn_v : tensor<64x128x!st.q8_0> extents [#st.extent<"m", 0, 8704>]
 st.weight @blk.0.attn_k : tensor<64x128xf32> extents [#st.extent<"m", 0, 32768>] {quant = "f16"}
+
+// -----
+
+// ggml block types no kernel reads get their exact image, whatever the default: q8_0
+// for q5_0 and iq4_nl (int8 values under the block's own scale), f32 for the rest; a
+// rule may still name a lossy scheme.
+// CHECK-LABEL: module
+// CHECK-DAG: st.weight @blk.0.attn_q : tensor<256x256x!st.block<"q4_k", 256, 144>> {{.*}}quant = "f32"
+// CHECK-DAG: st.weight @blk.0.attn_v : tensor<128x256x!st.block<"q6_k", 256, 210>> {{.*}}quant = "f32"
+// CHECK-DAG: st.weight @blk.0.attn_k : tensor<128x256x!st.block<"q5_0", 32, 22>> {{.*}}quant = "q8_0"
+// CHECK-DAG: st.weight @blk.0.attn_output : tensor<256x256x!st.block<"iq4_nl", 32, 18>> {{.*}}quant = "q8_0"
+// RULES-DAG: st.weight @blk.0.attn_v : tensor<128x256x!st.block<"q6_k", 256, 210>> {{.*}}quant = "q4_0"
+// RULES-DAG: st.weight @blk.0.attn_q : tensor<256x256x!st.block<"q4_k", 256, 144>> {{.*}}quant = "f32"
+st.weight @blk.0.attn_q : tensor<256x256x!st.block<"q4_k", 256, 144>> extents [#st.extent<"m", 0, 36864>]
+st.weight @blk.0.attn_v : tensor<128x256x!st.block<"q6_k", 256, 210>> extents [#st.extent<"m", 0, 26880>]
+st.weight @blk.0.attn_k : tensor<128x256x!st.block<"q5_0", 32, 22>> extents [#st.extent<"m", 0, 22528>]
+st.weight @blk.0.attn_output : tensor<256x256x!st.block<"iq4_nl", 32, 18>> extents [#st.extent<"m", 0, 36864>]

@@ -180,6 +180,50 @@ TEST_F(BadInput, GgufWrongTensorShape) {
   expectError(f, {f, "blk.0.attn_k.weight"});
 }
 
+// Sets the ggml type id of tensor `name` (rank 2) in GGUF bytes.
+void setGgmlType(std::string &bytes, const std::string &name, uint32_t type) {
+  size_t p = bytes.find(name);
+  ASSERT_NE(p, std::string::npos);
+  const size_t at = p + name.size() + 4 + 2 * 8; // n_dims, ne[0], ne[1]
+  std::memcpy(&bytes[at], &type, 4);
+}
+
+TEST_F(BadInput, GgufTypesStcDoesNotRead) {
+  // IQ2_XXS (16) by its ggml name; an id ggml never had by its number.
+  std::string f = dir_ + "/iq2.gguf";
+  std::string bytes = readFile(gguf_);
+  setGgmlType(bytes, "token_embd.weight", 16);
+  writeFile(f, bytes);
+  expectError(f, {f, "token_embd.weight", "unsupported ggml type IQ2_XXS"});
+  bytes = readFile(gguf_);
+  setGgmlType(bytes, "token_embd.weight", 77);
+  writeFile(f, bytes);
+  expectError(f, {f, "unsupported ggml type type 77"});
+}
+
+TEST_F(BadInput, GgufRowsNotWholeBlocks) {
+  // tiny's rows are 128 elements: not one 256-element Q4_K super-block.
+  std::string f = dir_ + "/q4k.gguf";
+  std::string bytes = readFile(gguf_);
+  setGgmlType(bytes, "blk.0.attn_q.weight", 12);
+  writeFile(f, bytes);
+  expectError(f, {f, "blk.0.attn_q.weight",
+                  "Q4_K rows of 128 elements are not a multiple of its "
+                  "256-element block"});
+}
+
+TEST_F(BadInput, GgufTypeThatNeedsMoreBytesThanItsData) {
+  // An f32 tensor declared Q8_0 needs fewer bytes, which passes; one declared
+  // f32 where the file holds Q4_0 needs more and runs into the next tensor.
+  std::string q4 = synthCheckpoint(dir_, "tiny", "gguf", DType::Q4_0, 8);
+  std::string f = dir_ + "/lying.gguf";
+  std::string bytes = readFile(q4);
+  setGgmlType(bytes, "blk.0.attn_q.weight", 0);
+  writeFile(f, bytes);
+  expectError(f, {f, "tensor 'blk.0.attn_q.weight' needs 65536 bytes as f32",
+                  "its shape or type does not match its data"});
+}
+
 TEST_F(BadInput, NotACheckpoint) {
   expectError(dir_ + "/nope", {"no such file or directory"});
   std::string f = dir_ + "/empty.gguf";

@@ -22,9 +22,10 @@ int runSynth(int argc, char **argv) {
   o.omitLayoutKeys = args.has("--omit-layout-keys");
   o.tokenizerOnly = args.has("--tokenizer-only");
   std::string dtype = args.get("--dtype", "f32");
-  if (!parseDTypeName(dtype, o.dtype))
-    return fail("synth: unknown --dtype '" + dtype +
-                "' (expected f32, f16, bf16, q8_0 or q4_0)");
+  if (!parseDTypeName(dtype, o.dtype) ||
+      (isQuantized(o.dtype) && !hasKernels(o.dtype)))
+    return fail("synth: --dtype '" + dtype +
+                "' is not one synth writes (f32, f16, bf16, q8_0 or q4_0)");
   int64_t seed = 0, layers = 0, shards = 1;
   if (!args.getInt("--seed", 0, seed, err) ||
       !args.getInt("--layers", 0, layers, err) ||

@@ -17,7 +17,7 @@ static const char *kUsage =
     "usage: stc <command> [options]\n"
     "commands:\n"
     "  synth   write a synthetic SmallThinker checkpoint\n"
-    "          --preset tiny|tiny-swa|4b|21b --format hf|gguf\n"
+    "          --preset tiny|tiny-swa|tiny-k|4b|21b --format hf|gguf\n"
     "          --dtype f32|f16|bf16|q8_0|q4_0 --seed N [--layers N] [--shards "
     "N]\n"
     "          [--omit-layout-keys] -o PATH\n"
