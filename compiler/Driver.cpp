@@ -65,15 +65,23 @@ void reportConversions(ModuleOp module) {
     Type src = w.getSourceType()
                    ? w.getSourceTensorType().getElementType()
                    : cast<RankedTensorType>(w.getType()).getElementType();
-    auto block = dyn_cast<st::BlockType>(src);
     auto quant = w->getAttrOfType<StringAttr>("quant");
+    const bool transposed = w->hasAttr("transposed_source");
+    std::string kind;
+    if (auto block = dyn_cast<st::BlockType>(src))
+      kind = block.getKind().str();
+    else if (transposed && isa<st::Q4_0Type>(src))
+      kind = "q4_0";
+    else if (transposed && isa<st::Q8_0Type>(src))
+      kind = "q8_0";
     DType from;
-    if (!block || !quant || !parseDTypeName(block.getKind().str(), from))
+    if (kind.empty() || !quant || !parseDTypeName(kind, from))
       return;
-    // A rule may have asked for a lossy scheme instead of the exact image.
-    const bool exact = quant.getValue() == dtypeName(exactKernelType(from));
-    ++counts[block.getKind().str() + " -> " + quant.getValue().str() +
-             (exact ? "" : " (lossy, by a rule)")];
+    // The exact image, unless a rule asked for a lossy scheme.
+    const bool exact = quant.getValue() ==
+                       (transposed ? "f32" : dtypeName(exactKernelType(from)));
+    ++counts[kind + (transposed ? " (transposed down)" : "") + " -> " +
+             quant.getValue().str() + (exact ? "" : " (lossy, by a rule)")];
   });
   if (counts.empty())
     return;
@@ -85,7 +93,7 @@ void reportConversions(ModuleOp module) {
             std::to_string(c.second) + ")";
   }
   llvm::errs() << "stc: converted " << total
-               << " tensors of types no kernel reads yet: " << list
+               << " tensors that no kernel reads as stored: " << list
                << "; --report gives the bytes per token\n";
 }
 

@@ -62,6 +62,9 @@ def StQuantize : Pass<"st-quantize", "mlir::ModuleOp"> {
       kernels read, never a lossy requantization: q8_0 for q5_0 and iq4_nl (their
       values are int8 times the block's own scale), f32 for the others; a rule may
       still ask for a lossy scheme by name;
+    - PowerInfer's transposed expert down projections (`transposed_source`: its GGUF
+      stores each expert's down matrix transposed) in a block type become f32 the
+      same way: their blocks run along the other axis than any kernel layout's;
     - everything else gets `default`.
     The pass only records the decision; `st-lower-to-kernels` changes the types and the
     model-file writer produces the bytes, one tensor at a time.

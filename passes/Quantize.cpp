@@ -75,6 +75,12 @@ struct StQuantize : public stc::st::impl::StQuantizeBase<StQuantize> {
           scheme = existing.getValue().str();
         } else if (t.getRank() == 1 || name.ends_with(".ffn_gate_inp")) {
           scheme = "f32";
+        } else if (w->hasAttr("transposed_source") &&
+                   isa<Q4_0Type, Q8_0Type, BlockType>(elt)) {
+          // PowerInfer's transposed down: its blocks run along the logical
+          // rows' other axis, so no block layout holds them exactly.
+          scheme = "f32";
+          ++numConverted;
         } else if (isa<Q4_0Type, Q8_0Type>(elt)) {
           scheme = isa<Q4_0Type>(elt) ? "q4_0" : "q8_0";
           ++numPassedThrough;

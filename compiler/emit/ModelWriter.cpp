@@ -1,6 +1,7 @@
 #include "emit/ModelWriter.h"
 
 #include "dialects/st/StDialect.h"
+#include "formats/Checkpoint.h"
 #include "formats/DType.h"
 #include "formats/FileIO.h"
 
@@ -67,6 +68,8 @@ struct WeightPlan {
   fb::Layout layout = fb::Layout::RowMajor;
   std::vector<int64_t> shape;
   uint64_t offset = 0, size = 0, expertStride = 0;
+  // The extents hold each expert's matrix transposed (PowerInfer's down).
+  bool transposedSource = false;
 };
 
 // Reads byte ranges of a weight's concatenated source extents.
@@ -267,6 +270,13 @@ private:
         return;
       }
       w.shape.assign(type.getShape().begin(), type.getShape().end());
+      w.transposedSource = op->hasAttr("transposed_source");
+      if (w.transposedSource && w.shape.size() != 3) {
+        st = Status::error("weight '" + w.name +
+                           "' is marked transposed_source but is not a stack "
+                           "of expert matrices");
+        return;
+      }
       w.size = rt::tensorBytes(toFb(w.stored), w.layout, w.shape.data(),
                                w.shape.size(), &w.expertStride);
       if (w.size == 0) {
@@ -475,6 +485,38 @@ private:
     return out.writeZeros(target - written);
   }
 
+  // Rows [r0, r0 + n) of expert e's logical matrix, in `type`: the source
+  // bytes, or (a transposed source) f32 values from the expert's matrix
+  // read whole and transposed back, once per expert.
+  Status readRows(const WeightPlan &w, int64_t e, int64_t r0, int64_t n,
+                  std::vector<uint8_t> &out, DType &type) {
+    const int64_t rows = w.shape.size() >= 2 ? w.shape[w.shape.size() - 2] : 1;
+    const int64_t cols = w.shape.back();
+    if (!w.transposedSource) {
+      uint64_t rowBytes;
+      dtypeBytes(w.source, cols, rowBytes);
+      out.resize(n * rowBytes);
+      type = w.source;
+      return reader_.read(w, (e * rows + r0) * rowBytes, out.size(),
+                          out.data());
+    }
+    if (untransposedName_ != w.name || untransposedExpert_ != e) {
+      uint64_t expertBytes;
+      dtypeBytes(w.source, static_cast<uint64_t>(rows) * cols, expertBytes);
+      std::vector<uint8_t> stored(expertBytes);
+      STC_TRY(reader_.read(w, e * expertBytes, expertBytes, stored.data()));
+      untransposed_.resize(static_cast<size_t>(rows) * cols);
+      untransposeExpert(w.source, stored.data(), cols, rows,
+                        untransposed_.data(), untransposeScratch_);
+      untransposedName_ = w.name;
+      untransposedExpert_ = e;
+    }
+    type = DType::F32;
+    out.resize(static_cast<size_t>(n) * cols * 4);
+    std::memcpy(out.data(), untransposed_.data() + r0 * cols, out.size());
+    return Status::success();
+  }
+
   // Streams one weight: per expert matrix, in row chunks (the 151936-row head
   // does not fit comfortably in memory as f32).
   Status writeWeight(const WeightPlan &w, AtomicOutputFile &out) {
@@ -484,8 +526,7 @@ private:
     const int64_t experts = w.shape.size() == 3 ? w.shape[0] : 1;
     const int64_t rows = w.shape.size() >= 2 ? w.shape[w.shape.size() - 2] : 1;
     const int64_t cols = w.shape.back();
-    uint64_t srcRowBytes, dstRowBytes;
-    dtypeBytes(w.source, cols, srcRowBytes);
+    uint64_t dstRowBytes;
     dtypeBytes(w.stored, cols, dstRowBytes);
     const int64_t chunkRows = 256; // a multiple of 16: whole rows16 groups
     std::vector<uint8_t> src, dst, tiles, scales;
@@ -497,13 +538,12 @@ private:
         scales.assign(static_cast<size_t>(rows / 16) * B * 32, 0);
       for (int64_t r0 = 0; r0 < rows; r0 += chunkRows) {
         const int64_t n = std::min(chunkRows, rows - r0);
-        src.resize(n * srcRowBytes);
-        STC_TRY(reader_.read(w, (e * rows + r0) * srcRowBytes, src.size(),
-                             src.data()));
+        DType from = w.source;
+        STC_TRY(readRows(w, e, r0, n, src, from));
         const uint8_t *stored = src.data();
-        if (w.source != w.stored) { // exactly, or through f32
+        if (from != w.stored) { // exactly, or through f32
           dst.resize(n * dstRowBytes);
-          convert(w.source, w.stored, src.data(), dst.data(),
+          convert(from, w.stored, src.data(), dst.data(),
                   static_cast<uint64_t>(n) * cols, f32);
           stored = dst.data();
         }
@@ -534,19 +574,18 @@ private:
                            "hold matrices");
     const int64_t experts = w.shape.size() == 3 ? w.shape[0] : 1;
     const int64_t rows = w.shape[w.shape.size() - 2], cols = w.shape.back();
-    uint64_t srcBytes, dstBytes;
-    dtypeBytes(w.source, rows * cols, srcBytes);
+    uint64_t dstBytes;
     dtypeBytes(w.stored, rows * cols, dstBytes);
     std::vector<uint8_t> src, blocks, data, scales;
     std::vector<float> f32;
     for (int64_t e = 0; e < experts; ++e) {
       const uint64_t start = out.offset();
-      src.resize(srcBytes);
-      STC_TRY(reader_.read(w, e * srcBytes, srcBytes, src.data()));
+      DType from = w.source;
+      STC_TRY(readRows(w, e, 0, rows, src, from));
       const uint8_t *stored = src.data();
-      if (w.source != w.stored) {
+      if (from != w.stored) {
         blocks.resize(dstBytes);
-        convert(w.source, w.stored, src.data(), blocks.data(),
+        convert(from, w.stored, src.data(), blocks.data(),
                 static_cast<uint64_t>(rows) * cols, f32);
         stored = blocks.data();
       }
@@ -589,6 +628,10 @@ private:
   std::vector<int> free_;
   std::vector<StepDesc> steps_;
   int idsBuffer_ = -1, positionsBuffer_ = -1, logitsBuffer_ = -1;
+  // readRows' last untransposed expert.
+  std::string untransposedName_;
+  int64_t untransposedExpert_ = -1;
+  std::vector<float> untransposed_, untransposeScratch_;
   double ropeTheta_ = 1e6;
   ExtentReader reader_;
 };

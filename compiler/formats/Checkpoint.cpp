@@ -207,22 +207,24 @@ Status Checkpoint::openGGUF(const std::string &path) {
       return Status::error(path + ": missing tensor '" + name + "'");
     const GgufTensor &t = *it->second;
     std::vector<int64_t> logical(t.ne.rbegin(), t.ne.rend());
-    if (logical != spec.shape) {
+    // PowerInfer's --transpose-down writes ffn_down_exps with ffn_up_exps'
+    // ne (its engine's own test); told apart from llama.cpp's layout by shape
+    // alone, which is ambiguous only when hidden and expert FFN sizes agree
+    // (then the file is read as llama.cpp's).
+    const bool transposed =
+        spec.stackedExperts &&
+        spec.name.find("ffn_down_exps") != std::string::npos &&
+        spec.shape[1] != spec.shape[2] &&
+        logical ==
+            std::vector<int64_t>{spec.shape[0], spec.shape[2], spec.shape[1]};
+    if (logical != spec.shape && !transposed) {
       std::vector<int64_t> ne(spec.shape.rbegin(), spec.shape.rend());
-      std::string extra;
-      if (spec.name.find("ffn_down_exps") != std::string::npos) {
-        std::vector<int64_t> transposed = {spec.shape[0], spec.shape[2],
-                                           spec.shape[1]};
-        if (logical == transposed)
-          extra = " (this is PowerInfer's --transpose-down layout, which stc "
-                  "does not import)";
-      }
       std::vector<int64_t> got(t.ne.begin(), t.ne.end());
       return Status::error(path + ": tensor '" + name + "' has ne " +
-                           shapeText(got) + ", expected " + shapeText(ne) +
-                           extra);
+                           shapeText(got) + ", expected " + shapeText(ne));
     }
     WeightInfo w;
+    w.expertsTransposed = transposed;
     w.name = spec.name;
     w.shape = spec.shape;
     w.dtype = t.dtype;
@@ -261,6 +263,45 @@ const InputFile *Checkpoint::file(const std::string &p, Status &st) const {
   return raw;
 }
 
+void untransposeExpert(DType t, const uint8_t *stored, int64_t rows,
+                       int64_t cols, float *logical,
+                       std::vector<float> &scratch) {
+  scratch.resize(static_cast<size_t>(rows) * cols);
+  dequantize(t, stored, scratch.data(), scratch.size());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c)
+      logical[c * rows + r] = scratch[r * cols + c];
+}
+
+Status Checkpoint::readTransposedF32(const WeightInfo &w, uint64_t begin,
+                                     uint64_t count, float *out) const {
+  // Whole experts: the file's rows run along the logical columns.
+  const int64_t rows = w.shape[2], cols = w.shape[1]; // stored [F][D]
+  const uint64_t per = static_cast<uint64_t>(rows) * cols;
+  uint64_t expertBytes;
+  dtypeBytes(w.dtype, per, expertBytes);
+  const TensorExtent &ext = w.extents[0];
+  Status st;
+  const InputFile *f = file(ext.file, st);
+  if (!f)
+    return st;
+  std::vector<uint8_t> buf(expertBytes);
+  std::vector<float> logical(per), scratch;
+  const std::string what = "tensor '" + ext.sourceName + "'";
+  while (count > 0) {
+    const uint64_t e = begin / per, at = begin % per;
+    const uint64_t n = std::min(count, per - at);
+    STC_TRY(f->read(ext.offset + e * expertBytes, buf.data(), expertBytes,
+                    what.c_str()));
+    untransposeExpert(w.dtype, buf.data(), rows, cols, logical.data(), scratch);
+    std::copy(logical.begin() + at, logical.begin() + at + n, out);
+    out += n;
+    begin += n;
+    count -= n;
+  }
+  return Status::success();
+}
+
 Status Checkpoint::readF32(const WeightInfo &w, uint64_t begin, uint64_t count,
                            float *out) const {
   uint64_t total = w.numElements();
@@ -269,6 +310,8 @@ Status Checkpoint::readF32(const WeightInfo &w, uint64_t begin, uint64_t count,
                          std::to_string(begin) + ", " +
                          std::to_string(begin + count) +
                          ") outside the tensor's " + std::to_string(total));
+  if (w.expertsTransposed)
+    return readTransposedF32(w, begin, count, out);
   const uint64_t unit = blockElements(w.dtype);
   if (begin % unit || count % unit)
     return Status::error(w.name + ": quantized reads must be block aligned");

@@ -37,6 +37,12 @@ struct WeightSpec {
 std::vector<WeightSpec> expectedWeights(const ModelConfig &config,
                                         bool withOutput);
 
+// The logical [cols][rows] f32 matrix of one expert stored transposed as
+// `rows` rows of `cols` elements of `t` at `stored` (`scratch` is reused).
+void untransposeExpert(DType t, const uint8_t *stored, int64_t rows,
+                       int64_t cols, float *logical,
+                       std::vector<float> &scratch);
+
 struct TensorExtent {
   std::string file;    // path of the file holding these bytes
   uint64_t offset = 0; // absolute byte offset
@@ -51,6 +57,10 @@ struct WeightInfo {
   // Concatenated, the extents hold the tensor row-major in its logical shape;
   // HF experts are one extent per expert, everything else a single extent.
   std::vector<TensorExtent> extents;
+  // Stacked experts stored each as the transpose of its logical matrix
+  // (PowerInfer's `--transpose-down` ffn_down_exps: [E][F][D] in the file for
+  // a logical [E, D, F]); readF32 still returns the logical order.
+  bool expertsTransposed = false;
   uint64_t numElements() const;
   uint64_t numBytes() const;
 };
@@ -72,12 +82,15 @@ public:
   const WeightInfo &lmHead() const {
     return *find(lmHeadTied ? "token_embd" : "output");
   }
-  // Reads logical elements [begin, begin + count) of `w` as f32. For quantized
-  // weights, begin and count must be multiples of the 32-element block.
+  // Reads logical elements [begin, begin + count) of `w` as f32. For block
+  // types, begin and count must be whole blocks (any range of a transposed
+  // one).
   Status readF32(const WeightInfo &w, uint64_t begin, uint64_t count,
                  float *out) const;
 
 private:
+  Status readTransposedF32(const WeightInfo &w, uint64_t begin, uint64_t count,
+                           float *out) const;
   Status openHF(const std::string &dir);
   Status openGGUF(const std::string &file);
   const InputFile *file(const std::string &path, Status &st) const;

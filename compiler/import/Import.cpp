@@ -120,6 +120,9 @@ private:
       extents.push_back(st::ExtentAttr::get(&ctx_, e.file, e.offset, e.nbytes));
     auto op = b_.create<st::WeightOp>(loc_, w.name, type, TypeAttr(),
                                       b_.getArrayAttr(extents));
+    // PowerInfer's transposed down: the extents hold each expert transposed.
+    if (w.expertsTransposed)
+      op->setAttr("transposed_source", b_.getUnitAttr());
     types_[w.name] = op.getType();
   }
 

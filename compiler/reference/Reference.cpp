@@ -144,10 +144,10 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
   const Convention convention = options.convention;
   // Whether a weight's matmul rounds its input to Q8_0 first: where the
   // compiled model keeps it in a type the int8 kernels read (its own, or its
-  // exact Q8_0 image).
+  // exact Q8_0 image; a transposed down has none and is kept in f32).
   auto q8x = [&](const std::string &name) {
     const WeightInfo *w = ck.find(name);
-    return options.q8Activations && w &&
+    return options.q8Activations && w && !w->expertsTransposed &&
            hasKernels(exactKernelType(w->dtype));
   };
   const ModelConfig &c = ck.config;

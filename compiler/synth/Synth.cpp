@@ -434,21 +434,55 @@ Status writeGGUF(const SynthOptions &o, const ModelConfig &c) {
       expectedWeights(c, synthPresetHasLmHead(o.preset));
   if (o.tokenizerOnly)
     specs.clear();
+  // PowerInfer's converter (--transpose-down all) stores each expert's down
+  // matrix transposed: ne [D, F, E] like ffn_up_exps.
+  auto transposed = [&](const WeightSpec &s) {
+    return o.transposeDown && s.stackedExperts &&
+           s.name.find("ffn_down_exps") != std::string::npos;
+  };
   for (const WeightSpec &s : specs) {
     DType dt = storedDType(s, o);
-    if (isQuantized(dt) && s.shape.back() % kQuantBlock != 0)
+    std::vector<uint64_t> ne(s.shape.rbegin(), s.shape.rend());
+    if (transposed(s))
+      std::swap(ne[0], ne[1]);
+    if (ne[0] % blockElements(dt) != 0)
       return Status::error("tensor " + s.name + ": rows of " +
-                           std::to_string(s.shape.back()) +
+                           std::to_string(ne[0]) +
                            " elements cannot be stored as " + dtypeName(dt));
-    w.declare(s.name + ".weight", dt,
-              std::vector<uint64_t>(s.shape.rbegin(), s.shape.rend()));
+    w.declare(s.name + ".weight", dt, ne);
   }
   STC_TRY(w.open(o.output));
   for (size_t i = 0; i < specs.size(); ++i) {
     STC_TRY(w.beginTensor(i));
-    STC_TRY(generate(o, c, specs[i], storedDType(specs[i], o), 0,
-                     product(specs[i].shape),
-                     [&](const void *p, uint64_t n) { return w.write(p, n); }));
+    const WeightSpec &s = specs[i];
+    const DType dt = storedDType(s, o);
+    if (!transposed(s)) {
+      STC_TRY(
+          generate(o, c, s, dt, 0, product(s.shape),
+                   [&](const void *p, uint64_t n) { return w.write(p, n); }));
+      continue;
+    }
+    // The same values as the untransposed file, expert by expert.
+    const int64_t D = s.shape[1], F = s.shape[2];
+    std::vector<float> logical, stored(static_cast<size_t>(D) * F);
+    std::vector<uint8_t> bytes;
+    for (int64_t e = 0; e < s.shape[0]; ++e) {
+      logical.clear();
+      STC_TRY(generate(o, c, s, DType::F32, e * D * F, D * F,
+                       [&](const void *p, uint64_t n) {
+                         const auto *f = static_cast<const float *>(p);
+                         logical.insert(logical.end(), f, f + n / 4);
+                         return Status::success();
+                       }));
+      for (int64_t d = 0; d < D; ++d)
+        for (int64_t f = 0; f < F; ++f)
+          stored[f * D + d] = logical[d * F + f];
+      uint64_t nb;
+      dtypeBytes(dt, stored.size(), nb);
+      bytes.resize(nb);
+      quantize(dt, stored.data(), bytes.data(), stored.size());
+      STC_TRY(w.write(bytes.data(), bytes.size()));
+    }
   }
   return w.commit();
 }

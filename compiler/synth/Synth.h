@@ -27,6 +27,9 @@ struct SynthOptions {
   // Only the tokenizer: the HF tokenizer files (no config.json or weights), or
   // a GGUF of metadata without tensors (which llama.cpp opens vocab-only).
   bool tokenizerOnly = false;
+  // GGUF only: each expert's down projection stored transposed, as
+  // PowerInfer's converter writes it (convert_hf_to_gguf.py --transpose-down).
+  bool transposeDown = false;
   std::string output;
 };
 

@@ -9,7 +9,7 @@ namespace stc {
 int runSynth(int argc, char **argv) {
   Args args({"--preset", "--format", "--dtype", "--seed", "--layers",
              "--shards", "-o"},
-            {"--omit-layout-keys", "--tokenizer-only"});
+            {"--omit-layout-keys", "--tokenizer-only", "--transpose-down"});
   std::string err;
   if (!args.parse(argc, argv, 2, err))
     return fail("synth: " + err);
@@ -21,6 +21,9 @@ int runSynth(int argc, char **argv) {
   o.output = args.get("-o");
   o.omitLayoutKeys = args.has("--omit-layout-keys");
   o.tokenizerOnly = args.has("--tokenizer-only");
+  o.transposeDown = args.has("--transpose-down");
+  if (o.transposeDown && o.format != "gguf")
+    return fail("synth: --transpose-down applies to --format gguf only");
   std::string dtype = args.get("--dtype", "f32");
   if (!parseDTypeName(dtype, o.dtype) ||
       (isQuantized(o.dtype) && !hasKernels(o.dtype)))
