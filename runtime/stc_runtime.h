@@ -118,8 +118,8 @@ enum {
  * template that is not ChatML (without STC_CHAT_FORCE_CHATML), a role other
  * than system/user/assistant. Tokenize the result with parse_special = 1 only
  * if the contents are trusted; stc-run --chat tokenizes user text apart. */
-int stc_chat_format(stc_model *m, const stc_message *messages, int n,
-                    int flags, char *buf, size_t size);
+int stc_chat_format(stc_model *m, const stc_message *messages, int n, int flags,
+                    char *buf, size_t size);
 
 /* The sampling defaults the model carries (its generation_config.json, else
  * the model card's: temperature 0.6, top-k 20, top-p 0.95). */
@@ -128,10 +128,10 @@ void stc_default_sampling(const stc_model *m, float *temperature, int *top_k,
 
 typedef enum stc_stop_reason {
   STC_STOP_ERROR = -1,
-  STC_STOP_EOS = 0,          /* an id of the eos set (not passed on) */
-  STC_STOP_LIMIT = 1,        /* max_tokens generated */
-  STC_STOP_CALLBACK = 2,     /* the callback returned nonzero */
-  STC_STOP_CONTEXT_FULL = 3  /* no room for the prompt or the next token */
+  STC_STOP_EOS = 0,         /* an id of the eos set (not passed on) */
+  STC_STOP_LIMIT = 1,       /* max_tokens generated */
+  STC_STOP_CALLBACK = 2,    /* the callback returned nonzero */
+  STC_STOP_CONTEXT_FULL = 3 /* no room for the prompt or the next token */
 } stc_stop_reason;
 /* Receives each complete piece of generated text (whole UTF-8 characters;
  * at the end, an unfinished one as U+FFFD). Returns nonzero to stop. */
