@@ -28,12 +28,28 @@ double now() {
 
 } // namespace
 
+const char *const kUsage =
+    "usage: stc-bench <out-dir | model.stcm> [--threads N] [--prompt 128]\n"
+    "                 [--gen 64] [--memory-budget SIZE]\n"
+    "                 [--experts-from-storage] [--json] [--profile]\n"
+    "Prefill and decode speed of a compiled model on random token ids, peak\n"
+    "RSS, and the share of the memory-bandwidth roofline (the bandwidth\n"
+    "measured in the same run).\n"
+    "  --threads N     threads (default: every core)\n"
+    "  --prompt N      prompt tokens for the prefill (default 128)\n"
+    "  --gen N         tokens decoded one at a time (default 64)\n"
+    "  --memory-budget SIZE / --experts-from-storage   as stc-run's\n"
+    "  --json          one JSON object instead of text\n"
+    "  --profile       where a decoded token's time goes, by kernel kind\n";
+
 int main(int argc, char **argv) {
+  for (int i = 1; i < argc; ++i)
+    if (!std::strcmp(argv[i], "--help") || !std::strcmp(argv[i], "-h")) {
+      std::fputs(kUsage, stdout);
+      return 0;
+    }
   if (argc < 2) {
-    std::fprintf(stderr,
-                 "usage: stc-bench <out-dir | model.stcm> [--threads N] "
-                 "[--prompt 128] [--gen 64] [--memory-budget SIZE] "
-                 "[--experts-from-storage] [--json] [--profile]\n");
+    std::fputs(kUsage, stderr);
     return 2;
   }
   std::string path = argv[1];

@@ -7,6 +7,7 @@
 #include "ByteSize.h"
 #include "TokenList.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -146,6 +147,13 @@ int parse(int argc, char **argv, Options &o) {
       std::fputs(kUsage, stdout);
       return 0;
     }
+    static const char *const kValued[] = {
+        "--tokens", "--prompt", "--prompt-file", "--system", "--chat-template",
+        "-n", "--logits", "--ids-out", "--threads", "--ctx", "--memory-budget",
+        "--temp", "--top-k", "--top-p", "--seed"};
+    if (std::find(std::begin(kValued), std::end(kValued), a) ==
+        std::end(kValued))
+      return fail("unknown option '" + a + "' (see --help)");
     if (i + 1 >= argc)
       return fail("option '" + a + "' needs a value (see --help)");
     const char *v = argv[++i];
@@ -199,8 +207,6 @@ int parse(int argc, char **argv, Options &o) {
     } else if (a == "--seed") {
       o.seed = std::strtoull(v, nullptr, 10);
       o.haveSeed = true;
-    } else {
-      return fail("unknown option '" + a + "' (see --help)");
     }
   }
   if (o.haveTokens + o.havePrompt + o.chat != 1)

@@ -33,6 +33,10 @@ public:
           value = a.substr(eq + 1);
           inlineValue = true;
         }
+        if ((name == "--help" || name == "-h") && !inlineValue) {
+          help_ = true; // where an option may stand, not as another's value
+          continue;
+        }
         if (flags_.count(name) && !inlineValue) {
           values_[name] = "1";
           continue;
@@ -57,6 +61,8 @@ public:
   }
 
   bool has(const std::string &name) const { return values_.count(name) != 0; }
+  // --help or -h was given.
+  bool help() const { return help_; }
   std::string get(const std::string &name, const std::string &def = "") const {
     auto it = values_.find(name);
     return it == values_.end() ? def : it->second;
@@ -87,6 +93,7 @@ private:
   std::set<std::string> options_, flags_;
   std::map<std::string, std::string> values_;
   std::vector<std::string> positionals_;
+  bool help_ = false;
 };
 
 } // namespace stc

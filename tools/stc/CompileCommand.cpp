@@ -1,6 +1,7 @@
 // stc compile / stc targets.
 #include "Args.h"
 #include "Commands.h"
+#include "Usage.h"
 
 #include "ByteSize.h"
 #include "Driver.h"
@@ -32,6 +33,10 @@ int runCompile(int argc, char **argv) {
   std::string err;
   if (!args.parse(static_cast<int>(rest.size()), rest.data(), 2, err))
     return fail("compile: " + err);
+  if (args.help()) {
+    std::fputs(kCompileUsage, stdout);
+    return 0;
+  }
   if (args.positionals().size() != 1)
     return fail("compile: expected one input (an HF folder, a .gguf, or a "
                 ".mlir file to resume from)");
@@ -65,7 +70,15 @@ int runCompile(int argc, char **argv) {
   return 0;
 }
 
-int runTargets(int, char **) {
+int runTargets(int argc, char **argv) {
+  Args args({}, {});
+  std::string err;
+  if (!args.parse(argc, argv, 2, err))
+    return fail("targets: " + err);
+  if (args.help()) {
+    std::fputs(kTargetsUsage, stdout);
+    return 0;
+  }
   TargetInfo host;
   Status st = resolveTarget("host", host);
   for (const TargetInfo &t : allTargets()) {

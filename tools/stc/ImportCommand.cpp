@@ -2,6 +2,7 @@
 // read).
 #include "Args.h"
 #include "Commands.h"
+#include "Usage.h"
 
 #include "formats/Checkpoint.h"
 #include "formats/FileIO.h"
@@ -20,6 +21,10 @@ int runImport(int argc, char **argv) {
   std::string err;
   if (!args.parse(argc, argv, 2, err))
     return fail("import: " + err);
+  if (args.help()) {
+    std::fputs(kImportUsage, stdout);
+    return 0;
+  }
   if (args.positionals().size() != 1)
     return fail(
         "import: expected one checkpoint path (an HF folder or a .gguf)");

@@ -2,6 +2,7 @@
 // logits.
 #include "Args.h"
 #include "Commands.h"
+#include "Usage.h"
 
 #include "TokenList.h"
 #include "formats/Checkpoint.h"
@@ -21,6 +22,10 @@ int runRef(int argc, char **argv) {
   std::string err;
   if (!args.parse(argc, argv, 2, err))
     return fail("ref: " + err);
+  if (args.help()) {
+    std::fputs(kRefUsage, stdout);
+    return 0;
+  }
   if (args.positionals().size() != 1)
     return fail("ref: expected one checkpoint path (an HF folder or a .gguf)");
   if (!args.has("--tokens"))

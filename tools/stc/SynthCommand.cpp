@@ -1,6 +1,9 @@
 // stc synth: writes a synthetic checkpoint (see compiler/synth).
 #include "Args.h"
 #include "Commands.h"
+#include "Usage.h"
+
+#include <cstdio>
 
 #include "synth/Synth.h"
 
@@ -13,6 +16,10 @@ int runSynth(int argc, char **argv) {
   std::string err;
   if (!args.parse(argc, argv, 2, err))
     return fail("synth: " + err);
+  if (args.help()) {
+    std::fputs(kSynthUsage, stdout);
+    return 0;
+  }
   if (!args.positionals().empty())
     return fail("synth: unexpected argument '" + args.positionals()[0] + "'");
   SynthOptions o;

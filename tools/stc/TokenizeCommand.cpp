@@ -3,6 +3,7 @@
 // tokenizer, to debug a prompt.
 #include "Args.h"
 #include "Commands.h"
+#include "Usage.h"
 
 #include "ModelFile.h"
 #include "TokenList.h"
@@ -66,6 +67,10 @@ int runTokenize(int argc, char **argv) {
   std::string err;
   if (!args.parse(argc, argv, 2, err))
     return fail("tokenize: " + err);
+  if (args.help()) {
+    std::fputs(kTokenizeUsage, stdout);
+    return 0;
+  }
   if (args.positionals().size() != 1 ||
       args.has("--text") + args.has("--file") + args.has("--cases") != 1)
     return fail("tokenize: expected <checkpoint | out/> and one of --text T, "
@@ -169,6 +174,10 @@ int runDetokenize(int argc, char **argv) {
   std::string err;
   if (!args.parse(argc, argv, 2, err))
     return fail("detokenize: " + err);
+  if (args.help()) {
+    std::fputs(kDetokenizeUsage, stdout);
+    return 0;
+  }
   if (args.positionals().size() != 1 || !args.has("--ids"))
     return fail("detokenize: expected <checkpoint | out/> --ids 1,2,3");
   std::vector<int64_t> ids64;

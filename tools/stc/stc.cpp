@@ -14,26 +14,15 @@ int fail(const std::string &message) {
 } // namespace stc
 
 static const char *kUsage =
-    "usage: stc <command> [options]\n"
+    "usage: stc <command> [options]   (stc <command> --help for its options)\n"
     "commands:\n"
-    "  synth   write a synthetic SmallThinker checkpoint\n"
-    "          --preset tiny|tiny-swa|tiny-k|4b|21b --format hf|gguf\n"
-    "          --dtype f32|f16|bf16|q8_0|q4_0 --seed N [--layers N] [--shards "
-    "N]\n"
-    "          [--omit-layout-keys] [--transpose-down] [--tokenizer-only] -o "
-    "PATH\n"
-    "  import  import a checkpoint (HF folder or .gguf) into st-dialect MLIR\n"
-    "          <checkpoint> [-o FILE.mlir]\n"
-    "  ref     run the f32 reference forward pass\n"
-    "          <checkpoint> --tokens 1,2,3 [--top-k N] [--dump-logits FILE]\n"
-    "          [--convention hf|llama.cpp] [--generate N (greedy ids)]\n"
-    "  tokenize   the token ids of a text, comma separated (--pieces adds a\n"
-    "          line of their texts), by the tokenizer of a checkpoint or out/\n"
-    "          <checkpoint | out/> (--text T | --file F) [--no-special] "
-    "[--pieces]\n"
-    "          invalid UTF-8 in the text is refused with its byte offset\n"
-    "  detokenize the text of token ids\n"
-    "          <checkpoint | out/> --ids 1,2,3\n";
+    "  synth       write a synthetic SmallThinker checkpoint (HF or GGUF)\n"
+    "  import      import a checkpoint into st-dialect MLIR\n"
+    "  ref         run the f32 reference forward pass\n"
+    "  compile     compile a checkpoint for a CPU target into out/\n"
+    "  targets     list the CPU targets\n"
+    "  tokenize    the token ids of a text (checkpoint or out/)\n"
+    "  detokenize  the text of token ids\n";
 
 int main(int argc, char **argv) {
   // Past a file-size limit (ulimit -f), write() then fails with EFBIG and stc

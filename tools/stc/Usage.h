@@ -1,0 +1,83 @@
+// The usage text of each stc subcommand (`stc <command> --help`), and the
+// overview `stc --help` prints.
+#pragma once
+
+namespace stc {
+
+inline const char *const kSynthUsage =
+    "usage: stc synth --preset P [--format hf|gguf] [--dtype T] [--seed N]\n"
+    "                 [--layers N] [--shards N] [--omit-layout-keys]\n"
+    "                 [--transpose-down] [--tokenizer-only] -o PATH\n"
+    "Writes a synthetic SmallThinker checkpoint with seeded random weights and\n"
+    "a real tokenizer.\n"
+    "  --preset tiny|tiny-swa|tiny-k|4b|21b  shapes (tiny-k: rows of 256)\n"
+    "  --format hf|gguf        HF folder (config.json, safetensors, tokenizer\n"
+    "                          files) or one GGUF file (default hf)\n"
+    "  --dtype f32|f16|bf16|q8_0|q4_0   weight type (q8_0/q4_0: gguf only)\n"
+    "  --seed N                the weights' seed (both formats agree)\n"
+    "  --layers N              only the first N layers\n"
+    "  --shards N              HF: split the safetensors into N files\n"
+    "  --omit-layout-keys      GGUF: no smallthinker.rope_layout /\n"
+    "                          sliding_window_layout (as third-party files)\n"
+    "  --transpose-down        GGUF: expert down projections transposed, as\n"
+    "                          PowerInfer's converter writes them\n"
+    "  --tokenizer-only        only the tokenizer (HF files, or a GGUF of\n"
+    "                          metadata)\n";
+
+inline const char *const kImportUsage =
+    "usage: stc import <checkpoint> [-o FILE.mlir]\n"
+    "Imports an HF folder or a .gguf into st-dialect MLIR (weights referenced\n"
+    "by file extents, never copied); stdout without -o.\n";
+
+inline const char *const kRefUsage =
+    "usage: stc ref <checkpoint> --tokens 1,2,3 [--top-k N] [--dump-logits F]\n"
+    "               [--q8-activations] [--convention hf|llama.cpp]\n"
+    "               [--generate N]\n"
+    "The f32 reference forward pass (the oracle of the tests): the top-k\n"
+    "logits of every position and the next token.\n"
+    "  --dump-logits F     every position's logits as raw float32\n"
+    "  --q8-activations    round matmul inputs to Q8_0 where the compiled\n"
+    "                      model's int8 kernels do\n"
+    "  --convention C      HF's or llama.cpp's rules (default: the file's)\n"
+    "  --generate N        N greedy tokens after the prompt (ids)\n";
+
+inline const char *const kCompileUsage =
+    "usage: stc compile <checkpoint | model.mlir> [--target T] [-o DIR]\n"
+    "                   [--quant q4_0|q8_0|f16|f32] [--quant-rule GLOB=Q]...\n"
+    "                   [--quant-rules FILE] [--sparse-reglu]\n"
+    "                   [--memory-budget SIZE] [--max-batch N] [--report]\n"
+    "                   [--emit=mlir] [--dump-ir-after=PASS|all]\n"
+    "                   [--pass-pipeline=PIPELINE]\n"
+    "Compiles a checkpoint (HF folder or .gguf; or edited IR) for one CPU\n"
+    "target into DIR: model.stcm (plan, weights, tokenizer), the kernels,\n"
+    "stc-run, stc-bench and stc_runtime.h.\n"
+    "  --target T        host (default), x86-64-avx2, x86-64-avx512,\n"
+    "                    x86-64-avx512vnni, arm64 (stc targets)\n"
+    "  --quant Q         scheme for float weights (default q4_0); weights\n"
+    "                    already q4_0/q8_0 pass through, other ggml types\n"
+    "                    become their exact image\n"
+    "  --quant-rule G=Q  per-tensor scheme by glob, first match wins\n"
+    "  --sparse-reglu    read only live neurons' up/down rows (st-sparse-reglu)\n"
+    "  --memory-budget   dense weights resident, experts streamed (e.g. 1GiB)\n"
+    "  --report          kernels, bytes per token, roofline (report.txt)\n";
+
+inline const char *const kTargetsUsage =
+    "usage: stc targets\n"
+    "Lists the CPU targets, their Halide target strings and the CPU features\n"
+    "they need, and what `host` resolves to here.\n";
+
+inline const char *const kTokenizeUsage =
+    "usage: stc tokenize <checkpoint | out/> (--text T | --file F | --cases F)\n"
+    "                    [--no-special] [--pieces] [--quiet]\n"
+    "The token ids of a text, comma separated, by the tokenizer of a\n"
+    "checkpoint or of a compiled out/ (HF files: Hugging Face's rules, NFC;\n"
+    "GGUF: llama.cpp's). Invalid UTF-8 is refused with its byte offset.\n"
+    "  --no-special   control tokens written in the text are text\n"
+    "  --pieces       a second line with each token's text\n"
+    "  --cases F      a JSON array of texts: one line of ids each\n";
+
+inline const char *const kDetokenizeUsage =
+    "usage: stc detokenize <checkpoint | out/> --ids 1,2,3\n"
+    "The text of token ids (invalid UTF-8 becomes U+FFFD).\n";
+
+} // namespace stc
