@@ -148,9 +148,10 @@ int parse(int argc, char **argv, Options &o) {
       return 0;
     }
     static const char *const kValued[] = {
-        "--tokens", "--prompt", "--prompt-file", "--system", "--chat-template",
-        "-n", "--logits", "--ids-out", "--threads", "--ctx", "--memory-budget",
-        "--temp", "--top-k", "--top-p", "--seed"};
+        "--tokens",        "--prompt", "--prompt-file",   "--system",
+        "--chat-template", "-n",       "--logits",        "--ids-out",
+        "--threads",       "--ctx",    "--memory-budget", "--temp",
+        "--top-k",         "--top-p",  "--seed"};
     if (std::find(std::begin(kValued), std::end(kValued), a) ==
         std::end(kValued))
       return fail("unknown option '" + a + "' (see --help)");

@@ -8,7 +8,8 @@ inline const char *const kSynthUsage =
     "usage: stc synth --preset P [--format hf|gguf] [--dtype T] [--seed N]\n"
     "                 [--layers N] [--shards N] [--omit-layout-keys]\n"
     "                 [--transpose-down] [--tokenizer-only] -o PATH\n"
-    "Writes a synthetic SmallThinker checkpoint with seeded random weights and\n"
+    "Writes a synthetic SmallThinker checkpoint with seeded random weights "
+    "and\n"
     "a real tokenizer.\n"
     "  --preset tiny|tiny-swa|tiny-k|4b|21b  shapes (tiny-k: rows of 256)\n"
     "  --format hf|gguf        HF folder (config.json, safetensors, tokenizer\n"
@@ -57,7 +58,8 @@ inline const char *const kCompileUsage =
     "                    already q4_0/q8_0 pass through, other ggml types\n"
     "                    become their exact image\n"
     "  --quant-rule G=Q  per-tensor scheme by glob, first match wins\n"
-    "  --sparse-reglu    read only live neurons' up/down rows (st-sparse-reglu)\n"
+    "  --sparse-reglu    read only live neurons' up/down rows "
+    "(st-sparse-reglu)\n"
     "  --memory-budget   dense weights resident, experts streamed (e.g. 1GiB)\n"
     "  --report          kernels, bytes per token, roofline (report.txt)\n";
 
@@ -67,7 +69,8 @@ inline const char *const kTargetsUsage =
     "they need, and what `host` resolves to here.\n";
 
 inline const char *const kTokenizeUsage =
-    "usage: stc tokenize <checkpoint | out/> (--text T | --file F | --cases F)\n"
+    "usage: stc tokenize <checkpoint | out/> (--text T | --file F | --cases "
+    "F)\n"
     "                    [--no-special] [--pieces] [--quiet]\n"
     "The token ids of a text, comma separated, by the tokenizer of a\n"
     "checkpoint or of a compiled out/ (HF files: Hugging Face's rules, NFC;\n"
