@@ -202,7 +202,11 @@ bool Tokenizer::init(TokenizerData data, const std::string &where,
                 std::to_string(id) + ", which is not a BPE token";
         return false;
       }
-    if (data_.tokens[m[0]] + data_.tokens[m[1]] != data_.tokens[m[2]]) {
+    const std::string &a = data_.tokens[m[0]], &b = data_.tokens[m[1]],
+                      &joined = data_.tokens[m[2]];
+    if (joined.size() != a.size() + b.size() ||
+        joined.compare(0, a.size(), a) != 0 ||
+        joined.compare(a.size(), b.size(), b) != 0) {
       error = where + ": merge " + std::to_string(r) +
               " does not join its two tokens into its result";
       return false;
@@ -308,7 +312,7 @@ void Tokenizer::bpe(const std::string &piece, std::vector<int32_t> &ids) const {
   if (n <= 16) {
     // Short pieces (nearly all): the same merges by a scan for the
     // lowest-ranked pair (the leftmost of equal ranks), without allocating.
-    int32_t sym[16], rank[16], merged[16];
+    int32_t sym[16] = {}, rank[16] = {}, merged[16] = {};
     int count = n;
     for (int i = 0; i < n; ++i)
       sym[i] = t_->byteToken[static_cast<uint8_t>(piece[i])];

@@ -151,18 +151,24 @@ TEST(Tokenizer, RoundTripsEveryScript) {
   EXPECT_GT(off.size(), 1u);
 }
 
-TEST(TokenizerImport, MergesAsPairsEqualMergesAsStrings) {
-  // tokenizer.json of newer files writes each merge as ["a", "b"].
-  std::string dir = test::scratchDir("tok-pairs");
+// The tiny preset's tokenizer files in `dir`/json; `root` gets tokenizer.json.
+void writeTinyTokenizer(const std::string &dir, std::string &folder,
+                        std::string &json, JsonValue &root) {
   SynthOptions o;
   o.preset = "tiny";
   o.format = "hf";
   o.tokenizerOnly = true;
-  o.output = joinPath(dir, "strings");
+  o.output = folder = joinPath(dir, "json");
   ASSERT_TRUE(writeSynthCheckpoint(o).ok());
-  std::string json = test::readFile(joinPath(o.output, "tokenizer.json"));
-  JsonValue root;
+  json = test::readFile(joinPath(folder, "tokenizer.json"));
   ASSERT_TRUE(parseJson(json, "tokenizer.json", root).ok());
+}
+
+TEST(TokenizerImport, MergesAsPairsEqualMergesAsStrings) {
+  // tokenizer.json of newer files writes each merge as ["a", "b"].
+  std::string dir = test::scratchDir("tok-pairs"), folder, json;
+  JsonValue root;
+  writeTinyTokenizer(dir, folder, json, root);
   const size_t at = json.find("\"merges\": [");
   ASSERT_NE(at, std::string::npos);
   std::string head = json.substr(0, at), tail = "\"merges\": [";
@@ -182,7 +188,7 @@ TEST(TokenizerImport, MergesAsPairsEqualMergesAsStrings) {
   test::writeFile(joinPath(pairs, "tokenizer.json"), head + tail);
   rt::TokenizerData a, b;
   bool found = false;
-  ASSERT_TRUE(importTokenizerAlone(o.output, a, found).ok() && found);
+  ASSERT_TRUE(importTokenizerAlone(folder, a, found).ok() && found);
   Status st = importTokenizerAlone(pairs, b, found);
   ASSERT_TRUE(st.ok() && found) << st.message();
   EXPECT_EQ(a.merges, b.merges);
@@ -191,17 +197,9 @@ TEST(TokenizerImport, MergesAsPairsEqualMergesAsStrings) {
 
 TEST(TokenizerImport, VocabAndMergesFilesEqualTokenizerJson) {
   // The slow tokenizer's files: vocab.json (token -> id) and merges.txt.
-  std::string dir = test::scratchDir("tok-vocab");
-  SynthOptions o;
-  o.preset = "tiny";
-  o.format = "hf";
-  o.tokenizerOnly = true;
-  o.output = joinPath(dir, "json");
-  ASSERT_TRUE(writeSynthCheckpoint(o).ok());
+  std::string dir = test::scratchDir("tok-vocab"), folder, json;
   JsonValue root;
-  ASSERT_TRUE(parseJson(test::readFile(joinPath(o.output, "tokenizer.json")),
-                        "tokenizer.json", root)
-                  .ok());
+  writeTinyTokenizer(dir, folder, json, root);
   const JsonValue &model = *root.get("model");
   std::string vocab = "{", merges = "#version: 0.2\n";
   for (const auto &kv : model.get("vocab")->object) {
@@ -217,10 +215,10 @@ TEST(TokenizerImport, VocabAndMergesFilesEqualTokenizerJson) {
   test::writeFile(joinPath(files, "vocab.json"), vocab);
   test::writeFile(joinPath(files, "merges.txt"), merges);
   test::writeFile(joinPath(files, "tokenizer_config.json"),
-                  test::readFile(joinPath(o.output, "tokenizer_config.json")));
+                  test::readFile(joinPath(folder, "tokenizer_config.json")));
   rt::TokenizerData a, b;
   bool found = false;
-  ASSERT_TRUE(importTokenizerAlone(o.output, a, found).ok() && found);
+  ASSERT_TRUE(importTokenizerAlone(folder, a, found).ok() && found);
   Status st = importTokenizerAlone(files, b, found);
   ASSERT_TRUE(st.ok() && found) << st.message();
   EXPECT_EQ(a.tokens, b.tokens);
