@@ -166,6 +166,44 @@ Status moveInto(const std::string &from, const std::string &to) {
   return Status::success();
 }
 
+Status copyFile(const std::string &from, const std::string &to) {
+  if (std::error_code ec = llvm::sys::fs::copy_file(from, to))
+    return Status::error(to + ": cannot copy " + from + ": " + ec.message());
+  return Status::success();
+}
+
+// out/README.md: what the folder holds and the exact commands that link an app
+// against it (the runtime is C++17: a C app links libstdc++ too).
+std::string outReadme(const TargetInfo &target) {
+  const std::string cc = target.cross ? "aarch64-linux-gnu-gcc" : "cc";
+  const std::string cxx = target.cross ? "aarch64-linux-gnu-g++" : "c++";
+  return "# A SmallThinker model compiled by stc for " + target.name +
+         "\n\n"
+         "- `model.stcm`: the model (plan, weights, tokenizer).\n"
+         "- `libstc_model.a`: the runtime, the kernels for " +
+         target.name +
+         " and the Halide runtime, in one archive.\n"
+         "- `stc_runtime.h`: its C API (load, tokenize, chat format, "
+         "generate with a callback, ...).\n"
+         "- `stc-run`, `stc-bench`: the command-line runner and the "
+         "benchmark (`--help`); `link.sh` relinks them from "
+         "`libstc_run_main.a`, `libstc_bench_main.a` and the archive.\n\n"
+         "Nothing here names a path outside this folder: move it anywhere.\n\n"
+         "## Linking an app\n\n"
+         "The runtime is C++17 built without exceptions; a C program links "
+         "the C++ standard library explicitly (a C++ driver needs no "
+         "`-lstdc++`):\n\n"
+         "```sh\n" +
+         cc +
+         " -std=c11 -I. app.c libstc_model.a -lstdc++ -lpthread -ldl -lm "
+         "-o app\n" +
+         cxx +
+         " -I. app.cpp libstc_model.a -lpthread -ldl -lm -o app\n"
+         "```\n\n"
+         "then `stc_load(\"model.stcm\", 0, err, sizeof err)`. An example "
+         "app is examples/generate.c in the stc repository.\n";
+}
+
 } // namespace
 
 Status compile(const CompileOptions &o) {
@@ -317,8 +355,35 @@ Status compile(const CompileOptions &o) {
   // The runtime archives for the target's architecture (the cross-built copy
   // for arm64, made when the build found aarch64-linux-gnu-g++).
   std::string lib = findTool(target.cross ? "../lib/aarch64" : "../lib");
-  std::vector<std::string> binaries;
-  // link.sh relinks the tools from out/ itself (for a cross target, with the
+  // libstc_model.a: the runtime, this target's kernels and the Halide runtime
+  // in one archive, so an app (and link.sh) needs nothing outside out/.
+  const std::string model = joinPath(tmp, "libstc_model.a");
+  {
+    std::vector<std::string> parts = {joinPath(lib, "libstc_runtime.a")};
+    parts.insert(parts.end(), archives.begin(), archives.end());
+    std::string mri = "CREATE " + model + "\n";
+    for (const std::string &a : parts)
+      mri += "ADDLIB " + a + "\n";
+    mri += "SAVE\nEND\n";
+    for (const std::string &path : parts)
+      if (path.find_first_of(" \t") != std::string::npos ||
+          model.find_first_of(" \t") != std::string::npos)
+        return Status::error("compile: '" + path +
+                             "' has white space in its path, which ar's "
+                             "scripts cannot name");
+    AtomicOutputFile f;
+    STC_TRY(f.open(joinPath(tmp, "libstc_model.mri")));
+    STC_TRY(f.write(mri.data(), mri.size()));
+    STC_TRY(f.commit());
+    const std::string ar = target.cross && programExists("aarch64-linux-gnu-ar")
+                               ? "aarch64-linux-gnu-ar"
+                               : "ar";
+    STC_TRY(runProgram({ar, "-M"}, "archiving libstc_model.a",
+                       joinPath(tmp, "libstc_model.mri")));
+    ::unlink(joinPath(tmp, "libstc_model.mri").c_str());
+  }
+  std::vector<std::string> binaries, mains;
+  // link.sh relinks the tools from out/ alone (for a cross target, with the
   // cross compiler of your toolchain); the same lines are run here for native
   // targets.
   std::string linkScript =
@@ -326,45 +391,41 @@ Status compile(const CompileOptions &o) {
       " from the files in this folder.\nset -e\n"
       "cd \"$(dirname \"$0\")\"\nCXX=${CXX:-" +
       std::string(target.cross ? "aarch64-linux-gnu-g++" : "c++") + "}\n";
+  // A sanitized stc build has a sanitized runtime library: link it the same
+  // way.
+  std::vector<std::string> libs = {"-lpthread", "-ldl", "-lm", "-s"};
+  if (*STC_RUNTIME_LINK_FLAGS && !target.cross)
+    libs.push_back(STC_RUNTIME_LINK_FLAGS);
   for (const char *tool : {"stc-run", "stc-bench"}) {
-    std::string mainLib =
-        joinPath(lib, std::string("lib") + (std::string(tool) == "stc-run"
-                                                ? "stc_run_main.a"
-                                                : "stc_bench_main.a"));
-    std::vector<std::string> inputs = {mainLib,
-                                       joinPath(lib, "libstc_runtime.a")};
-    std::string line = "$CXX -o " + std::string(tool) + " " + mainLib + " " +
-                       joinPath(lib, "libstc_runtime.a");
-    for (const std::string &a : archives) {
-      inputs.push_back(a);
-      line += " kernels/" + llvm::sys::path::filename(a).str();
-    }
-    // Once more after the kernels: the sparse kernels call back into the
-    // runtime (stc_prefetch).
-    inputs.push_back(joinPath(lib, "libstc_runtime.a"));
-    line += " " + joinPath(lib, "libstc_runtime.a");
-    // A sanitized stc build has a sanitized runtime library: link it the same
-    // way.
-    std::vector<std::string> libs = {"-lpthread", "-ldl", "-lm", "-s"};
-    if (*STC_RUNTIME_LINK_FLAGS && !target.cross)
-      libs.push_back(STC_RUNTIME_LINK_FLAGS);
+    const std::string mainName =
+        std::string("lib") + (std::string(tool) == "stc-run"
+                                  ? "stc_run_main.a"
+                                  : "stc_bench_main.a");
+    // Copied next to the model so link.sh names only files of out/.
+    STC_TRY(copyFile(joinPath(lib, mainName), joinPath(tmp, mainName)));
+    mains.push_back(mainName);
+    std::string line =
+        "$CXX -o " + std::string(tool) + " " + mainName + " libstc_model.a";
     for (const std::string &l : libs)
       line += " " + l;
     linkScript += line + "\n";
     std::string cxx = target.cross ? "aarch64-linux-gnu-g++" : "c++";
     if (target.cross && !programExists(cxx))
-      continue; // no cross toolchain here: the objects and link.sh are the
+      continue; // no cross toolchain here: the archives and link.sh are the
                 // output
-    std::vector<std::string> argv = {cxx, "-o", joinPath(tmp, tool)};
-    argv.insert(argv.end(), inputs.begin(), inputs.end());
+    std::vector<std::string> argv = {cxx, "-o", joinPath(tmp, tool),
+                                     joinPath(tmp, mainName), model};
     argv.insert(argv.end(), std::begin(libs), std::end(libs));
     STC_TRY(runProgram(argv, std::string("linking ") + tool));
     binaries.push_back(tool);
   }
-  {
+  const std::string readme = outReadme(target);
+  const std::pair<const char *, const std::string *> texts[] = {
+      {"link.sh", &linkScript}, {"README.md", &readme}};
+  for (const auto &file : texts) {
     AtomicOutputFile f;
-    STC_TRY(f.open(joinPath(tmp, "link.sh")));
-    STC_TRY(f.write(linkScript.data(), linkScript.size()));
+    STC_TRY(f.open(joinPath(tmp, file.first)));
+    STC_TRY(f.write(file.second->data(), file.second->size()));
     STC_TRY(f.commit());
   }
   std::string header;
@@ -375,17 +436,16 @@ Status compile(const CompileOptions &o) {
     STC_TRY(f.write(header.data(), header.size()));
     STC_TRY(f.commit());
   }
-  // Move into place: kernels first, the model file last.
-  std::string kernelsDir = joinPath(o.outDir, "kernels");
-  STC_TRY(makeDirectories(kernelsDir));
-  for (const std::string &a : archives)
-    STC_TRY(
-        moveInto(a, joinPath(kernelsDir, llvm::sys::path::filename(a).str())));
+  // Move into place: the archives first, the model file last. A kernels/
+  // folder from an earlier stc goes: libstc_model.a holds its contents.
+  llvm::sys::fs::remove_directories(joinPath(o.outDir, "kernels"));
+  for (const std::string &file : mains)
+    STC_TRY(moveInto(joinPath(tmp, file), joinPath(o.outDir, file)));
+  STC_TRY(moveInto(model, joinPath(o.outDir, "libstc_model.a")));
   for (const std::string &b : binaries)
     STC_TRY(moveInto(joinPath(tmp, b), joinPath(o.outDir, b)));
-  STC_TRY(moveInto(joinPath(tmp, "link.sh"), joinPath(o.outDir, "link.sh")));
-  STC_TRY(moveInto(joinPath(tmp, "stc_runtime.h"),
-                   joinPath(o.outDir, "stc_runtime.h")));
+  for (const char *file : {"link.sh", "README.md", "stc_runtime.h"})
+    STC_TRY(moveInto(joinPath(tmp, file), joinPath(o.outDir, file)));
   STC_TRY(
       moveInto(joinPath(tmp, "model.stcm"), joinPath(o.outDir, "model.stcm")));
   llvm::errs() << "stc: wrote " << o.outDir << " for " << target.name << ": "

@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,8 +29,8 @@ bool programExists(const std::string &name) {
   return false;
 }
 
-Status runProgram(const std::vector<std::string> &argv,
-                  const std::string &what) {
+Status runProgram(const std::vector<std::string> &argv, const std::string &what,
+                  const std::string &stdinPath) {
   if (!programExists(argv[0]))
     return Status::error(what + ": cannot find '" + argv[0] + "'");
   std::vector<char *> args;
@@ -40,6 +41,12 @@ Status runProgram(const std::vector<std::string> &argv,
   if (pid < 0)
     return Status::error(what + ": fork failed: " + std::strerror(errno));
   if (pid == 0) {
+    if (!stdinPath.empty()) {
+      const int fd = ::open(stdinPath.c_str(), O_RDONLY);
+      if (fd < 0 || ::dup2(fd, 0) < 0)
+        _exit(126);
+      ::close(fd);
+    }
     ::execvp(args[0], args.data());
     _exit(127);
   }

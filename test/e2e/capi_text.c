@@ -1,6 +1,6 @@
 /* The text C API from plain C: tokenize, detokenize, special tokens, ChatML,
  * and stc_generate with a callback that stops early. Built against out/ by
- * capi_text.py with the link line of out/link.sh.
+ * build_app.py as out/README.md says an app links.
  *   capi_text OUT/model.stcm */
 #include "stc_runtime.h"
 
