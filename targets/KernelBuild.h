@@ -15,8 +15,8 @@ namespace stc {
 // Runs `argv` (argv[0] looked up on PATH unless it contains '/'), with
 // standard input from `stdinPath` when given; `what` names the step in the
 // error.
-Status runProgram(const std::vector<std::string> &argv,
-                  const std::string &what, const std::string &stdinPath = "");
+Status runProgram(const std::vector<std::string> &argv, const std::string &what,
+                  const std::string &stdinPath = "");
 bool programExists(const std::string &name);
 
 // Writes <dir>/<kernel>.a for every kernel and <dir>/stc_halide_runtime.a (last
