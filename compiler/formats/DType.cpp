@@ -1,5 +1,7 @@
 #include "DType.h"
 
+#include "BlockEncode.h"
+
 #include "Half.h"
 
 #include <cmath>
@@ -421,7 +423,7 @@ bool quantize(DType t, const float *src, void *dst, uint64_t count) {
     }
     return true;
   default:
-    return false; // stc writes no other block type
+    return encodeBlocks(t, src, dst, count);
   }
 }
 

@@ -72,10 +72,10 @@ bool convertExact(DType from, DType to, const void *src, void *dst,
 // can, else through f32 (`scratch` holds the f32 values).
 void convert(DType from, DType to, const void *src, void *dst, uint64_t count,
              std::vector<float> &scratch);
-// Converts `count` f32 values to `t` (f32, f16, bf16, Q8_0, Q4_0); the block
-// types use ggml's reference rounding (quantize_row_q8_0_ref /
-// quantize_row_q4_0_ref) so GGUF files match llama.cpp's. Returns false for a
-// type stc does not write.
+// Converts `count` f32 values to `t`. Q8_0 and Q4_0 use ggml's reference
+// rounding (quantize_row_q8_0_ref / quantize_row_q4_0_ref) so GGUF files match
+// llama.cpp's; the other block types get valid blocks by a plain rule
+// (BlockEncode.h). Counts are whole blocks.
 bool quantize(DType t, const float *src, void *dst, uint64_t count);
 
 } // namespace stc

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -125,6 +126,45 @@ TEST(GgmlBlocks, ExactImagesInQ8_0) {
   EXPECT_FALSE(convertExact(DType::Q4_K, DType::Q8_0, nullptr, nullptr, 0));
   EXPECT_EQ(exactKernelType(DType::Q4_K), DType::F32);
   EXPECT_EQ(exactKernelType(DType::Q4_0), DType::Q4_0);
+}
+
+// synth's encoders (BlockEncode.cpp) write blocks the decoders read back close
+// to the input: the RMS error over the RMS of the values stays under a bound
+// per type's bits, and a block of zeros stays zeros.
+TEST(GgmlBlocks, EncodersRoundTrip) {
+  const std::pair<DType, double> bounds[] = {
+      {DType::Q4_1, 0.12},  {DType::Q5_0, 0.07}, {DType::Q5_1, 0.06},
+      {DType::Q2_K, 0.45},  {DType::Q3_K, 0.25}, {DType::Q4_K, 0.12},
+      {DType::Q5_K, 0.06},  {DType::Q6_K, 0.03}, {DType::IQ4_NL, 0.12},
+      {DType::IQ4_XS, 0.12}};
+  std::vector<float> x(4096);
+  uint64_t state = 12345;
+  for (float &v : x) { // sums of uniforms: roughly normal, with a long tail
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    v = ((state >> 40) & 0xFFFF) / 65536.0f - 0.5f;
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    v += ((state >> 40) & 0xFFFF) / 65536.0f - 0.5f;
+  }
+  for (const auto &[t, bound] : bounds) {
+    uint64_t bytes = 0;
+    ASSERT_TRUE(dtypeBytes(t, x.size(), bytes));
+    std::vector<uint8_t> q(bytes);
+    ASSERT_TRUE(quantize(t, x.data(), q.data(), x.size())) << dtypeName(t);
+    std::vector<float> y(x.size());
+    dequantize(t, q.data(), y.data(), y.size());
+    double err = 0, sig = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      err += (y[i] - x[i]) * (y[i] - x[i]);
+      sig += x[i] * x[i];
+    }
+    EXPECT_LT(std::sqrt(err / sig), bound) << dtypeName(t);
+    std::vector<float> zeros(256, 0.0f), back(256, 1.0f);
+    std::vector<uint8_t> zq(blockBytes(t) * (256 / blockElements(t)));
+    ASSERT_TRUE(quantize(t, zeros.data(), zq.data(), 256));
+    dequantize(t, zq.data(), back.data(), 256);
+    for (float v : back)
+      ASSERT_EQ(v, 0.0f) << dtypeName(t);
+  }
 }
 
 } // namespace

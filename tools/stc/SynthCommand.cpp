@@ -32,10 +32,10 @@ int runSynth(int argc, char **argv) {
   if (o.transposeDown && o.format != "gguf")
     return fail("synth: --transpose-down applies to --format gguf only");
   std::string dtype = args.get("--dtype", "f32");
-  if (!parseDTypeName(dtype, o.dtype) ||
-      (isQuantized(o.dtype) && !hasKernels(o.dtype)))
-    return fail("synth: --dtype '" + dtype +
-                "' is not one synth writes (f32, f16, bf16, q8_0 or q4_0)");
+  if (!parseDTypeName(dtype, o.dtype))
+    return fail("synth: unknown --dtype '" + dtype +
+                "' (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, "
+                "q4_k, q5_k, q6_k, iq4_nl, iq4_xs)");
   int64_t seed = 0, layers = 0, shards = 1;
   if (!args.getInt("--seed", 0, seed, err) ||
       !args.getInt("--layers", 0, layers, err) ||
