@@ -9,53 +9,65 @@
 #include <initializer_list>
 #include <utility>
 
+// out/ links only the kernels its plan calls (KernelSet.h): the compile makes
+// the others stubs that fail, and lists them in stc_absent_kernels, which
+// Runtime::load checks.
+#define STC_KERNEL int
+
 extern "C" {
-int stc_gemm_f32(halide_buffer_t *w, halide_buffer_t *x, halide_buffer_t *y);
-int stc_gemm_f16(halide_buffer_t *w, halide_buffer_t *x, halide_buffer_t *y);
-int stc_gemm_q4_0(halide_buffer_t *w, halide_buffer_t *sw, halide_buffer_t *qx,
-                  halide_buffer_t *dx, halide_buffer_t *sx,
-                  int32_t groups_per_task, halide_buffer_t *y);
-int stc_gemm_q8_0(halide_buffer_t *w, halide_buffer_t *sw, halide_buffer_t *qx,
-                  halide_buffer_t *dx, halide_buffer_t *sx,
-                  int32_t groups_per_task, halide_buffer_t *y);
-int stc_gemm_experts_q4_0(halide_buffer_t *w, halide_buffer_t *sw,
-                          halide_buffer_t *idx, halide_buffer_t *qx,
-                          halide_buffer_t *dx, halide_buffer_t *sx,
-                          int32_t groups_per_task, halide_buffer_t *y);
-int stc_gemm_experts_q8_0(halide_buffer_t *w, halide_buffer_t *sw,
-                          halide_buffer_t *idx, halide_buffer_t *qx,
-                          halide_buffer_t *dx, halide_buffer_t *sx,
-                          int32_t groups_per_task, halide_buffer_t *y);
-int stc_sparse_up_q4_0(halide_buffer_t *w, halide_buffer_t *sw,
-                       halide_buffer_t *ent, halide_buffer_t *qx,
-                       halide_buffer_t *dx, halide_buffer_t *sx,
-                       int32_t entries_per_task, uint64_t w_address,
-                       uint64_t sw_address, halide_buffer_t *u);
-int stc_sparse_up_q8_0(halide_buffer_t *w, halide_buffer_t *sw,
-                       halide_buffer_t *ent, halide_buffer_t *qx,
-                       halide_buffer_t *dx, halide_buffer_t *sx,
-                       int32_t entries_per_task, uint64_t w_address,
-                       uint64_t sw_address, halide_buffer_t *u);
-int stc_sparse_down_q4_0(halide_buffer_t *w, halide_buffer_t *sw,
-                         halide_buffer_t *qa, halide_buffer_t *da,
-                         halide_buffer_t *live, halide_buffer_t *first,
-                         int32_t chunks_per_task, uint64_t w_address,
-                         uint64_t sw_address, halide_buffer_t *y);
-int stc_sparse_down_q8_0(halide_buffer_t *w, halide_buffer_t *sw,
-                         halide_buffer_t *qa, halide_buffer_t *da,
-                         halide_buffer_t *live, halide_buffer_t *first,
-                         int32_t chunks_per_task, uint64_t w_address,
-                         uint64_t sw_address, halide_buffer_t *y);
-int stc_quantize_q8(halide_buffer_t *x, halide_buffer_t *qx,
-                    halide_buffer_t *dx, halide_buffer_t *sx);
-int stc_rms_norm(halide_buffer_t *x, halide_buffer_t *w, float eps,
-                 halide_buffer_t *y);
-int stc_rope_neox(halide_buffer_t *x, halide_buffer_t *pos,
-                  halide_buffer_t *cos_t, halide_buffer_t *sin_t,
-                  halide_buffer_t *y);
-int stc_attention(halide_buffer_t *q, halide_buffer_t *k, halide_buffer_t *v,
-                  halide_buffer_t *kpos, int32_t pos0, int32_t window,
-                  float scale, halide_buffer_t *out);
+// Null-terminated names of the kernels this binary has only stubs of.
+extern const char *const stc_absent_kernels[];
+STC_KERNEL stc_gemm_f32(halide_buffer_t *w, halide_buffer_t *x,
+                        halide_buffer_t *y);
+STC_KERNEL stc_gemm_f16(halide_buffer_t *w, halide_buffer_t *x,
+                        halide_buffer_t *y);
+STC_KERNEL stc_gemm_q4_0(halide_buffer_t *w, halide_buffer_t *sw,
+                         halide_buffer_t *qx, halide_buffer_t *dx,
+                         halide_buffer_t *sx, int32_t groups_per_task,
+                         halide_buffer_t *y);
+STC_KERNEL stc_gemm_q8_0(halide_buffer_t *w, halide_buffer_t *sw,
+                         halide_buffer_t *qx, halide_buffer_t *dx,
+                         halide_buffer_t *sx, int32_t groups_per_task,
+                         halide_buffer_t *y);
+STC_KERNEL stc_gemm_experts_q4_0(halide_buffer_t *w, halide_buffer_t *sw,
+                                 halide_buffer_t *idx, halide_buffer_t *qx,
+                                 halide_buffer_t *dx, halide_buffer_t *sx,
+                                 int32_t groups_per_task, halide_buffer_t *y);
+STC_KERNEL stc_gemm_experts_q8_0(halide_buffer_t *w, halide_buffer_t *sw,
+                                 halide_buffer_t *idx, halide_buffer_t *qx,
+                                 halide_buffer_t *dx, halide_buffer_t *sx,
+                                 int32_t groups_per_task, halide_buffer_t *y);
+STC_KERNEL stc_sparse_up_q4_0(halide_buffer_t *w, halide_buffer_t *sw,
+                              halide_buffer_t *ent, halide_buffer_t *qx,
+                              halide_buffer_t *dx, halide_buffer_t *sx,
+                              int32_t entries_per_task, uint64_t w_address,
+                              uint64_t sw_address, halide_buffer_t *u);
+STC_KERNEL stc_sparse_up_q8_0(halide_buffer_t *w, halide_buffer_t *sw,
+                              halide_buffer_t *ent, halide_buffer_t *qx,
+                              halide_buffer_t *dx, halide_buffer_t *sx,
+                              int32_t entries_per_task, uint64_t w_address,
+                              uint64_t sw_address, halide_buffer_t *u);
+STC_KERNEL stc_sparse_down_q4_0(halide_buffer_t *w, halide_buffer_t *sw,
+                                halide_buffer_t *qa, halide_buffer_t *da,
+                                halide_buffer_t *live, halide_buffer_t *first,
+                                int32_t chunks_per_task, uint64_t w_address,
+                                uint64_t sw_address, halide_buffer_t *y);
+STC_KERNEL stc_sparse_down_q8_0(halide_buffer_t *w, halide_buffer_t *sw,
+                                halide_buffer_t *qa, halide_buffer_t *da,
+                                halide_buffer_t *live, halide_buffer_t *first,
+                                int32_t chunks_per_task, uint64_t w_address,
+                                uint64_t sw_address, halide_buffer_t *y);
+STC_KERNEL stc_quantize_q8(halide_buffer_t *x, halide_buffer_t *qx,
+                           halide_buffer_t *dx, halide_buffer_t *sx);
+STC_KERNEL stc_rms_norm(halide_buffer_t *x, halide_buffer_t *w, float eps,
+                        halide_buffer_t *y);
+STC_KERNEL stc_rope_neox(halide_buffer_t *x, halide_buffer_t *pos,
+                         halide_buffer_t *cos_t, halide_buffer_t *sin_t,
+                         halide_buffer_t *y);
+STC_KERNEL stc_attention(halide_buffer_t *q, halide_buffer_t *k,
+                         halide_buffer_t *v, halide_buffer_t *kpos,
+                         int32_t pos0, int32_t window, float scale,
+                         halide_buffer_t *out);
 }
 
 namespace stc::rt {

@@ -5,6 +5,7 @@
 #include "Runtime.h"
 
 #include "CpuFeatures.h"
+#include "KernelSet.h"
 #include "Kernels.h"
 #include "RuntimeDetail.h"
 
@@ -22,6 +23,20 @@ namespace {
 thread_local std::string halideErrorText;
 
 void onHalideError(void *, const char *msg) { halideErrorText = msg; }
+
+} // namespace
+
+namespace {
+
+// The first kernel the plan of `m` may call that this binary has only a stub
+// of, or "".
+std::string missingKernel(const model::Model &m) {
+  for (const std::string &k : kernelsFor(m))
+    for (const char *const *absent = stc_absent_kernels; *absent; ++absent)
+      if (k == *absent)
+        return k;
+  return "";
+}
 
 } // namespace
 
@@ -80,6 +95,13 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
         return false;
       }
     }
+  }
+  // The kernels are weak symbols: out/ links only those its plan calls.
+  if (const std::string k = missingKernel(*m); !k.empty()) {
+    error = path + ": needs the kernel " + k +
+            ", which this binary was not linked with (link the libstc_model.a "
+            "of the same compile)";
+    return false;
   }
   halide_set_error_handler(onHalideError);
   const model::Config &c = config();

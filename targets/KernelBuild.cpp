@@ -2,6 +2,7 @@
 
 #include "formats/FileIO.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -174,13 +175,27 @@ Status buildThroughLlvmIr(const TargetInfo &target,
 
 } // namespace
 
+std::vector<std::string> allKernelFunctions() {
+  std::vector<std::string> out;
+  for (const KernelSpec &k : kKernels)
+    out.push_back(k.function);
+  return out;
+}
+
 Status buildKernels(const TargetInfo &target, const std::string &kernelgen,
-                    const std::string &dir,
-                    std::vector<std::string> &archives) {
+                    const std::string &dir, std::vector<std::string> &archives,
+                    const std::vector<std::string> &wanted) {
   if (!fileExists(kernelgen))
     return Status::error(kernelgen + ": the kernel generator is missing (it is "
                                      "built with stc)");
+  for (const std::string &w : wanted)
+    if (std::none_of(std::begin(kKernels), std::end(kKernels),
+                     [&](const KernelSpec &k) { return w == k.function; }))
+      return Status::error("no generator makes the kernel '" + w + "'");
   for (const KernelSpec &k : kKernels) {
+    if (!wanted.empty() &&
+        std::find(wanted.begin(), wanted.end(), k.function) == wanted.end())
+      continue;
     if (k.dotProduct && !target.dotHalideTarget.empty()) {
       STC_TRY(buildThroughLlvmIr(target, kernelgen, k, dir));
     } else {

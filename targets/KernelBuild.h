@@ -19,9 +19,14 @@ Status runProgram(const std::vector<std::string> &argv, const std::string &what,
                   const std::string &stdinPath = "");
 bool programExists(const std::string &name);
 
-// Writes <dir>/<kernel>.a for every kernel and <dir>/stc_halide_runtime.a (last
-// in `archives`, the link order).
+// The function name of every kernel the generators make ("stc_gemm_q4_0", ...).
+std::vector<std::string> allKernelFunctions();
+
+// Writes <dir>/<kernel>.a for each kernel function named in `wanted` (all of
+// them when empty) and <dir>/stc_halide_runtime.a (last in `archives`, the
+// link order). An unknown name is an error.
 Status buildKernels(const TargetInfo &target, const std::string &kernelgen,
-                    const std::string &dir, std::vector<std::string> &archives);
+                    const std::string &dir, std::vector<std::string> &archives,
+                    const std::vector<std::string> &wanted = {});
 
 } // namespace stc

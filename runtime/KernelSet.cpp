@@ -1,0 +1,50 @@
+#include "KernelSet.h"
+
+#include <algorithm>
+
+namespace stc::rt {
+
+namespace {
+
+const char *suffix(model::DType t) {
+  return t == model::DType::Q4_0 ? "q4_0" : "q8_0";
+}
+
+} // namespace
+
+std::vector<std::string> kernelsFor(const model::Model &m) {
+  std::vector<std::string> out = {"stc_rms_norm", "stc_rope_neox",
+                                  "stc_attention"};
+  auto add = [&](const std::string &k) {
+    if (std::find(out.begin(), out.end(), k) == out.end())
+      out.push_back(k);
+  };
+  for (const model::Step *s : *m.steps()) {
+    if (!s->weights() || s->op() == model::Op::Embed ||
+        s->op() == model::Op::RmsNorm)
+      continue;
+    for (int32_t i : *s->weights()) {
+      const model::Tensor *t = m.tensors()->Get(i);
+      const model::DType d = t->dtype();
+      const bool quant = d == model::DType::Q4_0 || d == model::DType::Q8_0;
+      if (!quant) { // f32 (the router at least) or f16 matrices
+        add(d == model::DType::F16 ? "stc_gemm_f16" : "stc_gemm_f32");
+        continue;
+      }
+      // Any int8 matmul quantizes its activations and may run as a plain gemm
+      // (prefill, experts through the cache).
+      add("stc_quantize_q8");
+      add(std::string("stc_gemm_") + suffix(d));
+      if (s->op() == model::Op::Moe) {
+        add(std::string("stc_gemm_experts_") + suffix(d));
+        if (t->layout() == model::Layout::Blocks16)
+          add(std::string("stc_sparse_up_") + suffix(d));
+        if (t->layout() == model::Layout::Transposed)
+          add(std::string("stc_sparse_down_") + suffix(d));
+      }
+    }
+  }
+  return out;
+}
+
+} // namespace stc::rt
