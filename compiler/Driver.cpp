@@ -209,6 +209,14 @@ std::string outReadme(const TargetInfo &target) {
 
 } // namespace
 
+std::string CompileOptions::defaultKernelCache() {
+  const char *xdg = std::getenv("XDG_CACHE_HOME");
+  const char *home = std::getenv("HOME");
+  if (xdg && *xdg)
+    return joinPath(joinPath(xdg, "stc"), "kernels");
+  return home && *home ? joinPath(home, ".cache/stc/kernels") : "";
+}
+
 Status compile(const CompileOptions &o) {
   static const bool registered = [] {
     st::registerStPasses();
@@ -360,8 +368,17 @@ Status compile(const CompileOptions &o) {
       return Status::error("compile: the model file just written: " + err);
     kernels = rt::kernelsFor(*written.model());
   }
+  KernelBuildStats kstats;
   STC_TRY(buildKernels(target, findTool("stc-kernelgen"),
-                       joinPath(tmp, "kernels"), archives, kernels));
+                       joinPath(tmp, "kernels"), archives, kernels,
+                       o.kernelCache, kstats));
+  llvm::errs() << "stc: kernels: " << kstats.generated << " generated, "
+               << kstats.cached << " from the cache"
+               << (o.kernelCache.empty() ? " (off)"
+                                         : " (" + o.kernelCache + ")");
+  if (kstats.damaged)
+    llvm::errs() << ", " << kstats.damaged << " damaged cache entries rebuilt";
+  llvm::errs() << "\n";
   // The kernels the plan never calls become stubs that fail, so out/ carries
   // none of their code; their names let the runtime refuse a model that would
   // need one (a model file linked with another compile's libstc_model.a).

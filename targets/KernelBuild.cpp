@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
+#include <functional>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -182,9 +184,84 @@ std::vector<std::string> allKernelFunctions() {
   return out;
 }
 
+namespace {
+
+uint64_t fnv1a(const std::string &bytes, uint64_t h = 0xcbf29ce484222325ull) {
+  for (unsigned char c : bytes)
+    h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+std::string hex(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx",
+                static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// The kernel cache: <dir>/<name>-<key>.a and its checksum <...>.a.sum, both
+// written under temporary names and renamed, the checksum last.
+class KernelCache {
+public:
+  KernelCache(std::string dir, const std::string &kernelgen,
+              const TargetInfo &target)
+      : dir_(std::move(dir)) {
+    if (dir_.empty())
+      return;
+    std::string bin;
+    if (!readSmallFile(kernelgen, 1ull << 30, bin).ok() ||
+        !makeDirectories(dir_).ok()) {
+      dir_.clear(); // no cache rather than a wrong one
+      return;
+    }
+    // Halide is the Debian package the generator links (Halide 14).
+    base_ = fnv1a(bin) ^ fnv1a("halide-14|" + target.halideTarget + "|" +
+                               target.dotHalideTarget + "|" + target.dotLlcCpu);
+  }
+  bool enabled() const { return !dir_.empty(); }
+  std::string entry(const std::string &name, const std::string &what) const {
+    return joinPath(dir_, name + "-" + hex(fnv1a(what, base_)) + ".a");
+  }
+  // Copies a whole, intact entry to `to`; damaged is set for one whose bytes
+  // do not match its checksum.
+  bool fetch(const std::string &entry, const std::string &to, bool &damaged) {
+    damaged = false;
+    std::string bytes, sum;
+    if (!readSmallFile(entry + ".sum", 64, sum).ok())
+      return false;
+    if (!readSmallFile(entry, 1ull << 30, bytes).ok() ||
+        sum != hex(fnv1a(bytes))) {
+      damaged = true;
+      return false;
+    }
+    return writeWhole(to, bytes).ok();
+  }
+  void store(const std::string &from, const std::string &entry) {
+    std::string bytes;
+    if (!readSmallFile(from, 1ull << 30, bytes).ok())
+      return;
+    // A failed store only costs a later rebuild.
+    if (writeWhole(entry, bytes).ok())
+      (void)writeWhole(entry + ".sum", hex(fnv1a(bytes)));
+  }
+
+private:
+  static Status writeWhole(const std::string &path, const std::string &bytes) {
+    AtomicOutputFile f;
+    STC_TRY(f.open(path));
+    STC_TRY(f.write(bytes.data(), bytes.size()));
+    return f.commit();
+  }
+  std::string dir_;
+  uint64_t base_ = 0;
+};
+
+} // namespace
+
 Status buildKernels(const TargetInfo &target, const std::string &kernelgen,
                     const std::string &dir, std::vector<std::string> &archives,
-                    const std::vector<std::string> &wanted) {
+                    const std::vector<std::string> &wanted,
+                    const std::string &cacheDir, KernelBuildStats &stats) {
   if (!fileExists(kernelgen))
     return Status::error(kernelgen + ": the kernel generator is missing (it is "
                                      "built with stc)");
@@ -192,23 +269,45 @@ Status buildKernels(const TargetInfo &target, const std::string &kernelgen,
     if (std::none_of(std::begin(kKernels), std::end(kKernels),
                      [&](const KernelSpec &k) { return w == k.function; }))
       return Status::error("no generator makes the kernel '" + w + "'");
+  KernelCache cache(cacheDir, kernelgen, target);
+  // Builds one archive through `build`, or takes it from the cache.
+  auto make = [&](const std::string &name, const std::string &what,
+                  const std::function<Status()> &build) {
+    const std::string out = joinPath(dir, name + ".a");
+    const std::string entry = cache.enabled() ? cache.entry(name, what) : "";
+    bool damaged = false;
+    if (cache.enabled() && cache.fetch(entry, out, damaged)) {
+      ++stats.cached;
+    } else {
+      stats.damaged += damaged;
+      STC_TRY(build());
+      ++stats.generated;
+      if (cache.enabled())
+        cache.store(out, entry);
+    }
+    archives.push_back(out);
+    return Status::success();
+  };
   for (const KernelSpec &k : kKernels) {
     if (!wanted.empty() &&
         std::find(wanted.begin(), wanted.end(), k.function) == wanted.end())
       continue;
-    if (k.dotProduct && !target.dotHalideTarget.empty()) {
-      STC_TRY(buildThroughLlvmIr(target, kernelgen, k, dir));
-    } else {
-      STC_TRY(runGenerator(kernelgen, k, dir, "static_library",
-                           target.halideTarget));
-    }
-    archives.push_back(joinPath(dir, std::string(k.function) + ".a"));
+    const bool viaIr = k.dotProduct && !target.dotHalideTarget.empty();
+    STC_TRY(make(k.function,
+                 std::string(k.generator) + "|" + k.function + "|" + k.params +
+                     (viaIr ? "|llvm-ir" : ""),
+                 [&]() {
+                   return viaIr ? buildThroughLlvmIr(target, kernelgen, k, dir)
+                                : runGenerator(kernelgen, k, dir,
+                                               "static_library",
+                                               target.halideTarget);
+                 }));
   }
-  STC_TRY(runProgram({kernelgen, "-r", "stc_halide_runtime", "-o", dir, "-e",
-                      "static_library", "target=" + target.halideTarget},
-                     "stc-kernelgen runtime"));
-  archives.push_back(joinPath(dir, "stc_halide_runtime.a"));
-  return Status::success();
+  return make("stc_halide_runtime", "runtime", [&]() {
+    return runProgram({kernelgen, "-r", "stc_halide_runtime", "-o", dir, "-e",
+                       "static_library", "target=" + target.halideTarget},
+                      "stc-kernelgen runtime");
+  });
 }
 
 } // namespace stc

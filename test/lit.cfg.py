@@ -24,6 +24,10 @@ config.environment["NODE_PATH"] = os.path.join(
     "node_modules")
 config.excludes += ["cases.json", "hf_oracle.js", "make_llama_fixtures.py", "compare_ids.py"]
 
+# The kernel cache of this test run (stc compile's default is the user's
+# $XDG_CACHE_HOME/stc/kernels): shared by the tests of one build, never by two.
+config.environment["XDG_CACHE_HOME"] = os.path.join(config.stc_obj_root, "test-cache")
+
 # arm64: stc compile cross-links for AArch64 when the cross compiler is installed, and
 # the tests run the result under qemu-aarch64 (both come with tools/setup/install-deps.sh).
 import shutil

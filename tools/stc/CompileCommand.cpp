@@ -28,8 +28,9 @@ int runCompile(int argc, char **argv) {
     rest.push_back(argv[i]);
   }
   Args args({"--target", "--quant", "--quant-rules", "-o", "--pass-pipeline",
-             "--dump-ir-after", "--emit", "--max-batch", "--memory-budget"},
-            {"--report", "--sparse-reglu"});
+             "--dump-ir-after", "--emit", "--max-batch", "--memory-budget",
+             "--kernel-cache"},
+            {"--report", "--sparse-reglu", "--no-kernel-cache"});
   std::string err;
   if (!args.parse(static_cast<int>(rest.size()), rest.data(), 2, err))
     return fail("compile: " + err);
@@ -52,6 +53,10 @@ int runCompile(int argc, char **argv) {
   o.emit = args.get("--emit");
   o.report = args.has("--report");
   o.sparseReglu = args.has("--sparse-reglu");
+  if (args.has("--kernel-cache"))
+    o.kernelCache = args.get("--kernel-cache");
+  if (args.has("--no-kernel-cache"))
+    o.kernelCache.clear();
   if (args.has("--memory-budget")) {
     uint64_t bytes = 0;
     if (!rt::parseByteSize(args.get("--memory-budget"), bytes))

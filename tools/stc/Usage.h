@@ -50,7 +50,8 @@ inline const char *const kCompileUsage =
     "                   [--quant-rules FILE] [--sparse-reglu]\n"
     "                   [--memory-budget SIZE] [--max-batch N] [--report]\n"
     "                   [--emit=mlir] [--dump-ir-after=PASS|all]\n"
-    "                   [--pass-pipeline=PIPELINE]\n"
+    "                   [--pass-pipeline=PIPELINE] [--kernel-cache DIR]\n"
+    "                   [--no-kernel-cache]\n"
     "Compiles a checkpoint (HF folder or .gguf; or edited IR) for one CPU\n"
     "target into DIR: model.stcm (plan, weights, tokenizer), the kernels,\n"
     "stc-run, stc-bench and stc_runtime.h.\n"
@@ -63,7 +64,10 @@ inline const char *const kCompileUsage =
     "  --sparse-reglu    read only live neurons' up/down rows "
     "(st-sparse-reglu)\n"
     "  --memory-budget   dense weights resident, experts streamed (e.g. 1GiB)\n"
-    "  --report          kernels, bytes per token, roofline (report.txt)\n";
+    "  --report          kernels, bytes per token, roofline (report.txt)\n"
+    "  --kernel-cache D  keep generated kernels in D between compiles\n"
+    "                    (default $XDG_CACHE_HOME/stc/kernels, else\n"
+    "                    ~/.cache/stc/kernels); --no-kernel-cache: none\n";
 
 inline const char *const kTargetsUsage =
     "usage: stc targets\n"
