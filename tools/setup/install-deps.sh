@@ -34,7 +34,8 @@ fi
 
 # The tokenizer tests' outside oracle: Hugging Face's `tokenizers` (its Rust library,
 # from the npm registry), in a folder of its own (test/lit.cfg.py finds it there).
-NPM_DIR="${STC_NPM_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/stc/npm}"
+HOME_DIR="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
+NPM_DIR="${STC_NPM_DIR:-${XDG_CACHE_HOME:-$HOME_DIR/.cache}/stc/npm}"
 TOKENIZERS_VERSION=0.23.2
 if ! grep -qs "\"version\": \"$TOKENIZERS_VERSION\"" "$NPM_DIR/node_modules/tokenizers/package.json"; then
   echo "install-deps: npm install tokenizers@$TOKENIZERS_VERSION into $NPM_DIR" >&2
