@@ -272,6 +272,8 @@ Status compile(const CompileOptions &o) {
   MLIRContext context(registry);
   context.loadAllAvailableDialects();
   OwningOpRef<ModuleOp> module;
+  Checkpoint ck; // opened once: the import and the tokenizer read its headers
+  bool haveCheckpoint = false;
   if (llvm::StringRef(o.input).ends_with(".mlir")) {
     llvm::SourceMgr sm;
     std::string err;
@@ -284,8 +286,8 @@ Status compile(const CompileOptions &o) {
       return Status::error(o.input + ": not valid st IR (see the diagnostics "
                                      "above)");
   } else {
-    Checkpoint ck;
     STC_TRY(Checkpoint::open(o.input, ck));
+    haveCheckpoint = true;
     for (const std::string &n : ck.config.notes)
       llvm::errs() << "stc: note: " << n << "\n";
     module = importCheckpoint(context, ck);
@@ -296,9 +298,9 @@ Status compile(const CompileOptions &o) {
   {
     auto source = (*module)->getAttrOfType<StringAttr>("st.source");
     std::string ckPath = source ? source.getValue().str() : o.input;
-    Checkpoint ck;
-    if (!llvm::StringRef(ckPath).ends_with(".mlir") &&
-        Checkpoint::open(ckPath, ck).ok())
+    if (!haveCheckpoint && !llvm::StringRef(ckPath).ends_with(".mlir"))
+      haveCheckpoint = Checkpoint::open(ckPath, ck).ok();
+    if (haveCheckpoint)
       STC_TRY(importTokenizer(ck, tokenizer, hasTokenizer));
     if (!hasTokenizer)
       llvm::errs() << "stc: note: " << ckPath

@@ -304,12 +304,13 @@ int runTokens(stc_model *m, const Options &o) {
 // The ids of `text`; control tokens matched only when `special`.
 bool tokenize(stc_model *m, const std::string &text, bool special,
               std::vector<int32_t> &out) {
-  int n = stc_tokenize(m, text.data(), text.size(), nullptr, 0, special);
-  if (n < 0)
+  // Byte-level BPE gives at most one id per byte (and a bos): one call fills.
+  std::vector<int32_t> ids(text.size() + 2);
+  const int n = stc_tokenize(m, text.data(), text.size(), ids.data(),
+                             static_cast<int>(ids.size()), special);
+  if (n < 0 || n > static_cast<int>(ids.size()))
     return false;
-  std::vector<int32_t> ids(n);
-  stc_tokenize(m, text.data(), text.size(), ids.data(), n, special);
-  out.insert(out.end(), ids.begin(), ids.end());
+  out.insert(out.end(), ids.begin(), ids.begin() + n);
   return true;
 }
 
