@@ -324,8 +324,7 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
     block.resize(n * D);
     out.resize(T * n);
     STC_TRY(ck.readF32(head, r0 * D, n * D, block.data()));
-    matmulT(h, T, block.data(), n, D, out.data(),
-            options.q8Activations && hasKernels(exactKernelType(head.dtype)));
+    matmulT(h, T, block.data(), n, D, out.data(), q8x(head.name));
     for (int64_t t = 0; t < T; ++t)
       std::copy(&out[t * n], &out[t * n] + n, &logits[t * V + r0]);
   }
