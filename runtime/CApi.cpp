@@ -59,6 +59,9 @@ int stc_vocab_size(const stc_model *m) { return m->runtime.vocab(); }
 int stc_context_length(const stc_model *m) { return m->runtime.position(); }
 int stc_max_context(const stc_model *m) { return m->runtime.maxContext(); }
 void stc_reset(stc_model *m) { m->runtime.reset(); }
+int stc_rewind(stc_model *m, int n) {
+  return m->runtime.rewind(n, m->error) ? 0 : -1;
+}
 const char *stc_last_error(const stc_model *m) { return m->error.c_str(); }
 void stc_free(stc_model *m) { delete m; }
 

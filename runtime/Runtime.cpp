@@ -126,11 +126,16 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
   // layers, the whole context on the others.
   const size_t kvWidth = static_cast<size_t>(c.num_kv_heads()) * c.head_dim();
   kvSlots_.assign(c.num_layers(), maxContext_);
-  for (const model::Step *s : *m->steps())
-    if (s->op() == model::Op::Attention && s->ints() && s->ints()->size() > 4 &&
-        s->ints()->Get(4) > 0 && s->layer() >= 0)
+  kvWindow_.assign(c.num_layers(), 0);
+  for (const model::Step *s : *m->steps()) {
+    if (s->op() != model::Op::Attention || !s->ints() || s->layer() < 0)
+      continue;
+    if (s->ints()->size() > 3)
+      kvWindow_[s->layer()] = static_cast<int>(s->ints()->Get(3));
+    if (s->ints()->size() > 4 && s->ints()->Get(4) > 0)
       kvSlots_[s->layer()] =
           static_cast<int>(std::min<int64_t>(s->ints()->Get(4), maxContext_));
+  }
   kcache_.resize(c.num_layers());
   vcache_.resize(c.num_layers());
   kpos_.resize(c.num_layers());
@@ -196,6 +201,35 @@ void Runtime::reset() {
   pos_ = 0;
   for (std::vector<int32_t> &k : kpos_)
     std::fill(k.begin(), k.end(), -1);
+}
+
+bool Runtime::rewind(int n, std::string &error) {
+  if (n < 0 || n > pos_) {
+    error = "cannot rewind to " + std::to_string(n) + " tokens: the context " +
+            "holds " + std::to_string(pos_);
+    return false;
+  }
+  // Position n attends to the keys in (n - window, n): on a ring, those must
+  // not have been overwritten by the positions being forgotten.
+  for (size_t l = 0; l < kpos_.size(); ++l) {
+    const int slots = kvSlots_[l];
+    if (slots >= maxContext_)
+      continue;
+    const int window = kvWindow_[l] > 0 ? kvWindow_[l] : slots;
+    for (int p = std::max(0, n - window + 1); p < n; ++p)
+      if (kpos_[l][p % slots] != p) {
+        error = "cannot rewind to " + std::to_string(n) + " tokens: layer " +
+                std::to_string(l) + "'s sliding-window cache no longer " +
+                "holds position " + std::to_string(p);
+        return false;
+      }
+  }
+  for (std::vector<int32_t> &k : kpos_)
+    for (int32_t &p : k)
+      if (p >= n)
+        p = -1;
+  pos_ = n;
+  return true;
 }
 
 uint64_t Runtime::kvBytesPerToken() const {

@@ -47,6 +47,10 @@ public:
   int position() const { return pos_; }
   int maxContext() const { return maxContext_; }
   void reset();
+  // Keeps the first n positions of the context; false (context unchanged)
+  // when n is past it or a sliding-window ring no longer holds the keys that
+  // position n attends to.
+  bool rewind(int n, std::string &error);
   const model::Config &config() const { return *file_.model()->config(); }
   const ModelFile &file() const { return file_; }
   // Weight bytes one decoded token reads when every active weight is read once.
@@ -175,6 +179,7 @@ private:
       vcache_;                             // per layer, [slot][kv width]
   std::vector<std::vector<int32_t>> kpos_; // position held by each slot
   std::vector<int> kvSlots_;               // slots per layer
+  std::vector<int> kvWindow_;              // sliding window per layer, 0: none
   std::vector<float> cos_, sin_;           // [position][head_dim / 2]
   std::vector<float> lastLogits_;
   // Scratch for activations quantized to Q8_0 blocks and for the MoE gather.

@@ -43,6 +43,13 @@ int stc_vocab_size(const stc_model *m);
 int stc_context_length(const stc_model *m); /* tokens in the context so far */
 int stc_max_context(const stc_model *m);
 void stc_reset(stc_model *m); /* forget the context */
+/* Keeps the first n tokens of the context and forgets the rest, so a prompt
+ * that shares a prefix with the context continues from it (stc-serve's prompt
+ * cache). Returns 0, or -1 with the context unchanged: n past the context, or
+ * a sliding-window layer's ring no longer holds the keys position n attends to
+ * (then stc_reset and evaluate the prefix again). stc_logits is invalid until
+ * the next stc_eval. */
+int stc_rewind(stc_model *m, int n);
 const char *stc_last_error(const stc_model *m);
 void stc_free(stc_model *m);
 /* Under a memory budget: expert-cache slots, experts read, and bytes read so
