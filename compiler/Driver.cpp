@@ -190,7 +190,17 @@ std::string outReadme(const TargetInfo &target) {
          "generate with a callback, ...).\n"
          "- `stc-run`, `stc-bench`: the command-line runner and the "
          "benchmark (`--help`); `link.sh` relinks them from "
-         "`libstc_run_main.a`, `libstc_bench_main.a` and the archive.\n\n"
+         "`libstc_run_main.a`, `libstc_bench_main.a` and the archive.\n" +
+         (target.cross
+              ? std::string()
+              : std::string(
+                    "- `stc-serve`: an OpenAI-compatible HTTP server "
+                    "(`./stc-serve . --port 8080`, then POST "
+                    "`/v1/chat/completions`; `--help`). It links Debian's "
+                    "shared cpp-httplib: running it needs the package "
+                    "`libcpp-httplib0.11`, relinking it (link.sh) "
+                    "`libcpp-httplib-dev`. The other files need neither.\n")) +
+         "\n"
          "Nothing here names a path outside this folder: move it anywhere.\n\n"
          "## Linking an app\n\n"
          "The runtime is C++17 built without exceptions; a C program links "
@@ -440,7 +450,7 @@ Status compile(const CompileOptions &o) {
   // cross compiler of your toolchain); the same lines are run here for native
   // targets.
   std::string linkScript =
-      "#!/bin/sh\n# Links stc-run and stc-bench for target " + target.name +
+      "#!/bin/sh\n# Links the tools for target " + target.name +
       " from the files in this folder.\nset -e\n"
       "cd \"$(dirname \"$0\")\"\nCXX=${CXX:-" +
       std::string(target.cross ? "aarch64-linux-gnu-g++" : "c++") + "}\n";
@@ -449,17 +459,24 @@ Status compile(const CompileOptions &o) {
   std::vector<std::string> libs = {"-lpthread", "-ldl", "-lm", "-s"};
   if (*STC_RUNTIME_LINK_FLAGS && !target.cross)
     libs.push_back(STC_RUNTIME_LINK_FLAGS);
-  for (const char *tool : {"stc-run", "stc-bench"}) {
+  // stc-serve is built for the host only: it links Debian's shared
+  // cpp-httplib, which a cross toolchain does not have.
+  std::vector<std::string> tools = {"stc-run", "stc-bench"};
+  if (!target.cross)
+    tools.push_back("stc-serve");
+  for (const std::string &tool : tools) {
     const std::string mainName =
-        std::string("lib") + (std::string(tool) == "stc-run"
-                                  ? "stc_run_main.a"
-                                  : "stc_bench_main.a");
+        "lib" + std::string(tool == "stc-run"     ? "stc_run_main.a"
+                            : tool == "stc-bench" ? "stc_bench_main.a"
+                                                  : "stc_serve_main.a");
+    std::vector<std::string> toolLibs = libs;
+    if (tool == "stc-serve")
+      toolLibs.insert(toolLibs.begin(), "-lcpp-httplib");
     // Copied next to the model so link.sh names only files of out/.
     STC_TRY(copyFile(joinPath(lib, mainName), joinPath(tmp, mainName)));
     mains.push_back(mainName);
-    std::string line =
-        "$CXX -o " + std::string(tool) + " " + mainName + " libstc_model.a";
-    for (const std::string &l : libs)
+    std::string line = "$CXX -o " + tool + " " + mainName + " libstc_model.a";
+    for (const std::string &l : toolLibs)
       line += " " + l;
     linkScript += line + "\n";
     std::string cxx = target.cross ? "aarch64-linux-gnu-g++" : "c++";
@@ -468,8 +485,8 @@ Status compile(const CompileOptions &o) {
                 // output
     std::vector<std::string> argv = {cxx, "-o", joinPath(tmp, tool),
                                      joinPath(tmp, mainName), model};
-    argv.insert(argv.end(), std::begin(libs), std::end(libs));
-    STC_TRY(runProgram(argv, std::string("linking ") + tool));
+    argv.insert(argv.end(), toolLibs.begin(), toolLibs.end());
+    STC_TRY(runProgram(argv, "linking " + tool));
     binaries.push_back(tool);
   }
   const std::string readme = outReadme(target);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -100,7 +101,27 @@ stc_sampler *stc_sampler_new(float temperature, int top_k, float top_p,
   return s;
 }
 
+int stc_sampler_set_logit_bias(stc_sampler *s, const int32_t *ids,
+                               const float *bias, int n) {
+  for (int i = 0; i < n; ++i)
+    if (ids[i] < 0 || std::isnan(bias[i]))
+      return -1;
+  s->bias.clear();
+  for (int i = 0; i < n; ++i)
+    s->bias.emplace_back(ids[i], bias[i] <= -100.0f
+                                     ? -std::numeric_limits<float>::infinity()
+                                     : bias[i]);
+  return 0;
+}
+
 int32_t stc_sample(stc_sampler *s, const float *logits, int vocab) {
+  if (!s->bias.empty()) {
+    s->biased.assign(logits, logits + vocab);
+    for (const auto &[id, b] : s->bias)
+      if (id < vocab)
+        s->biased[id] += b;
+    logits = s->biased.data();
+  }
   if (s->temperature <= 0.0f) // greedy; ties go to the lower id
     return static_cast<int32_t>(std::max_element(logits, logits + vocab) -
                                 logits);

@@ -25,4 +25,6 @@ struct stc_sampler {
   std::mt19937_64 rng;
   std::vector<int> order;
   std::vector<float> probs;
+  std::vector<std::pair<int32_t, float>> bias; // added to the logits
+  std::vector<float> biased;                   // scratch: logits + bias
 };

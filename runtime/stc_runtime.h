@@ -74,6 +74,11 @@ typedef struct stc_sampler stc_sampler;
 stc_sampler *stc_sampler_new(float temperature, int top_k, float top_p,
                              uint64_t seed);
 int32_t stc_sample(stc_sampler *s, const float *logits, int vocab);
+/* Adds bias[i] to the logit of ids[i] before every sample (OpenAI's
+ * logit_bias); a bias of -100 or less bans the token. Replaces any earlier
+ * bias; n = 0 clears it. Returns 0, or -1 for a negative id or a NaN bias. */
+int stc_sampler_set_logit_bias(stc_sampler *s, const int32_t *ids,
+                               const float *bias, int n);
 void stc_sampler_free(stc_sampler *s);
 
 /* ---- Text: the tokenizer the model file carries, ChatML, generation ----

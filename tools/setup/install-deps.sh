@@ -12,6 +12,7 @@ PKGS=(
   g++-aarch64-linux-gnu qemu-user
   clang-19 libclang-rt-19-dev
   libicu-dev
+  libcpp-httplib-dev nlohmann-json3-dev pkgconf
 )
 # node and npm by command: some machines have them from another package than Debian's,
 # which Debian's npm would conflict with.

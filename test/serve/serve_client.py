@@ -1,0 +1,413 @@
+#!/usr/bin/env python3
+"""stc-serve from a client speaking plain HTTP (http.client): the OpenAI
+endpoints, streaming, the prompt cache, concurrency, cancellation, bad
+requests, and a bounded soak.
+  serve_client.py OUT_DIR CASE     CASE: api | cache | concurrency | cancel |
+                                         bad | soak"""
+import http.client
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+OUT, CASE = sys.argv[1], sys.argv[2]
+failures = []
+
+
+def check(ok, what):
+    print(("ok:   " if ok else "FAIL: ") + what, flush=True)
+    if not ok:
+        failures.append(what)
+
+
+class Server:
+    def __init__(self, *extra):
+        self.proc = subprocess.Popen(
+            [os.path.join(OUT, "stc-serve"), OUT, "--port", "0", "--quiet", *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        m = re.search(r"http://([0-9.]+):(\d+)", line)
+        if not m:
+            sys.exit("stc-serve did not start: " + line + self.proc.stderr.read())
+        self.host, self.port = m.group(1), int(m.group(2))
+
+    def conn(self):
+        return http.client.HTTPConnection(self.host, self.port, timeout=60)
+
+    def request(self, method, path, body=None, raw=None):
+        c = self.conn()
+        data = raw if raw is not None else (json.dumps(body) if body is not None else None)
+        c.request(method, path, body=data,
+                  headers={"Content-Type": "application/json"} if data else {})
+        r = c.getresponse()
+        text = r.read().decode("utf-8")
+        c.close()
+        try:
+            return r.status, json.loads(text)
+        except ValueError:
+            return r.status, text
+
+    def stream(self, path, body, drop_after=None):
+        """The events of a streamed answer; with drop_after=N, closes the
+        connection after N content events."""
+        c = self.conn()
+        c.request("POST", path, body=json.dumps(body),
+                  headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        assert r.status == 200, (r.status, r.read())
+        assert r.getheader("Content-Type").startswith("text/event-stream")
+        events, content = [], 0
+        while True:
+            line = r.readline()
+            if not line:
+                break
+            line = line.decode("utf-8").rstrip("\n")
+            if not line.startswith("data: "):
+                continue
+            data = line[6:]
+            events.append(data if data == "[DONE]" else json.loads(data))
+            if data == "[DONE]":
+                break
+            ch = events[-1].get("choices") or [{}]
+            if ch[0].get("delta", {}).get("content") or ch[0].get("text"):
+                content += 1
+                if drop_after is not None and content >= drop_after:
+                    # Gone for good: no FIN-then-wait, the socket is closed.
+                    c.sock.shutdown(socket.SHUT_RDWR)
+                    c.close()
+                    return events
+        c.close()
+        return events
+
+    def metrics(self):
+        status, text = self.request("GET", "/metrics")
+        return {m.group(1): float(m.group(2))
+                for m in re.finditer(r"^stc_(\w+) (\S+)$", text, re.M)}
+
+    def wait_idle(self):
+        for _ in range(400):
+            m = self.metrics()
+            if m["requests_running"] == 0 and m["requests_queued"] == 0:
+                return m
+            time.sleep(0.025)
+        return self.metrics()
+
+    def rss_kib(self):
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+    def stop(self):
+        self.proc.terminate()
+        rc = self.proc.wait(timeout=30)
+        check(rc == 0, "stc-serve exits 0 on SIGTERM (got %d)" % rc)
+
+
+def chat(messages, **kw):
+    return dict(messages=messages, **kw)
+
+
+def joined(events):
+    out = ""
+    for e in events:
+        if e != "[DONE]" and e.get("choices"):
+            c = e["choices"][0]
+            out += c.get("delta", {}).get("content") or c.get("text") or ""
+    return out
+
+
+EOS = {"509": -100, "511": -100}  # the tiny presets' eos ids: never stop early
+
+
+def case_api(s):
+    st, h = s.request("GET", "/health")
+    check(st == 200 and h["status"] == "ok", "GET /health")
+    st, models = s.request("GET", "/v1/models")
+    m = models["data"][0]
+    check(st == 200 and models["object"] == "list" and m["object"] == "model",
+          "GET /v1/models: a list of one model")
+    check(m["context_length"] == 4096 and m["default_sampling"] ==
+          {"temperature": 0.6, "top_k": 20, "top_p": 0.95},
+          "/v1/models says the context and the model's sampling defaults: %s" % m)
+
+    msgs = [{"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "Say something."}]
+    st, r = s.request("POST", "/v1/chat/completions", chat(msgs, max_tokens=12, seed=7))
+    check(st == 200 and r["object"] == "chat.completion" and r["id"].startswith("chatcmpl-"),
+          "chat completion answered")
+    c = r["choices"][0]
+    check(c["message"]["role"] == "assistant" and isinstance(c["message"]["content"], str),
+          "the answer is an assistant message")
+    u = r["usage"]
+    check(c["finish_reason"] in ("stop", "length") and
+          u["total_tokens"] == u["prompt_tokens"] + u["completion_tokens"] and
+          u["completion_tokens"] <= 12 and u["prompt_tokens"] > 10,
+          "usage adds up: %s, finish %s" % (u, c["finish_reason"]))
+
+    # Streamed and not, the same seed: the same text. A different conversation
+    # first each time, so both evaluate the prompt the same way.
+    other = [{"role": "user", "content": "Unrelated."}]
+    body = chat(msgs, max_tokens=40, seed=11, temperature=0.9, logit_bias=EOS)
+    s.request("POST", "/v1/chat/completions", chat(other, max_tokens=2))
+    st, whole = s.request("POST", "/v1/chat/completions", body)
+    s.request("POST", "/v1/chat/completions", chat(other, max_tokens=2))
+    events = s.stream("/v1/chat/completions",
+                      dict(body, stream=True, stream_options={"include_usage": True}))
+    check(events[-1] == "[DONE]", "the stream ends with data: [DONE]")
+    chunks = events[:-1]
+    check(all(e["object"] == "chat.completion.chunk" and e["id"] == chunks[0]["id"]
+              for e in chunks), "every event is a chat.completion.chunk of one id")
+    check(chunks[0]["choices"][0]["delta"].get("role") == "assistant",
+          "the first chunk gives the role")
+    last_choice = [e for e in chunks if e["choices"]][-1]
+    check(last_choice["choices"][0]["finish_reason"] == "length" and
+          all(e["choices"][0]["finish_reason"] is None
+              for e in chunks if e["choices"] and e is not last_choice),
+          "finish_reason only on the last choice chunk")
+    check(chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 40
+          and all(e["usage"] is None for e in chunks[:-1]),
+          "include_usage: usage null on every chunk, then a chunk with empty choices and usage")
+    text = joined(events)
+    check(text == whole["choices"][0]["message"]["content"] and len(text) > 0,
+          "the streamed chunks join to the non-streamed text (%d chars)" % len(text))
+
+    # Without include_usage there is no usage chunk and no usage field.
+    events = s.stream("/v1/chat/completions", dict(body, max_tokens=3, stream=True))
+    check(all("usage" not in e for e in events[:-1]) and events[-2]["choices"],
+          "streaming without include_usage: no usage")
+
+    # Completions, text and ids; stop strings.
+    st, r = s.request("POST", "/v1/completions",
+                      {"prompt": "Once upon a time", "max_tokens": 20, "seed": 1,
+                       "logit_bias": EOS})
+    check(st == 200 and r["object"] == "text_completion" and
+          r["choices"][0]["finish_reason"] == "length" and
+          r["usage"]["completion_tokens"] == 20, "text completion")
+    full = r["choices"][0]["text"]
+    st, r2 = s.request("POST", "/v1/completions",
+                       {"prompt": [10, 20, 30], "max_tokens": 4, "temperature": 0})
+    check(st == 200 and r2["usage"]["prompt_tokens"] == 3, "completion of token ids")
+    # A stop string taken from the text itself ends the answer just before it.
+    cut = next((i for i in range(4, len(full)) if full[i] not in " \ufffd"), None)
+    if cut is not None:
+        stop = full[cut:cut + 2]
+        st, r3 = s.request("POST", "/v1/completions",
+                           {"prompt": "Once upon a time", "max_tokens": 20, "seed": 1,
+                            "logit_bias": EOS, "stop": [stop]})
+        check(r3["choices"][0]["text"] == full[:full.find(stop)] and
+              r3["choices"][0]["finish_reason"] == "stop",
+              "stop %r: the text before it, finish_reason stop" % stop)
+        events = s.stream("/v1/completions",
+                          {"prompt": "Once upon a time", "max_tokens": 20, "seed": 1,
+                           "logit_bias": EOS, "stop": stop, "stream": True})
+        check(joined(events) == full[:full.find(stop)],
+              "stop string across streamed pieces")
+
+
+def case_cache(s):
+    # A chat client resends the whole history each turn: the second request
+    # evaluates only what the first did not leave in the cache.
+    msgs = [{"role": "system", "content": "You answer in one line."},
+            {"role": "user", "content": "What is the capital of France?"}]
+    st, r1 = s.request("POST", "/v1/chat/completions", chat(msgs, max_tokens=10, temperature=0))
+    before = s.metrics()
+    msgs2 = msgs + [{"role": "assistant", "content": r1["choices"][0]["message"]["content"]},
+                    {"role": "user", "content": "And of Spain?"}]
+    st, r2 = s.request("POST", "/v1/chat/completions", chat(msgs2, max_tokens=10, temperature=0))
+    after = s.metrics()
+    u1, u2 = r1["usage"], r2["usage"]
+    cached = u2["prompt_tokens_details"]["cached_tokens"]
+    evaluated = after["prompt_tokens_evaluated_total"] - before["prompt_tokens_evaluated_total"]
+    print("  turn 1: %d prompt tokens; turn 2: %d prompt tokens, %d cached, %d evaluated"
+          % (u1["prompt_tokens"], u2["prompt_tokens"], cached, evaluated))
+    check(cached >= u1["prompt_tokens"], "turn 2 reuses at least turn 1's prompt")
+    check(evaluated == u2["prompt_tokens"] - cached,
+          "turn 2 evaluates only the tokens not cached (/metrics)")
+    check(after["prompt_tokens_cached_total"] - before["prompt_tokens_cached_total"] == cached,
+          "/metrics counts the cached tokens")
+    # The same answer as a server with nothing cached (a fresh one).
+    fresh = Server()
+    st, r2fresh = fresh.request("POST", "/v1/chat/completions",
+                                chat(msgs2, max_tokens=10, temperature=0))
+    fresh.stop()
+    check(r2fresh["usage"]["prompt_tokens_details"]["cached_tokens"] == 0 and
+          r2fresh["choices"][0]["message"]["content"] == r2["choices"][0]["message"]["content"],
+          "the cached turn answers as a fresh server does")
+    # A different conversation: only the shared ChatML start is reused.
+    st, r3 = s.request("POST", "/v1/chat/completions",
+                       chat([{"role": "user", "content": "Hi"}], max_tokens=2))
+    check(r3["usage"]["prompt_tokens_details"]["cached_tokens"] <= 3,
+          "an unrelated conversation reuses only the ChatML start (%d)"
+          % r3["usage"]["prompt_tokens_details"]["cached_tokens"])
+
+
+def case_concurrency(s):
+    bodies = [chat([{"role": "user", "content": "First question, about rivers."}],
+                   max_tokens=24, temperature=0, logit_bias=EOS),
+              {"prompt": "A completely different prompt", "max_tokens": 24,
+               "temperature": 0, "logit_bias": EOS}]
+    paths = ["/v1/chat/completions", "/v1/completions"]
+
+    def text(r):
+        c = r["choices"][0]
+        return c["message"]["content"] if "message" in c else c["text"]
+
+    alone = [text(s.request("POST", p, b)[1]) for p, b in zip(paths, bodies)]
+    for round_ in range(3):
+        results = [None] * 4
+
+        def run(i):
+            p, b = paths[i % 2], bodies[i % 2]
+            if i >= 2:
+                results[i] = joined(s.stream(p, dict(b, stream=True)))
+            else:
+                results[i] = text(s.request("POST", p, b)[1])
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        check(results == alone + alone,
+              "round %d: four concurrent requests (two streamed) each answered as alone"
+              % round_)
+
+
+def case_cancel(s):
+    before = s.wait_idle()
+    events = s.stream("/v1/chat/completions",
+                      chat([{"role": "user", "content": "Tell a long story."}],
+                           max_tokens=3000, logit_bias=EOS, stream=True), drop_after=1)
+    after = s.wait_idle()
+    generated = after["generated_tokens_total"] - before["generated_tokens_total"]
+    print("  dropped after the first chunk: %d of 3000 tokens generated" % generated)
+    check(after["requests_cancelled_total"] - before["requests_cancelled_total"] == 1,
+          "the dropped request counts as cancelled")
+    check(0 < generated < 3000, "it generated fewer tokens than its max_tokens")
+    # Non-streamed: the client gives up waiting.
+    c = s.conn()
+    c.request("POST", "/v1/completions",
+              body=json.dumps({"prompt": "Go on", "max_tokens": 4000, "logit_bias": EOS}),
+              headers={"Content-Type": "application/json"})
+    time.sleep(0.02)
+    c.sock.shutdown(socket.SHUT_RDWR)
+    c.close()
+    after2 = s.wait_idle()
+    generated = after2["generated_tokens_total"] - after["generated_tokens_total"]
+    print("  non-streamed, dropped after 20 ms: %d of 4000 tokens generated" % generated)
+    check(after2["requests_cancelled_total"] - after["requests_cancelled_total"] == 1 and
+          generated < 4000, "a non-streamed request whose client left is cancelled too")
+    st, h = s.request("GET", "/health")
+    check(st == 200, "still serving")
+
+
+def case_bad(s):
+    good = chat([{"role": "user", "content": "hi"}], max_tokens=2)
+    cases = [
+        ("malformed JSON", "/v1/chat/completions", '{"messages": [', 400, "invalid_json"),
+        ("not an object", "/v1/chat/completions", '[1, 2]', 400, "invalid_json"),
+        ("no messages", "/v1/chat/completions", '{}', 400, "missing_required_parameter"),
+        ("temperature a string", "/v1/chat/completions",
+         json.dumps(dict(good, temperature="hot")), 400, "invalid_type"),
+        ("max_tokens a string", "/v1/chat/completions",
+         json.dumps(dict(good, max_tokens="5")), 400, "invalid_type"),
+        ("messages not an array", "/v1/chat/completions",
+         json.dumps({"messages": "hi"}), 400, "invalid_type"),
+        ("unknown role", "/v1/chat/completions",
+         json.dumps({"messages": [{"role": "wizard", "content": "x"}]}), 400, "invalid_value"),
+        ("tool role", "/v1/chat/completions",
+         json.dumps({"messages": [{"role": "tool", "content": "x"}]}), 400, "invalid_value"),
+        ("max_tokens past the context", "/v1/chat/completions",
+         json.dumps(dict(good, max_tokens=5000)), 400, "context_length_exceeded"),
+        ("a prompt past the context", "/v1/completions",
+         json.dumps({"prompt": list(range(5, 505)) * 9}), 400, "context_length_exceeded"),
+        ("token id past the vocabulary", "/v1/completions",
+         json.dumps({"prompt": [1, 99999]}), 400, None),
+        ("logit_bias past the vocabulary", "/v1/chat/completions",
+         json.dumps(dict(good, logit_bias={"99999": 1})), 400, "invalid_value"),
+        ("n = 2", "/v1/chat/completions", json.dumps(dict(good, n=2)), 400, "invalid_value"),
+        ("invalid UTF-8", "/v1/chat/completions",
+         b'{"messages":[{"role":"user","content":"\xff\xfe"}]}', 400, "invalid_json"),
+        ("body too large", "/v1/chat/completions",
+         json.dumps(dict(good, pad="x" * 70000)), 413, None),
+        ("unknown endpoint", "/v1/embeddings", json.dumps(good), 404, None),
+    ]
+    for what, path, body, status, code in cases:
+        st, r = s.request("POST", path, raw=body)
+        ok = st == status and isinstance(r, dict) and isinstance(r["error"]["message"], str) \
+            and r["error"]["message"] and (code is None or r["error"]["code"] == code)
+        check(ok, "%s: %d %s" % (what, st, r["error"]["message"] if isinstance(r, dict)
+                                 and "error" in r else r))
+        st, h = s.request("GET", "/health")
+        if st != 200:
+            check(False, "still serving after: " + what)
+            return
+    st, r = s.request("POST", "/v1/chat/completions", good)
+    check(st == 200, "a good request after all the bad ones is answered")
+    m = s.wait_idle()
+    check(m["requests_rejected_total"] >= 13, "/metrics counts the rejected requests")
+
+
+def case_soak(s):
+    body = chat([{"role": "user", "content": "Short answer please."}], max_tokens=6)
+    done = {"answered": 0, "dropped": 0, "errors": 0}
+    lock = threading.Lock()
+    rss = []
+
+    def worker(k, n):
+        for i in range(n):
+            try:
+                if i % 4 == 3:
+                    s.stream("/v1/chat/completions",
+                             dict(body, max_tokens=400, logit_bias=EOS, stream=True,
+                                  seed=i), drop_after=1)
+                    key = "dropped"
+                elif i % 2:
+                    events = s.stream("/v1/chat/completions", dict(body, stream=True, seed=i))
+                    key = "answered" if events[-1] == "[DONE]" else "errors"
+                else:
+                    st, r = s.request("POST", "/v1/chat/completions", dict(body, seed=i))
+                    key = "answered" if st == 200 else "errors"
+            except Exception as e:  # noqa: BLE001 - counted, reported below
+                print("  request failed: %r" % e)
+                key = "errors"
+            with lock:
+                done[key] += 1
+
+    # Settle: the first few requests grow the caches and the allocator.
+    for i in range(12):
+        s.request("POST", "/v1/chat/completions", dict(body, seed=i))
+    rss.append(s.rss_kib())
+    threads = [threading.Thread(target=worker, args=(k, 100)) for k in range(4)]
+    t0 = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    m = s.wait_idle()
+    rss.append(s.rss_kib())
+    print("  %d requests in %.1f s: %s; RSS %d KiB after settling, %d KiB at the end"
+          % (sum(done.values()), time.time() - t0, done, rss[0], rss[-1]))
+    check(done["errors"] == 0 and done["answered"] + done["dropped"] == 400,
+          "every soak request was answered or dropped by its client")
+    check(m["requests_total"] == m["requests_completed_total"] + m["requests_cancelled_total"]
+          + m["requests_rejected_total"],
+          "/metrics: every request completed, cancelled or rejected (%s)" %
+          {k: m[k] for k in ("requests_total", "requests_completed_total",
+                             "requests_cancelled_total", "requests_rejected_total")})
+    check(m["requests_cancelled_total"] >= 1, "dropped streams were cancelled")
+    check(abs(rss[-1] - rss[0]) <= 0.1 * rss[0], "RSS within 10% of where it settled")
+
+
+extra = ["--max-body", "64KiB"] if CASE == "bad" else []
+server = Server(*extra)
+try:
+    globals()["case_" + CASE](server)
+finally:
+    server.stop()
+if failures:
+    sys.exit("%d failed" % len(failures))
+print("all passed")

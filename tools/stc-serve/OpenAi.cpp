@@ -1,0 +1,476 @@
+// OpenAi: request checking and response writing for stc-serve, with the
+// field names, types and error objects of the OpenAI API.
+#include "OpenAi.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+
+namespace stc::serve {
+namespace {
+
+using json = nlohmann::json;
+
+const char *typeName(const json &v) {
+  switch (v.type()) {
+  case json::value_t::null:
+    return "null";
+  case json::value_t::boolean:
+    return "a boolean";
+  case json::value_t::string:
+    return "a string";
+  case json::value_t::array:
+    return "an array";
+  case json::value_t::object:
+    return "an object";
+  case json::value_t::number_float:
+    return "a number";
+  case json::value_t::number_integer:
+  case json::value_t::number_unsigned:
+    return "an integer";
+  default:
+    return "an unknown value";
+  }
+}
+
+bool invalidType(ApiError &e, const std::string &param, const char *expected,
+                 const json &got) {
+  e.message = "Invalid type for '" + param + "': expected " + expected +
+              ", but got " + typeName(got) + " instead.";
+  e.param = param;
+  e.code = "invalid_type";
+  return false;
+}
+
+bool invalidValue(ApiError &e, const std::string &param,
+                  const std::string &message) {
+  e.message = "Invalid value for '" + param + "': " + message;
+  e.param = param;
+  e.code = "invalid_value";
+  return false;
+}
+
+// A field absent or null counts as not given.
+const json *field(const json &obj, const char *name) {
+  auto it = obj.find(name);
+  return it == obj.end() || it->is_null() ? nullptr : &*it;
+}
+
+bool readNumber(const json &obj, const char *name, double lo, double hi,
+                std::optional<float> &out, ApiError &e) {
+  const json *v = field(obj, name);
+  if (!v)
+    return true;
+  if (!v->is_number())
+    return invalidType(e, name, "a number", *v);
+  const double d = v->get<double>();
+  if (!(d >= lo && d <= hi))
+    return invalidValue(e, name,
+                        "expected a number from " + json(lo).dump() + " to " +
+                            json(hi).dump() + ", got " + v->dump() + ".");
+  out = static_cast<float>(d);
+  return true;
+}
+
+bool readInteger(const json &obj, const char *name, long long lo, long long hi,
+                 std::optional<long long> &out, ApiError &e) {
+  const json *v = field(obj, name);
+  if (!v)
+    return true;
+  // 3.0 is accepted as 3, as JavaScript clients may write integers.
+  long long n;
+  if (v->is_number_unsigned())
+    n = static_cast<long long>(std::min<uint64_t>(
+        v->get<uint64_t>(), std::numeric_limits<long long>::max()));
+  else if (v->is_number_integer())
+    n = v->get<long long>();
+  else if (v->is_number_float() &&
+           v->get<double>() == std::floor(v->get<double>()) &&
+           std::fabs(v->get<double>()) < 9e18)
+    n = static_cast<long long>(v->get<double>());
+  else
+    return invalidType(e, name, "an integer", *v);
+  if (n < lo || n > hi)
+    return invalidValue(e, name,
+                        "expected an integer from " + std::to_string(lo) +
+                            " to " + std::to_string(hi) + ", got " + v->dump() +
+                            ".");
+  out = n;
+  return true;
+}
+
+bool readBool(const json &obj, const char *name, bool &out, ApiError &e) {
+  const json *v = field(obj, name);
+  if (!v)
+    return true;
+  if (!v->is_boolean())
+    return invalidType(e, name, "a boolean", *v);
+  out = v->get<bool>();
+  return true;
+}
+
+// Features the server does not have: refused when asked for, accepted when
+// a client sends their "off" value.
+bool refuseUnsupported(const json &obj, ApiError &e) {
+  std::optional<long long> n;
+  if (!readInteger(obj, "n", 1, 128, n, e))
+    return false;
+  if (n && *n != 1)
+    return invalidValue(e, "n", "stc-serve generates one choice (n = 1).");
+  std::optional<long long> best;
+  if (!readInteger(obj, "best_of", 1, 128, best, e))
+    return false;
+  if (best && *best != 1)
+    return invalidValue(e, "best_of", "stc-serve generates one choice.");
+  for (const char *name : {"logprobs", "echo"}) {
+    const json *v = field(obj, name);
+    if (v && !(v->is_boolean() && !v->get<bool>()))
+      return invalidValue(e, name, "not supported by stc-serve.");
+  }
+  for (const char *name : {"tools", "functions"}) {
+    const json *v = field(obj, name);
+    if (v && !(v->is_array() && v->empty()))
+      return invalidValue(e, name,
+                          "tool calls are not supported by stc-serve.");
+  }
+  for (const char *name : {"suffix", "top_logprobs"})
+    if (field(obj, name))
+      return invalidValue(e, name, "not supported by stc-serve.");
+  if (const json *f = field(obj, "response_format")) {
+    const json *type = f->is_object() ? field(*f, "type") : nullptr;
+    if (!type || *type != "text")
+      return invalidValue(
+          e, "response_format",
+          "stc-serve writes plain text ({\"type\": \"text\"}).");
+  }
+  return true;
+}
+
+bool readContent(const json &m, const std::string &at, bool allowNull,
+                 std::string &out, ApiError &e) {
+  const json *c = field(m, "content");
+  if (!c) {
+    if (allowNull)
+      return true;
+    e.message = "Missing required parameter: '" + at + ".content'.";
+    e.param = at + ".content";
+    e.code = "missing_required_parameter";
+    return false;
+  }
+  if (c->is_string()) {
+    out = c->get<std::string>();
+    return true;
+  }
+  if (!c->is_array())
+    return invalidType(e, at + ".content", "a string or an array of parts", *c);
+  // Content parts: the text ones are joined; others (images, audio) are not
+  // something this model reads.
+  for (size_t i = 0; i < c->size(); ++i) {
+    const std::string p = at + ".content[" + std::to_string(i) + "]";
+    const json &part = (*c)[i];
+    if (!part.is_object())
+      return invalidType(e, p, "an object", part);
+    const json *type = field(part, "type");
+    if (!type || !type->is_string() || *type != "text")
+      return invalidValue(e, p + ".type",
+                          "only text parts are supported, got " +
+                              (type ? type->dump() : std::string("none")) +
+                              ".");
+    const json *text = field(part, "text");
+    if (!text || !text->is_string())
+      return invalidType(e, p + ".text", "a string",
+                         text ? *text : json(nullptr));
+    out += text->get<std::string>();
+  }
+  return true;
+}
+
+bool readMessages(const json &obj, std::vector<Message> &out, ApiError &e) {
+  const json *ms = field(obj, "messages");
+  if (!ms) {
+    e.message = "Missing required parameter: 'messages'.";
+    e.param = "messages";
+    e.code = "missing_required_parameter";
+    return false;
+  }
+  if (!ms->is_array())
+    return invalidType(e, "messages", "an array", *ms);
+  if (ms->empty())
+    return invalidValue(e, "messages", "expected at least one message.");
+  for (size_t i = 0; i < ms->size(); ++i) {
+    const std::string at = "messages[" + std::to_string(i) + "]";
+    const json &m = (*ms)[i];
+    if (!m.is_object())
+      return invalidType(e, at, "an object", m);
+    const json *role = field(m, "role");
+    if (!role || !role->is_string())
+      return invalidType(e, at + ".role", "a string",
+                         role ? *role : json(nullptr));
+    Message msg;
+    msg.role = role->get<std::string>();
+    if (msg.role == "developer")
+      msg.role = "system";
+    if (msg.role != "system" && msg.role != "user" && msg.role != "assistant")
+      return invalidValue(e, at + ".role",
+                          "'" + role->get<std::string>() +
+                              "' is not a supported role (expected system, "
+                              "developer, user or assistant).");
+    if (!readContent(m, at, msg.role == "assistant", msg.content, e))
+      return false;
+    out.push_back(std::move(msg));
+  }
+  return true;
+}
+
+bool readPrompt(const json &obj, Request &r, ApiError &e) {
+  const json *p = field(obj, "prompt");
+  if (!p) {
+    e.message = "Missing required parameter: 'prompt'.";
+    e.param = "prompt";
+    e.code = "missing_required_parameter";
+    return false;
+  }
+  // A string, or one prompt given as a list of one string, token ids, or a
+  // list of one list of token ids (a batch of several is refused).
+  const json *one = p;
+  if (p->is_array() && p->size() == 1 &&
+      ((*p)[0].is_string() || (*p)[0].is_array()))
+    one = &(*p)[0];
+  else if (p->is_array() && !p->empty() && !(*p)[0].is_number())
+    return invalidValue(e, "prompt", "stc-serve takes one prompt per request.");
+  if (one->is_string()) {
+    r.prompt = one->get<std::string>();
+    if (r.prompt.empty())
+      return invalidValue(e, "prompt", "the prompt is empty.");
+    return true;
+  }
+  if (!one->is_array())
+    return invalidType(e, "prompt", "a string or an array of token ids", *one);
+  if (one->empty())
+    return invalidValue(e, "prompt", "the prompt is empty.");
+  for (const json &id : *one) {
+    if (!id.is_number_integer() && !id.is_number_unsigned())
+      return invalidType(e, "prompt", "a string or an array of token ids", id);
+    const long long v = id.is_number_unsigned()
+                            ? static_cast<long long>(std::min<uint64_t>(
+                                  id.get<uint64_t>(), 1ull << 40))
+                            : id.get<long long>();
+    if (v < 0 || v > std::numeric_limits<int32_t>::max())
+      return invalidValue(e, "prompt", id.dump() + " is not a token id.");
+    r.promptIds.push_back(static_cast<int32_t>(v));
+  }
+  r.promptIsIds = true;
+  return true;
+}
+
+bool readStop(const json &obj, std::vector<std::string> &out, ApiError &e) {
+  const json *s = field(obj, "stop");
+  if (!s)
+    return true;
+  if (s->is_string()) {
+    if (!s->get<std::string>().empty())
+      out.push_back(s->get<std::string>());
+    return true;
+  }
+  if (!s->is_array())
+    return invalidType(e, "stop", "a string or an array of strings", *s);
+  if (s->size() > 16)
+    return invalidValue(e, "stop", "at most 16 stop strings.");
+  for (const json &one : *s) {
+    if (!one.is_string())
+      return invalidType(e, "stop", "a string or an array of strings", one);
+    if (!one.get<std::string>().empty())
+      out.push_back(one.get<std::string>());
+  }
+  return true;
+}
+
+// {"token id": bias from -100 to 100}, as OpenAI's logit_bias.
+bool readLogitBias(const json &obj, Request &r, ApiError &e) {
+  const json *b = field(obj, "logit_bias");
+  if (!b)
+    return true;
+  if (!b->is_object())
+    return invalidType(e, "logit_bias", "an object", *b);
+  for (auto it = b->begin(); it != b->end(); ++it) {
+    const std::string &key = it.key();
+    char *end = nullptr;
+    const long id = std::strtol(key.c_str(), &end, 10);
+    if (key.empty() || *end || id < 0 ||
+        id > std::numeric_limits<int32_t>::max())
+      return invalidValue(e, "logit_bias", "'" + key + "' is not a token id.");
+    if (!it->is_number())
+      return invalidType(e, "logit_bias", "numbers", *it);
+    const double v = it->get<double>();
+    if (!(v >= -100 && v <= 100))
+      return invalidValue(e, "logit_bias",
+                          "biases go from -100 to 100, got " + it->dump() +
+                              ".");
+    r.logitBias.emplace_back(static_cast<int32_t>(id), static_cast<float>(v));
+  }
+  return true;
+}
+
+std::string dump(const json &j) {
+  // Generated text is whole UTF-8 characters; anything else is replaced
+  // rather than thrown over.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+json head(const ResponseHead &h, bool chunk) {
+  const bool chat = h.endpoint == Endpoint::Chat;
+  return json{
+      {"id", h.id},
+      {"object", chat ? (chunk ? "chat.completion.chunk" : "chat.completion")
+                      : "text_completion"},
+      {"created", h.created},
+      {"model", h.model},
+      {"system_fingerprint", "stc"}};
+}
+
+json usageJson(const Usage &u) {
+  return json{{"prompt_tokens", u.promptTokens},
+              {"completion_tokens", u.completionTokens},
+              {"total_tokens", u.promptTokens + u.completionTokens},
+              {"prompt_tokens_details", {{"cached_tokens", u.cachedTokens}}}};
+}
+
+json reason(const std::string &finishReason) {
+  return finishReason.empty() ? json(nullptr) : json(finishReason);
+}
+
+// One chunk whose first choice carries `delta` (chat) or `text`.
+std::string choiceEvent(const ResponseHead &h, const json &delta,
+                        const std::string &text,
+                        const std::string &finishReason, bool withUsage) {
+  json j = head(h, true);
+  json choice = {{"index", 0},
+                 {"logprobs", nullptr},
+                 {"finish_reason", reason(finishReason)}};
+  if (h.endpoint == Endpoint::Chat)
+    choice["delta"] = delta;
+  else
+    choice["text"] = text;
+  j["choices"] = json::array({choice});
+  if (withUsage)
+    j["usage"] = nullptr;
+  return "data: " + dump(j) + "\n\n";
+}
+
+} // namespace
+
+bool parseRequest(Endpoint endpoint, const std::string &body, Request &r,
+                  ApiError &e) {
+  r = Request{};
+  r.endpoint = endpoint;
+  json obj;
+  try {
+    obj = json::parse(body);
+  } catch (const json::parse_error &err) {
+    // "[json.exception.parse_error.101] parse error at line 1, column 9: ..."
+    std::string what = err.what();
+    const size_t at = what.find("parse error");
+    e.message = "The request body is not valid JSON: " +
+                (at == std::string::npos ? what : what.substr(at));
+    e.code = "invalid_json";
+    return false;
+  }
+  if (!obj.is_object()) {
+    e.message = "The request body must be a JSON object, got " +
+                std::string(typeName(obj)) + ".";
+    e.code = "invalid_json";
+    return false;
+  }
+  if (const json *model = field(obj, "model"); model && !model->is_string())
+    return invalidType(e, "model", "a string", *model);
+  if (!refuseUnsupported(obj, e))
+    return false;
+  if (endpoint == Endpoint::Chat ? !readMessages(obj, r.messages, e)
+                                 : !readPrompt(obj, r, e))
+    return false;
+  std::optional<long long> maxTokens, topK, seed;
+  const char *maxName = field(obj, "max_completion_tokens")
+                            ? "max_completion_tokens"
+                            : "max_tokens";
+  if (!readInteger(obj, maxName, 1, std::numeric_limits<int32_t>::max(),
+                   maxTokens, e) ||
+      !readInteger(obj, "top_k", 0, std::numeric_limits<int32_t>::max(), topK,
+                   e) ||
+      !readInteger(obj, "seed", std::numeric_limits<long long>::min(),
+                   std::numeric_limits<long long>::max(), seed, e) ||
+      !readNumber(obj, "temperature", 0, 2, r.temperature, e) ||
+      !readNumber(obj, "top_p", 0, 1, r.topP, e) || !readStop(obj, r.stop, e) ||
+      !readLogitBias(obj, r, e) || !readBool(obj, "stream", r.stream, e))
+    return false;
+  if (r.topP && *r.topP <= 0)
+    return invalidValue(e, "top_p", "expected a number above 0, up to 1.");
+  if (maxTokens)
+    r.maxTokens = static_cast<int>(*maxTokens);
+  if (topK)
+    r.topK = static_cast<int>(*topK);
+  if (seed)
+    r.seed = static_cast<uint64_t>(*seed);
+  if (const json *so = field(obj, "stream_options")) {
+    if (!so->is_object())
+      return invalidType(e, "stream_options", "an object", *so);
+    if (!readBool(*so, "include_usage", r.includeUsage, e)) {
+      e.param = "stream_options.include_usage";
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string errorBody(const ApiError &e) {
+  json j = {{"error",
+             {{"message", e.message},
+              {"type", e.type},
+              {"param", e.param.empty() ? json(nullptr) : json(e.param)},
+              {"code", e.code.empty() ? json(nullptr) : json(e.code)}}}};
+  return dump(j);
+}
+
+std::string completionBody(const ResponseHead &h, const std::string &text,
+                           const std::string &finishReason, const Usage &u) {
+  json j = head(h, false);
+  json choice = {{"index", 0},
+                 {"logprobs", nullptr},
+                 {"finish_reason", reason(finishReason)}};
+  if (h.endpoint == Endpoint::Chat)
+    choice["message"] = {{"role", "assistant"}, {"content", text}};
+  else
+    choice["text"] = text;
+  j["choices"] = json::array({choice});
+  j["usage"] = usageJson(u);
+  return dump(j);
+}
+
+std::string roleEvent(const ResponseHead &h, bool withUsage) {
+  return choiceEvent(h, {{"role", "assistant"}, {"content", ""}}, "", "",
+                     withUsage);
+}
+
+std::string textEvent(const ResponseHead &h, const std::string &text,
+                      bool withUsage) {
+  return choiceEvent(h, {{"content", text}}, text, "", withUsage);
+}
+
+std::string finishEvent(const ResponseHead &h, const std::string &finishReason,
+                        bool withUsage) {
+  return choiceEvent(h, json::object(), "", finishReason, withUsage);
+}
+
+std::string usageEvent(const ResponseHead &h, const Usage &u) {
+  json j = head(h, true);
+  j["choices"] = json::array();
+  j["usage"] = usageJson(u);
+  return "data: " + dump(j) + "\n\n";
+}
+
+std::string errorEvent(const ApiError &e) {
+  return "data: " + errorBody(e) + "\n\n";
+}
+
+} // namespace stc::serve
