@@ -26,9 +26,15 @@ def check(ok, what):
 
 class Server:
     def __init__(self, *extra):
+        env = dict(os.environ)
+        # In the sanitizer build, AddressSanitizer's quarantine of freed memory
+        # (256 MiB) would read as growth in the soak's RSS: keep it small.
+        env["ASAN_OPTIONS"] = ":".join(filter(None, [
+            env.get("ASAN_OPTIONS"), "quarantine_size_mb=1",
+            "thread_local_quarantine_size_kb=64"]))
         self.proc = subprocess.Popen(
             [os.path.join(OUT, "stc-serve"), OUT, "--port", "0", "--quiet", *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         line = self.proc.stdout.readline()
         m = re.search(r"http://([0-9.]+):(\d+)", line)
         if not m:
@@ -89,9 +95,11 @@ class Server:
                 for m in re.finditer(r"^stc_(\w+) (\S+)$", text, re.M)}
 
     def wait_idle(self):
+        """/metrics once every request received is over (up to 10 s)."""
         for _ in range(400):
             m = self.metrics()
-            if m["requests_running"] == 0 and m["requests_queued"] == 0:
+            if m["requests_total"] == m["requests_completed_total"] + \
+                    m["requests_cancelled_total"] + m["requests_rejected_total"]:
                 return m
             time.sleep(0.025)
         return self.metrics()
@@ -377,16 +385,22 @@ def case_soak(s):
             with lock:
                 done[key] += 1
 
-    # Settle: the first few requests grow the caches and the allocator.
-    for i in range(12):
-        s.request("POST", "/v1/chat/completions", dict(body, seed=i))
+    def round_(n):
+        threads = [threading.Thread(target=worker, args=(k, n)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    # Settle: the first few requests, in the same pattern, grow the caches and
+    # each connection thread's allocator arena.
+    round_(10)
+    s.wait_idle()
     rss.append(s.rss_kib())
-    threads = [threading.Thread(target=worker, args=(k, 100)) for k in range(4)]
+    for k in done:
+        done[k] = 0
     t0 = time.time()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    round_(100)
     m = s.wait_idle()
     rss.append(s.rss_kib())
     print("  %d requests in %.1f s: %s; RSS %d KiB after settling, %d KiB at the end"
@@ -399,7 +413,15 @@ def case_soak(s):
           {k: m[k] for k in ("requests_total", "requests_completed_total",
                              "requests_cancelled_total", "requests_rejected_total")})
     check(m["requests_cancelled_total"] >= 1, "dropped streams were cancelled")
-    check(abs(rss[-1] - rss[0]) <= 0.1 * rss[0], "RSS within 10% of where it settled")
+    # The sanitizer build's allocator (quarantine, per-thread caches, shadow)
+    # grows towards a plateau of its own: there the bound is loose, and the
+    # leak check at exit is the test; the plain build holds the 10%.
+    with open(os.path.join(OUT, "stc-serve"), "rb") as f:
+        sanitized = b"__asan_init" in f.read()
+    bound = 0.5 if sanitized else 0.1
+    check(abs(rss[-1] - rss[0]) <= bound * rss[0],
+          "RSS within %d%% of where it settled%s" %
+          (bound * 100, " (AddressSanitizer build)" if sanitized else ""))
 
 
 extra = ["--max-body", "64KiB"] if CASE == "bad" else []

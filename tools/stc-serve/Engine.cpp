@@ -97,8 +97,8 @@ void Engine::run() {
       job = std::move(queue_.front());
       queue_.pop_front();
       metrics_.queued = static_cast<int>(queue_.size());
+      ++metrics_.running; // with the pop: never counted in neither
     }
-    ++metrics_.running;
     process(*job);
     --metrics_.running;
   }
