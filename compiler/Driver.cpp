@@ -9,6 +9,7 @@
 #include "formats/Checkpoint.h"
 #include "formats/DType.h"
 #include "formats/FileIO.h"
+#include "formats/Progress.h"
 #include "formats/TokenizerImport.h"
 #include "import/Import.h"
 #include "targets/KernelBuild.h"
@@ -60,6 +61,12 @@ std::string defaultPipeline(const std::string &quant,
 
 namespace {
 
+// Notes and the summary lines: to stderr, or nowhere under -q.
+bool quietCompile = false;
+llvm::raw_ostream &info() {
+  return quietCompile ? llvm::nulls() : llvm::errs();
+}
+
 // One line naming the weights whose checkpoint type no kernel reads and what
 // they are stored as (st-quantize's choice: the exact image, or a rule's).
 void reportConversions(ModuleOp module) {
@@ -95,9 +102,9 @@ void reportConversions(ModuleOp module) {
     list += (list.empty() ? "" : ", ") + c.first + " (" +
             std::to_string(c.second) + ")";
   }
-  llvm::errs() << "stc: converted " << total
-               << " tensors that no kernel reads as stored: " << list
-               << "; --report gives the bytes per token\n";
+  info() << "stc: converted " << total
+         << " tensors that no kernel reads as stored: " << list
+         << "; --report gives the bytes per token\n";
 }
 
 bool isScheme(const std::string &s) {
@@ -234,6 +241,9 @@ Status compile(const CompileOptions &o) {
     return true;
   }();
   (void)registered;
+  quietCompile = o.quiet;
+  if (o.quiet)
+    Progress::setEnabled(false);
   if (o.outDir.empty())
     return Status::error("compile: -o OUT_DIR is required");
   if (!isScheme(o.quant))
@@ -299,7 +309,7 @@ Status compile(const CompileOptions &o) {
     STC_TRY(Checkpoint::open(o.input, ck));
     haveCheckpoint = true;
     for (const std::string &n : ck.config.notes)
-      llvm::errs() << "stc: note: " << n << "\n";
+      info() << "stc: note: " << n << "\n";
     module = importCheckpoint(context, ck);
   }
   // The tokenizer comes from the checkpoint (for edited IR, the one it names).
@@ -313,9 +323,9 @@ Status compile(const CompileOptions &o) {
     if (haveCheckpoint)
       STC_TRY(importTokenizer(ck, tokenizer, hasTokenizer));
     if (!hasTokenizer)
-      llvm::errs() << "stc: note: " << ckPath
-                   << " has no tokenizer: the model takes and gives token ids "
-                      "only\n";
+      info() << "stc: note: " << ckPath
+             << " has no tokenizer: the model takes and gives token ids "
+                "only\n";
   }
 
   STC_TRY(makeDirectories(o.outDir));
@@ -384,13 +394,12 @@ Status compile(const CompileOptions &o) {
   STC_TRY(buildKernels(target, findTool("stc-kernelgen"),
                        joinPath(tmp, "kernels"), archives, kernels,
                        o.kernelCache, kstats));
-  llvm::errs() << "stc: kernels: " << kstats.generated << " generated, "
-               << kstats.cached << " from the cache"
-               << (o.kernelCache.empty() ? " (off)"
-                                         : " (" + o.kernelCache + ")");
+  info() << "stc: kernels: " << kstats.generated << " generated, "
+         << kstats.cached << " from the cache"
+         << (o.kernelCache.empty() ? " (off)" : " (" + o.kernelCache + ")");
   if (kstats.damaged)
-    llvm::errs() << ", " << kstats.damaged << " damaged cache entries rebuilt";
-  llvm::errs() << "\n";
+    info() << ", " << kstats.damaged << " damaged cache entries rebuilt";
+  info() << "\n";
   // The kernels the plan never calls become stubs that fail, so out/ carries
   // none of their code; their names let the runtime refuse a model that would
   // need one (a model file linked with another compile's libstc_model.a).
@@ -518,10 +527,10 @@ Status compile(const CompileOptions &o) {
     STC_TRY(moveInto(joinPath(tmp, file), joinPath(o.outDir, file)));
   STC_TRY(
       moveInto(joinPath(tmp, "model.stcm"), joinPath(o.outDir, "model.stcm")));
-  llvm::errs() << "stc: wrote " << o.outDir << " for " << target.name << ": "
-               << stats.steps << " steps, " << stats.tensors << " tensors, "
-               << llvm::format("%.1f", stats.fileBytes / 1048576.0)
-               << " MiB model file\n";
+  info() << "stc: wrote " << o.outDir << " for " << target.name << ": "
+         << stats.steps << " steps, " << stats.tensors << " tensors, "
+         << llvm::format("%.1f", stats.fileBytes / 1048576.0)
+         << " MiB model file\n";
   return Status::success();
 }
 

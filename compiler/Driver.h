@@ -27,6 +27,7 @@ struct CompileOptions {
   int64_t maxBatch = 256;   // planned prefill chunk (st-kv-plan)
   int64_t memoryBudget = 0; // bytes, 0 = unlimited (st-expert-cache-plan)
   bool report = false;      // write out/report.txt and print it
+  bool quiet = false;       // -q: errors only (no notes, summary, progress)
   // Generated kernels are kept here between compiles; "" = no cache.
   std::string kernelCache = defaultKernelCache();
   static std::string defaultKernelCache();

@@ -1,6 +1,7 @@
 #include "KernelBuild.h"
 
 #include "formats/FileIO.h"
+#include "formats/Progress.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -270,9 +271,15 @@ Status buildKernels(const TargetInfo &target, const std::string &kernelgen,
                      [&](const KernelSpec &k) { return w == k.function; }))
       return Status::error("no generator makes the kernel '" + w + "'");
   KernelCache cache(cacheDir, kernelgen, target);
+  size_t count = 1; // the Halide runtime
+  for (const KernelSpec &k : kKernels)
+    count += wanted.empty() || std::find(wanted.begin(), wanted.end(),
+                                         k.function) != wanted.end();
+  Progress progress("kernels for " + target.name, count, Progress::Unit::Items);
   // Builds one archive through `build`, or takes it from the cache.
   auto make = [&](const std::string &name, const std::string &what,
                   const std::function<Status()> &build) {
+    progress.set(archives.size(), name);
     const std::string out = joinPath(dir, name + ".a");
     const std::string entry = cache.enabled() ? cache.entry(name, what) : "";
     bool damaged = false;

@@ -4,6 +4,7 @@
 #include "formats/Checkpoint.h"
 #include "formats/DType.h"
 #include "formats/FileIO.h"
+#include "formats/Progress.h"
 
 #include "ModelLayout.h"
 #include "TokenizerFile.h"
@@ -220,10 +221,16 @@ public:
     uint64_t dataStart = (16 + fbSize + rt::kDataAlignment - 1) /
                          rt::kDataAlignment * rt::kDataAlignment;
     STC_TRY(out.writeZeros(dataStart - out.offset()));
+    // Reading each weight from the checkpoint, converting it to its scheme
+    // and writing it is the long step of a compile: shown as it goes.
+    Progress progress("weights read, converted and written", offset);
+    progress_ = &progress;
+    dataStart_ = dataStart;
     for (WeightPlan &w : weights_) {
       STC_TRY(out.writeZeros(dataStart + w.offset - out.offset()));
       STC_TRY(writeWeight(w, out));
     }
+    progress_ = nullptr;
     stats.fileBytes = out.offset();
     stats.weightBytes = offset;
     stats.steps = steps_.size();
@@ -547,6 +554,7 @@ private:
                   static_cast<uint64_t>(n) * cols, f32);
           stored = dst.data();
         }
+        progress_->set(out.offset() - dataStart_);
         if (!rows16) {
           STC_TRY(out.write(stored, n * dstRowBytes));
           continue;
@@ -580,6 +588,7 @@ private:
     std::vector<float> f32;
     for (int64_t e = 0; e < experts; ++e) {
       const uint64_t start = out.offset();
+      progress_->set(out.offset() - dataStart_);
       DType from = w.source;
       STC_TRY(readRows(w, e, 0, rows, src, from));
       const uint8_t *stored = src.data();
@@ -634,6 +643,8 @@ private:
   std::vector<float> untransposed_, untransposeScratch_;
   double ropeTheta_ = 1e6;
   ExtentReader reader_;
+  Progress *progress_ = nullptr; // while writing the weights
+  uint64_t dataStart_ = 0;
 };
 
 } // namespace

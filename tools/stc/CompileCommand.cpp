@@ -27,10 +27,11 @@ int runCompile(int argc, char **argv) {
     }
     rest.push_back(argv[i]);
   }
-  Args args({"--target", "--quant", "--quant-rules", "-o", "--pass-pipeline",
-             "--dump-ir-after", "--emit", "--max-batch", "--memory-budget",
-             "--kernel-cache"},
-            {"--report", "--sparse-reglu", "--no-kernel-cache"});
+  Args args(
+      {"--target", "--quant", "--quant-rules", "-o", "--pass-pipeline",
+       "--dump-ir-after", "--emit", "--max-batch", "--memory-budget",
+       "--kernel-cache"},
+      {"--report", "--sparse-reglu", "--no-kernel-cache", "-q", "--quiet"});
   std::string err;
   if (!args.parse(static_cast<int>(rest.size()), rest.data(), 2, err))
     return fail("compile: " + err);
@@ -53,6 +54,7 @@ int runCompile(int argc, char **argv) {
   o.emit = args.get("--emit");
   o.report = args.has("--report");
   o.sparseReglu = args.has("--sparse-reglu");
+  o.quiet = args.has("-q") || args.has("--quiet");
   if (args.has("--kernel-cache"))
     o.kernelCache = args.get("--kernel-cache");
   if (args.has("--no-kernel-cache"))

@@ -51,10 +51,10 @@ inline const char *const kCompileUsage =
     "                   [--memory-budget SIZE] [--max-batch N] [--report]\n"
     "                   [--emit=mlir] [--dump-ir-after=PASS|all]\n"
     "                   [--pass-pipeline=PIPELINE] [--kernel-cache DIR]\n"
-    "                   [--no-kernel-cache]\n"
+    "                   [--no-kernel-cache] [-q]\n"
     "Compiles a checkpoint (HF folder or .gguf; or edited IR) for one CPU\n"
     "target into DIR: model.stcm (plan, weights, tokenizer), the kernels,\n"
-    "stc-run, stc-bench and stc_runtime.h.\n"
+    "stc-run, stc-bench, stc-serve and stc_runtime.h.\n"
     "  --target T        host (default), x86-64-avx2, x86-64-avx512,\n"
     "                    x86-64-avx512vnni, arm64 (stc targets)\n"
     "  --quant Q         scheme for float weights (default q4_0); weights\n"
@@ -67,7 +67,10 @@ inline const char *const kCompileUsage =
     "  --report          kernels, bytes per token, roofline (report.txt)\n"
     "  --kernel-cache D  keep generated kernels in D between compiles\n"
     "                    (default $XDG_CACHE_HOME/stc/kernels, else\n"
-    "                    ~/.cache/stc/kernels); --no-kernel-cache: none\n";
+    "                    ~/.cache/stc/kernels); --no-kernel-cache: none\n"
+    "  -q, --quiet       errors only: no notes, no summary, no progress "
+    "(which\n"
+    "                    is shown only when stderr is a terminal)\n";
 
 inline const char *const kTargetsUsage =
     "usage: stc targets\n"
