@@ -59,10 +59,16 @@ bool Runtime::quantizeRows(const float *x, int n, int32_t K,
   qx_.resize(static_cast<size_t>(n) * K);
   dx_.resize(static_cast<size_t>(n) * B);
   sx_.resize(dx_.size());
+  return quantizeInto(x, n, K, qx_.data(), dx_.data(), sx_.data(), error);
+}
+
+bool Runtime::quantizeInto(const float *x, int n, int32_t K, int8_t *q,
+                           float *d, float *sums, std::string &error) {
+  const int32_t B = K / 32;
   HBuf hx(x, halide_type_float, 32, {{K, 1}, {n, K}});
-  HBuf hqx(qx_.data(), halide_type_int, 8, {{K, 1}, {n, K}});
-  HBuf hdx(dx_.data(), halide_type_float, 32, {{B, 1}, {n, B}});
-  HBuf hsx(sx_.data(), halide_type_float, 32, {{B, 1}, {n, B}});
+  HBuf hqx(q, halide_type_int, 8, {{K, 1}, {n, K}});
+  HBuf hdx(d, halide_type_float, 32, {{B, 1}, {n, B}});
+  HBuf hsx(sums, halide_type_float, 32, {{B, 1}, {n, B}});
   if (stc_quantize_q8(hx.get(), hqx.get(), hdx.get(), hsx.get()) != 0) {
     error = kernelError("quantize_q8 kernel failed");
     return false;
@@ -124,32 +130,43 @@ bool Runtime::gemm(const float *x, int n, const Weight &w, float *y,
     break;
   }
   case model::DType::Q8_0:
-  case model::DType::Q4_0: {
+  case model::DType::Q4_0:
     // Quantize the activations once per call; every row of W reuses them.
-    const int32_t B = K / 32, G = N / 16, Q = quads(w.t->dtype());
-    if (!quantizeRows(x, n, K, error))
-      return false;
-    HBuf hqx(qx_.data(), halide_type_int, 8, {{K, 1}, {n, K}});
-    HBuf hdx(dx_.data(), halide_type_float, 32, {{B, 1}, {n, B}});
-    HBuf hsx(sx_.data(), halide_type_float, 32, {{B, 1}, {n, B}});
-    const int32_t tile = Q * 64;
-    HBuf hw(w.data, halide_type_uint, 8,
-            {{4, 1}, {16, 4}, {Q, 64}, {B, tile}, {G, tile * B}});
-    HBuf hsw(w.data + static_cast<int64_t>(G) * B * tile, halide_type_uint, 16,
-             {{16, 1}, {B, 16}, {G, 16 * B}});
-    HBuf hy(y, halide_type_float, 32, {{16, 1}, {G, 16}, {n, N}});
-    const int32_t perTask = groupsPerTask(G);
-    rc = w.t->dtype() == model::DType::Q4_0
-             ? stc_gemm_q4_0(hw.get(), hsw.get(), hqx.get(), hdx.get(),
-                             hsx.get(), perTask, hy.get())
-             : stc_gemm_q8_0(hw.get(), hsw.get(), hqx.get(), hdx.get(),
-                             hsx.get(), perTask, hy.get());
-    break;
-  }
+    return quantizeRows(x, n, K, error) &&
+           gemmQuantized(qx_.data(), dx_.data(), sx_.data(), n, w, y,
+                         groupsPerTask(N / 16), error);
   default:
     error = "tensor '" + w.t->name()->str() + "' has a dtype no kernel reads";
     return false;
   }
+  if (rc != 0) {
+    error = kernelError("gemm kernel failed on tensor '" + w.t->name()->str() +
+                        "'");
+    return false;
+  }
+  return true;
+}
+
+bool Runtime::gemmQuantized(const int8_t *q, const float *d, const float *sums,
+                            int n, const Weight &w, float *y, int32_t perTask,
+                            std::string &error) {
+  const int32_t K = static_cast<int32_t>(w.cols),
+                N = static_cast<int32_t>(w.rows);
+  const int32_t B = K / 32, G = N / 16, Q = quads(w.t->dtype());
+  HBuf hqx(q, halide_type_int, 8, {{K, 1}, {n, K}});
+  HBuf hdx(d, halide_type_float, 32, {{B, 1}, {n, B}});
+  HBuf hsx(sums, halide_type_float, 32, {{B, 1}, {n, B}});
+  const int32_t tile = Q * 64;
+  HBuf hw(w.data, halide_type_uint, 8,
+          {{4, 1}, {16, 4}, {Q, 64}, {B, tile}, {G, tile * B}});
+  HBuf hsw(w.data + static_cast<int64_t>(G) * B * tile, halide_type_uint, 16,
+           {{16, 1}, {B, 16}, {G, 16 * B}});
+  HBuf hy(y, halide_type_float, 32, {{16, 1}, {G, 16}, {n, N}});
+  const int rc = w.t->dtype() == model::DType::Q4_0
+                     ? stc_gemm_q4_0(hw.get(), hsw.get(), hqx.get(), hdx.get(),
+                                     hsx.get(), perTask, hy.get())
+                     : stc_gemm_q8_0(hw.get(), hsw.get(), hqx.get(), hdx.get(),
+                                     hsx.get(), perTask, hy.get());
   if (rc != 0) {
     error = kernelError("gemm kernel failed on tensor '" + w.t->name()->str() +
                         "'");

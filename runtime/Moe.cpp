@@ -135,7 +135,10 @@ bool Runtime::denseMoe(const model::Step *s, int n, std::string &error) {
     chargePhase("moe down (all rows)", t, n);
     return true;
   }
-  // Prefill (and the expert cache): each expert once for all its tokens.
+  if (!cache_)
+    return denseMoePrefill(s, n, error);
+  // Under a memory budget: each expert once for all its tokens, through the
+  // expert cache.
   return forEachExpert(
       s, n,
       [&](int, const std::vector<int> &slots, const Weight *mats) {
@@ -160,6 +163,106 @@ bool Runtime::denseMoe(const model::Step *s, int n, std::string &error) {
         return true;
       },
       error);
+}
+
+bool Runtime::denseMoePrefill(const model::Step *s, int n, std::string &error) {
+  const model::Config &c = config();
+  const int K = c.top_k(), D = c.hidden_size(), F = c.expert_ffn(),
+            E = c.num_experts();
+  const float *x = f32(s->inputs()->Get(0));
+  const float *wts = f32(s->inputs()->Get(1));
+  const int32_t *idx = i32(s->inputs()->Get(2));
+  float *out = f32(s->outputs()->Get(0));
+  // Rows grouped by expert (a counting sort of the n*K slots): expert e's
+  // rows are [start[e], start[e+1]), in token order.
+  const int rows = n * K;
+  prefillStart_.assign(E + 1, 0);
+  for (int i = 0; i < rows; ++i)
+    ++prefillStart_[idx[i] + 1];
+  for (int e = 0; e < E; ++e)
+    prefillStart_[e + 1] += prefillStart_[e];
+  prefillSlots_.resize(rows);
+  prefillRowOf_.resize(rows);
+  {
+    std::vector<int32_t> next(prefillStart_.begin(), prefillStart_.end() - 1);
+    for (int i = 0; i < rows; ++i) {
+      const int r = next[idx[i]]++;
+      prefillSlots_[r] = i;
+      prefillRowOf_[i] = r;
+    }
+  }
+  const size_t widest = static_cast<size_t>(std::max(D, F));
+  prefillX_.resize(static_cast<size_t>(rows) * D);
+  prefillY_.resize(prefillX_.size());
+  prefillG_.resize(static_cast<size_t>(rows) * F);
+  prefillU_.resize(prefillG_.size());
+  prefillQ_.resize(rows * widest);
+  prefillD_.resize(rows * widest / 32);
+  prefillS_.resize(prefillD_.size());
+  for (int r = 0; r < rows; ++r)
+    std::memcpy(&prefillX_[static_cast<size_t>(r) * D],
+                x + static_cast<size_t>(prefillSlots_[r] / K) * D, D * 4);
+  // The experts with tokens, the busiest first: whole experts are the tasks,
+  // so the longest should not start last.
+  std::vector<int> order;
+  for (int e = 0; e < E; ++e)
+    if (prefillStart_[e + 1] > prefillStart_[e])
+      order.push_back(e);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    return prefillStart_[a + 1] - prefillStart_[a] >
+           prefillStart_[b + 1] - prefillStart_[b];
+  });
+  std::vector<std::string> errors(order.size());
+  // One expert on one thread: its kernels' own parallel loops run serially
+  // inside the task, and every expert is computed the same way whatever the
+  // thread count.
+  auto expert = [&](int task) -> int {
+    const int e = order[task];
+    const int r0 = prefillStart_[e], m = prefillStart_[e + 1] - r0;
+    Weight mats[3];
+    for (int w = 0; w < 3; ++w)
+      mats[w] = weight(s->weights()->Get(w), e);
+    float *X = &prefillX_[static_cast<size_t>(r0) * D];
+    float *G = &prefillG_[static_cast<size_t>(r0) * F];
+    float *U = &prefillU_[static_cast<size_t>(r0) * F];
+    float *Y = &prefillY_[static_cast<size_t>(r0) * D];
+    int8_t *q = &prefillQ_[r0 * widest];
+    float *qd = &prefillD_[r0 * widest / 32],
+          *qs = &prefillS_[r0 * widest / 32];
+    std::string &err = errors[task];
+    auto project = [&](const float *in, int k, const Weight &w, float *o) {
+      if (!isQuant(w.t->dtype()))
+        return gemm(in, m, w, o, err);
+      return quantizeInto(in, m, k, q, qd, qs, err) &&
+             gemmQuantized(q, qd, qs, m, w, o,
+                           static_cast<int32_t>(w.rows / 16), err);
+    };
+    if (!project(X, D, mats[0], G) || !project(X, D, mats[1], U))
+      return 1;
+    for (size_t i = 0; i < static_cast<size_t>(m) * F; ++i) // relu(g) * up
+      G[i] = std::max(G[i], 0.0f) * U[i];
+    return project(G, F, mats[2], Y) ? 0 : 1;
+  };
+  if (pool_->forEach(static_cast<int>(order.size()), expert) != 0) {
+    for (const std::string &e : errors)
+      if (!e.empty()) {
+        error = e;
+        break;
+      }
+    return false;
+  }
+  // Each token's outputs in routing order, so the sum is the same whatever
+  // the grouping.
+  for (int t = 0; t < n; ++t) {
+    float *o = out + static_cast<size_t>(t) * D;
+    for (int j = 0; j < K; ++j) {
+      const int slot = t * K + j;
+      const float *y = &prefillY_[static_cast<size_t>(prefillRowOf_[slot]) * D];
+      for (int d = 0; d < D; ++d)
+        o[d] += wts[slot] * y[d];
+    }
+  }
+  return true;
 }
 
 bool Runtime::checkMoeLayouts(const model::Step *s, std::string &error) {

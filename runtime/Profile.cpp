@@ -1,5 +1,6 @@
-// stc-bench --profile: the time of each one-token step, charged to its kind
-// (and a decode MoE step's phases to theirs).
+// stc-bench --profile: the time of each step, charged to its kind (and a
+// decode MoE step's phases to theirs); one-token and multi-token evaluations
+// apart.
 #include "Runtime.h"
 
 #include "RuntimeDetail.h"
@@ -44,8 +45,8 @@ const char *opKind(const model::Step *s, const model::Tensor *w) {
 } // namespace
 
 void Runtime::charge(const char *kind, double start, int n) {
-  if (profiling_ && n == 1)
-    profile_[kind] += seconds() - start;
+  if (profiling_)
+    (n == 1 ? profile_ : prefillProfile_)[kind] += seconds() - start;
 }
 
 void Runtime::chargePhase(const char *kind, double &since, int n) {
@@ -58,7 +59,7 @@ void Runtime::chargePhase(const char *kind, double &since, int n) {
 }
 
 bool Runtime::step(const model::Step *s, int n, std::string &error) {
-  if (!profiling_ || n != 1)
+  if (!profiling_)
     return runStep(s, n, error);
   const double start = seconds();
   bool ok = runStep(s, n, error);

@@ -73,6 +73,14 @@ public:
   // With RuntimeOptions::profile: seconds spent in one-token steps, by kind
   // ("gemm q4_0", "moe gate", "moe up (live rows)", ...).
   const std::map<std::string, double> &profile() const { return profile_; }
+  // The same for multi-token evaluations (prefill), by step kind.
+  const std::map<std::string, double> &prefillProfile() const {
+    return prefillProfile_;
+  }
+  void clearProfile() {
+    profile_.clear();
+    prefillProfile_.clear();
+  }
   double skippedBytesPerToken() const {
     return decodedTokens_ ? static_cast<double>(skippedBytes_) / decodedTokens_
                           : 0;
@@ -97,7 +105,7 @@ private:
   // instead of the step's total ("moe (other)") and restarts `since`.
   void chargePhase(const char *kind, double &since, int n);
   bool profiling_ = false;
-  std::map<std::string, double> profile_;
+  std::map<std::string, double> profile_, prefillProfile_;
   float *f32(int buffer) {
     return reinterpret_cast<float *>(bufs_[buffer].data());
   }
@@ -110,8 +118,17 @@ private:
   Weight weight(int tensor, int expert = 0) const;
   bool gemm(const float *x, int n, const Weight &w, float *y,
             std::string &error);
-  // Quantizes n rows of K activations to Q8_0 blocks into qx_/dx_/sx_.
+  // Quantizes n rows of K activations to Q8_0 blocks into qx_/dx_/sx_, or
+  // into the given arrays (n*K values, n*K/32 scales and sums).
   bool quantizeRows(const float *x, int n, int32_t K, std::string &error);
+  bool quantizeInto(const float *x, int n, int32_t K, int8_t *q, float *d,
+                    float *sums, std::string &error);
+  // y [n][rows] = the quantized rows (q, d, sums) times W (Q4_0/Q8_0 rows16)
+  // transposed, `perTask` groups of 16 rows per parallel task. Uses no member
+  // scratch: callable from several tasks at once.
+  bool gemmQuantized(const int8_t *q, const float *d, const float *sums, int n,
+                     const Weight &w, float *y, int32_t perTask,
+                     std::string &error);
   // The experts idx[0..slots) of stacked tensor `tensor` on the quantized rows
   // in qx_ (one shared row, or one per slot), into y [slots][rows].
   bool expertsGemm(int tensor, const int32_t *idx, int slots, bool sharedInput,
@@ -122,6 +139,10 @@ private:
   // transposed) the sparse ReGLU path.
   bool moe(const model::Step *s, int n, std::string &error);
   bool denseMoe(const model::Step *s, int n, std::string &error);
+  // Prefill without an expert cache: one task per expert with tokens (gate,
+  // up, ReGLU, down on its rows, each on one thread), then each token's
+  // outputs combined in routing order.
+  bool denseMoePrefill(const model::Step *s, int n, std::string &error);
   // st-sparse-reglu's expert FFN: all gate rows, then the up rows and down rows
   // of the live neurons only.
   bool sparseMoe(const model::Step *s, int n, std::string &error);
@@ -185,6 +206,12 @@ private:
   // Scratch for activations quantized to Q8_0 blocks and for the MoE gather.
   std::vector<int8_t> qx_;
   std::vector<float> dx_, sx_, moeX_, moeG_, moeU_, moeY_;
+  // denseMoePrefill's rows, grouped by expert: (token, slot) order, inputs,
+  // gate/up, outputs, and the quantized rows of each expert's inputs.
+  std::vector<int32_t> prefillSlots_, prefillRowOf_, prefillStart_;
+  std::vector<float> prefillX_, prefillG_, prefillU_, prefillY_, prefillD_,
+      prefillS_;
+  std::vector<int8_t> prefillQ_;
   // Sparse ReGLU: the live neurons and their up values.
   std::vector<int32_t> sparseUpEnt_; // (expert, neuron, token) per live neuron
   std::vector<float> sparseU_;

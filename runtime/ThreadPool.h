@@ -29,6 +29,17 @@ public:
                   uint8_t *closure);
   int threads() const { return static_cast<int>(workers_.size()) + 1; }
 
+  // Runs f(i) for i in [0, n) on all threads, each index once, claimed in
+  // order; the kernels f calls run their own parallel loops serially (a task
+  // never waits on the pool). Returns the first nonzero f returned, or 0.
+  template <class F> int forEach(int n, F &f) {
+    auto trampoline = [](void *, int i, uint8_t *closure) -> int {
+      return (*reinterpret_cast<F *>(closure))(i);
+    };
+    return parallelFor(nullptr, trampoline, 0, n,
+                       reinterpret_cast<uint8_t *>(&f));
+  }
+
   // Makes `pool` the one Halide's kernels use (nullptr: back to Halide's own).
   static void install(ThreadPool *pool);
 

@@ -115,6 +115,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   rt.reset();
+  rt.clearProfile();
   double t0 = now();
   bool ok = rt.eval(tokens.data(), prompt, nullptr, err);
   double prefill = now() - t0;
@@ -238,20 +239,25 @@ int main(int argc, char **argv) {
                               : "the page cache where it holds them");
   }
   if (profile) {
-    // The timed decode steps by kind, in ms per generated token (the runtime
-    // times one-token evaluations only: the warm-up and prefill are not in).
-    double total = 0;
-    for (const auto &kv : rt.profile())
-      total += kv.second;
-    std::vector<std::pair<double, std::string>> rows;
-    for (const auto &kv : rt.profile())
-      rows.push_back({kv.second, kv.first});
-    std::sort(rows.rbegin(), rows.rend());
-    std::fprintf(json ? stderr : stdout, "decode profile (ms per token):\n");
-    for (const auto &r : rows)
-      std::fprintf(json ? stderr : stdout, "  %-24s %8.3f  %5.1f%%\n",
-                   r.second.c_str(), r.first * 1000 / gen,
-                   total > 0 ? r.first / total * 100 : 0);
+    // The timed steps by kind: the prefill's in ms per prompt token, the
+    // decode's in ms per generated token (the warm-up is not in either).
+    auto print = [&](const std::map<std::string, double> &p, const char *title,
+                     int tokens) {
+      double total = 0;
+      std::vector<std::pair<double, std::string>> rows;
+      for (const auto &kv : p) {
+        total += kv.second;
+        rows.push_back({kv.second, kv.first});
+      }
+      std::sort(rows.rbegin(), rows.rend());
+      std::fprintf(json ? stderr : stdout, "%s:\n", title);
+      for (const auto &r : rows)
+        std::fprintf(json ? stderr : stdout, "  %-24s %8.3f  %5.1f%%\n",
+                     r.second.c_str(), r.first * 1000 / tokens,
+                     total > 0 ? r.first / total * 100 : 0);
+    };
+    print(rt.prefillProfile(), "prefill profile (ms per prompt token)", prompt);
+    print(rt.profile(), "decode profile (ms per token)", gen);
   }
   return 0;
 }
