@@ -319,14 +319,18 @@ bool Runtime::runStep(const model::Step *s, int n, std::string &error) {
   case model::Op::Rope: {
     const int32_t H = static_cast<int32_t>(s->ints()->Get(0));
     const int32_t hd = static_cast<int32_t>(s->ints()->Get(1));
-    HBuf hx(f32(in(0)), halide_type_float, 32, {{hd, 1}, {H, hd}, {n, H * hd}});
+    // Each head's d values as (j, half): the kernel pairs x(j, 0) with
+    // x(j, 1).
+    const int32_t half = hd / 2;
+    HBuf hx(f32(in(0)), halide_type_float, 32,
+            {{half, 1}, {2, half}, {H, hd}, {n, H * hd}});
     HBuf hp(i32(in(1)), halide_type_int, 32, {{n, 1}});
     HBuf hc(cos_.data(), halide_type_float, 32,
-            {{hd / 2, 1}, {maxContext_, hd / 2}});
+            {{half, 1}, {maxContext_, half}});
     HBuf hs(sin_.data(), halide_type_float, 32,
-            {{hd / 2, 1}, {maxContext_, hd / 2}});
+            {{half, 1}, {maxContext_, half}});
     HBuf hy(f32(outb(0)), halide_type_float, 32,
-            {{hd, 1}, {H, hd}, {n, H * hd}});
+            {{half, 1}, {2, half}, {H, hd}, {n, H * hd}});
     if (stc_rope_neox(hx.get(), hp.get(), hc.get(), hs.get(), hy.get()) != 0) {
       error = kernelError("rope kernel failed");
       return false;
