@@ -40,8 +40,10 @@ bool Runtime::attention(const model::Step *s, int n, std::string &error) {
           {{hd, 1}, {KV, hd}, {keys, static_cast<int32_t>(kvw)}});
   HBuf hp(kpos_[layer].data(), halide_type_int, 32, {{keys, 1}});
   HBuf ho(out, halide_type_float, 32, {{hd, 1}, {H, hd}, {n, H * hd}});
-  int rc = stc_attention(hq.get(), hk.get(), hv.get(), hp.get(), pos_, window,
-                         1.0f / std::sqrt(static_cast<float>(hd)), ho.get());
+  // The kernel kernelsFor linked (KernelSet.cpp's rule).
+  auto *kernel = hd == 128 ? stc_attention_hd128 : stc_attention;
+  int rc = kernel(hq.get(), hk.get(), hv.get(), hp.get(), pos_, window,
+                  1.0f / std::sqrt(static_cast<float>(hd)), ho.get());
   if (rc != 0) {
     error = kernelError("attention kernel failed in layer " +
                         std::to_string(layer));

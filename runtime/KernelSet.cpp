@@ -12,9 +12,13 @@ const char *suffix(model::DType t) {
 
 } // namespace
 
+const char *attentionKernel(int headDim) {
+  return headDim == 128 ? "stc_attention_hd128" : "stc_attention";
+}
+
 std::vector<std::string> kernelsFor(const model::Model &m) {
   std::vector<std::string> out = {"stc_rms_norm", "stc_rope_neox",
-                                  "stc_attention"};
+                                  attentionKernel(m.config()->head_dim())};
   auto add = [&](const std::string &k) {
     if (std::find(out.begin(), out.end(), k) == out.end())
       out.push_back(k);

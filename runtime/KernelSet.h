@@ -14,6 +14,9 @@ namespace stc::rt {
 // The kernel functions ("stc_gemm_q4_0", ...) the plan of `m` may call, from
 // its weights' types and layouts (a superset: every path a step can take,
 // prefill, decode and the expert cache alike).
+// The attention kernel for a head dimension (specialized for 128).
+const char *attentionKernel(int headDim);
+
 std::vector<std::string> kernelsFor(const model::Model &m);
 
 } // namespace stc::rt

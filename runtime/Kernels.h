@@ -68,6 +68,11 @@ STC_KERNEL stc_attention(halide_buffer_t *q, halide_buffer_t *k,
                          halide_buffer_t *v, halide_buffer_t *kpos,
                          int32_t pos0, int32_t window, float scale,
                          halide_buffer_t *out);
+// The same for SmallThinker's head_dim 128, fixed at compile time.
+STC_KERNEL stc_attention_hd128(halide_buffer_t *q, halide_buffer_t *k,
+                               halide_buffer_t *v, halide_buffer_t *kpos,
+                               int32_t pos0, int32_t window, float scale,
+                               halide_buffer_t *out);
 }
 
 namespace stc::rt {

@@ -124,6 +124,11 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
         static_cast<size_t>(m->buffers()->Get(i)->width()) * maxBatch_ * 4, 0);
   // KV caches as planned (st-kv-plan): a ring of kv_slots on sliding-window
   // layers, the whole context on the others.
+  if (c.head_dim() % 16 != 0) {
+    error = path + ": head_dim " + std::to_string(c.head_dim()) +
+            " is not a multiple of 16, which the attention kernels need";
+    return false;
+  }
   const size_t kvWidth = static_cast<size_t>(c.num_kv_heads()) * c.head_dim();
   kvSlots_.assign(c.num_layers(), maxContext_);
   kvWindow_.assign(c.num_layers(), 0);

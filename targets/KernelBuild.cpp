@@ -93,6 +93,7 @@ const KernelSpec kKernels[] = {
     {"rms_norm", "stc_rms_norm", "", false},
     {"rope_neox", "stc_rope_neox", "", false},
     {"attention", "stc_attention", "", false},
+    {"attention", "stc_attention_hd128", "head_dim=128", false},
 };
 
 // Halide 14 reaches vpdpbusd only through its avx512_sapphirerapids target,

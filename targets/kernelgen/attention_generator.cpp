@@ -10,6 +10,12 @@ namespace {
 
 class AttentionGenerator : public Generator<AttentionGenerator> {
 public:
+  // 0: any head dimension (a multiple of 16). A fixed one (SmallThinker's 128)
+  // lets a query's 16-lane partial sums and its head of accumulators live in
+  // registers: with the size unknown they were stored and reloaded at every
+  // key, most of the kernel's time at long contexts.
+  GeneratorParam<int> head_dim{"head_dim", 0};
+
   Input<Buffer<float>> q{"q", 3};         // (d, head, t)
   Input<Buffer<float>> k{"k", 3};         // (d, kv_head, s)
   Input<Buffer<float>> v{"v", 3};         // (d, kv_head, s)
@@ -26,16 +32,29 @@ public:
     Expr p = pos0 + t;
     Expr kp = kpos(s);
     Expr visible = kp >= 0 && kp <= p && (window == 0 || kp > p - window);
-    RDom rd(0, q.dim(0).extent(), "rd");
+    // q.k as 16 partial sums over d (a vector accumulated over the head in
+    // steps of 16; the runtime requires head_dim % 16 == 0), then one
+    // horizontal add: a scalar reduction over d was most of the kernel's time.
+    const int fixed = head_dim;
+    Expr hd = fixed > 0 ? Expr(fixed) : q.dim(0).extent();
+    RDom ro(0, hd / 16, "ro");
+    Var dl("dl");
+    Expr dd = ro * 16 + dl;
+    Func part("part");
+    part(dl, s, h, t) = 0.0f;
+    part(dl, s, h, t) += q(dd, h, t) * k(dd, kvh, s);
+    RDom rl(0, 16, "rl");
+    Func qk("qk");
+    qk(s, h, t) = 0.0f;
+    qk(s, h, t) += part(rl, s, h, t);
+    const float ninf = -std::numeric_limits<float>::infinity();
     Func score("score");
-    score(s, h, t) = select(visible, sum(q(rd, h, t) * k(rd, kvh, s)) * scale,
-                            -std::numeric_limits<float>::infinity());
+    score(s, h, t) = select(visible, qk(s, h, t) * scale, ninf);
     RDom rs(0, k.dim(2).extent(), "rs");
     Func mx("mx"), e("e"), denom("denom"), acc("acc");
     mx(h, t) = maximum(score(rs, h, t));
     e(s, h, t) =
-        select(score(s, h, t) == -std::numeric_limits<float>::infinity(), 0.0f,
-               exp(score(s, h, t) - mx(h, t)));
+        select(score(s, h, t) == ninf, 0.0f, exp(score(s, h, t) - mx(h, t)));
     denom(h, t) = sum(e(rs, h, t));
     acc(d, h, t) = 0.0f;
     acc(d, h, t) += e(rs, h, t) * v(d, kvh, rs);
@@ -44,11 +63,30 @@ public:
     Var ht("ht");
     out.fuse(h, t, ht).parallel(ht).vectorize(d, 16, TailStrategy::GuardWithIf);
     score.compute_at(out, ht);
+    qk.compute_at(score, s);
+    qk.update().atomic().vectorize(rl);
+    part.compute_at(qk, s).vectorize(dl);
+    part.update().vectorize(dl);
+    if (fixed > 0)
+      part.update().unroll(ro);
     mx.compute_at(out, ht);
-    e.compute_at(out, ht);
+    e.compute_at(out, ht).vectorize(s, 16, TailStrategy::GuardWithIf);
     denom.compute_at(out, ht);
+    // Each key's value row once, whole (its d vectors innermost): with the
+    // keys innermost every d vector re-read all value rows at a row stride.
+    Var dv("dv"), di("di");
     acc.compute_at(out, ht).vectorize(d, 16, TailStrategy::GuardWithIf);
-    acc.update().vectorize(d, 16, TailStrategy::GuardWithIf);
+    acc.update()
+        .split(d, dv, di, 16, TailStrategy::GuardWithIf)
+        .vectorize(di)
+        .reorder(di, dv, rs);
+    if (fixed > 0) {
+      acc.bound_storage(d, fixed);
+      acc.update().unroll(dv);
+      for (auto *b : {&q, &k, &v})
+        (*b).dim(0).set_bounds(0, fixed);
+      out.dim(0).set_bounds(0, fixed);
+    }
     q.dim(0).set_min(0).set_stride(1);
     k.dim(0).set_min(0).set_stride(1);
     v.dim(0).set_min(0).set_stride(1);
