@@ -21,7 +21,8 @@ public:
     Var k("k"), b("b"), t("t"), r("r");
     RDom rr(0, 32, "rr");
     Func amax("amax");
-    amax(b, t) = maximum(abs(x(32 * b + rr, t)));
+    amax(b, t) = 0.0f;
+    amax(b, t) = max(amax(b, t), abs(x(32 * b + rr, t)));
     // As ggml's quantize_row_q8_0: q uses the f32 scale, the stored scale is
     // fp16.
     Func d("d"), id("id"), d16("d16");
@@ -37,13 +38,22 @@ public:
         i8(select(tie, trunc(v) + select(v > 0.0f, 1.0f, -1.0f), round(v)));
     qx(k, t) = q(k % 32, k / 32, t);
     dx(b, t) = d16(b, t);
-    sx(b, t) = d16(b, t) * f32(sum(i32(q(rr, b, t))));
+    Func qsum("qsum");
+    qsum(b, t) = 0;
+    qsum(b, t) += i32(q(rr, b, t));
+    sx(b, t) = d16(b, t) * f32(qsum(b, t));
 
     // Three outputs share amax: compute it once (B x T floats), inline the
-    // rest.
-    amax.compute_root();
+    // rest. The block reductions (max |x|, sum q) are 32-lane vector
+    // reductions, and prefill's rows are split across threads: scalar, they
+    // were a tenth of a long prefill.
+    amax.compute_root().parallel(t);
+    amax.update().atomic().vectorize(rr).parallel(t);
     Var ko("ko"), ki("ki");
-    qx.split(k, ko, ki, 32).vectorize(ki, 16);
+    qx.split(k, ko, ki, 32).vectorize(ki, 16).parallel(t);
+    qsum.compute_at(sx, b);
+    qsum.update().atomic().vectorize(rr);
+    sx.parallel(t);
     x.dim(0).set_min(0).set_stride(1);
   }
 };
