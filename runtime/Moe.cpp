@@ -230,11 +230,15 @@ bool Runtime::denseMoePrefill(const model::Step *s, int n, std::string &error) {
     float *qd = &prefillD_[r0 * widest / 32],
           *qs = &prefillS_[r0 * widest / 32];
     std::string &err = errors[task];
+    // `in` quantized once for the projections that read it (gate and up).
+    const float *quantized = nullptr;
     auto project = [&](const float *in, int k, const Weight &w, float *o) {
       if (!isQuant(w.t->dtype()))
         return gemm(in, m, w, o, err);
-      return quantizeInto(in, m, k, q, qd, qs, err) &&
-             gemmQuantized(q, qd, qs, m, w, o,
+      if (quantized != in && !quantizeInto(in, m, k, q, qd, qs, err))
+        return false;
+      quantized = in;
+      return gemmQuantized(q, qd, qs, m, w, o,
                            static_cast<int32_t>(w.rows / 16), err);
     };
     if (!project(X, D, mats[0], G) || !project(X, D, mats[1], U))
