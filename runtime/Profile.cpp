@@ -62,12 +62,16 @@ bool Runtime::step(const model::Step *s, int n, std::string &error) {
   if (!profiling_)
     return runStep(s, n, error);
   const double start = seconds();
+  const uint64_t tasks = pool_->tasksOnWorkers();
   bool ok = runStep(s, n, error);
   const model::Tensor *w =
       s->weights() && s->weights()->size() > 0
           ? file_.model()->tensors()->Get(s->weights()->Get(0))
           : nullptr;
   charge(opKind(s, w), start, n);
+  const char *kind = s->op() == model::Op::Moe ? "moe" : opKind(s, w);
+  (n == 1 ? splitTasks_ : prefillSplitTasks_)[kind] +=
+      pool_->tasksOnWorkers() - tasks;
   return ok;
 }
 

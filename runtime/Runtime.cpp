@@ -47,10 +47,7 @@ std::string kernelError(const std::string &what) {
   return m;
 }
 
-Runtime::~Runtime() {
-  if (pool_)
-    ThreadPool::install(nullptr); // Halide's kernels must not call a freed pool
-}
+Runtime::~Runtime() {}
 
 bool Runtime::load(const std::string &path, const RuntimeOptions &options,
                    std::string &error) {
@@ -109,8 +106,7 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
                     ? options.threads
                     : static_cast<int>(std::thread::hardware_concurrency());
   threads_ = std::max(1, threads);
-  pool_ = std::make_unique<ThreadPool>(threads_);
-  ThreadPool::install(pool_.get());
+  pool_ = std::make_unique<ThreadPool>(threads_, options.workersOnly);
   maxContext_ = options.maxContext > 0 ? options.maxContext
                                        : std::min(c.max_positions(), 4096);
   maxBatch_ = std::max(1, options.maxBatch);
@@ -420,6 +416,9 @@ bool Runtime::eval(const int32_t *tokens, int n, float *allLogits,
     return false;
   }
   const int V = config().vocab_size();
+  // This model's threads run the kernels' parallel loops (another model in the
+  // process has its own).
+  ThreadPool::Use use(pool_.get());
   for (int done = 0; done < n; done += maxBatch_) {
     int chunk = std::min(maxBatch_, n - done);
     if (!runChunk(tokens + done, chunk,

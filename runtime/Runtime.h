@@ -27,8 +27,12 @@ struct RuntimeOptions {
   // Under a budget: every streamed expert is read from storage (O_DIRECT), not
   // from the page cache, which no budget counts (ModelFile::readFromStorage).
   bool expertsFromStorage = false;
-  // Time every decode step (one token) by kind, for stc-bench --profile.
+  // Time every step by kind, for stc-bench --profile.
   bool profile = false;
+  // A check, not a speed setting: the evaluating thread runs no parallel task
+  // of its own, so every parallel loop runs on the other threads
+  // (stc-bench --workers-only; see ThreadPool).
+  bool workersOnly = false;
 };
 
 class Runtime {
@@ -77,9 +81,19 @@ public:
   const std::map<std::string, double> &prefillProfile() const {
     return prefillProfile_;
   }
+  // Of each step kind's parallel tasks, those the pool's other threads ran
+  // (one-token evaluations, then multi-token ones): which kinds really split.
+  const std::map<std::string, uint64_t> &splitTasks() const {
+    return splitTasks_;
+  }
+  const std::map<std::string, uint64_t> &prefillSplitTasks() const {
+    return prefillSplitTasks_;
+  }
   void clearProfile() {
     profile_.clear();
     prefillProfile_.clear();
+    splitTasks_.clear();
+    prefillSplitTasks_.clear();
   }
   double skippedBytesPerToken() const {
     return decodedTokens_ ? static_cast<double>(skippedBytes_) / decodedTokens_
@@ -106,6 +120,7 @@ private:
   void chargePhase(const char *kind, double &since, int n);
   bool profiling_ = false;
   std::map<std::string, double> profile_, prefillProfile_;
+  std::map<std::string, uint64_t> splitTasks_, prefillSplitTasks_;
   float *f32(int buffer) {
     return reinterpret_cast<float *>(bufs_[buffer].data());
   }

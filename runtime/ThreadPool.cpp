@@ -24,18 +24,23 @@ void pause() {
 #endif
 }
 
-ThreadPool *g_pool = nullptr;
+thread_local ThreadPool *t_current = nullptr;
+thread_local bool t_insideTask = false;
 
 int doParFor(void *uc, halide_task_t task, int min, int size,
              uint8_t *closure) {
-  return g_pool->parallelFor(uc, task, min, size, closure);
+  if (ThreadPool *pool = t_current)
+    return pool->parallelFor(uc, task, min, size, closure);
+  for (int i = 0; i < size; ++i) // no pool on this thread: serially
+    if (int rc = task(uc, min + i, closure))
+      return rc;
+  return 0;
 }
-
-thread_local bool t_insideTask = false;
 
 } // namespace
 
-ThreadPool::ThreadPool(int threads) {
+ThreadPool::ThreadPool(int threads, bool workersOnly)
+    : workersOnly_(workersOnly) {
   for (int i = 1; i < threads; ++i)
     workers_.emplace_back([this] { workerLoop(); });
 }
@@ -48,12 +53,20 @@ ThreadPool::~ThreadPool() {
     t.join();
 }
 
-void ThreadPool::install(ThreadPool *pool) {
-  g_pool = pool;
-  halide_set_custom_do_par_for(pool ? doParFor : halide_default_do_par_for);
+ThreadPool::Use::Use(ThreadPool *pool) : previous_(t_current) {
+  // Every kernel's parallel loop goes through doParFor from the first use on
+  // (setting it again is harmless).
+  static const bool installed = [] {
+    halide_set_custom_do_par_for(doParFor);
+    return true;
+  }();
+  (void)installed;
+  t_current = pool;
 }
 
-bool ThreadPool::tryRunOne() {
+ThreadPool::Use::~Use() { t_current = previous_; }
+
+bool ThreadPool::tryRunOne(bool worker) {
   uint64_t c = claim_.load(std::memory_order_acquire);
   while (indexOf(c) < sizeOf(c)) {
     // While the claimed job is unfinished its fields are stable (they are
@@ -69,6 +82,8 @@ bool ThreadPool::tryRunOne() {
       t_insideTask = false;
       if (rc != 0)
         error_.store(rc);
+      if (worker)
+        tasksOnWorkers_.fetch_add(1, std::memory_order_relaxed);
       done_.fetch_add(1, std::memory_order_release);
       return true;
     }
@@ -99,7 +114,7 @@ int ThreadPool::parallelFor(void *uc, halide_task_t task, int min, int size,
     { std::lock_guard<std::mutex> lock(mutex_); }
     wake_.notify_all();
   }
-  while (tryRunOne()) {
+  while (!workersOnly_ && tryRunOne(false)) {
   }
   while (done_.load(std::memory_order_acquire) < size)
     pause();
@@ -109,7 +124,7 @@ int ThreadPool::parallelFor(void *uc, halide_task_t task, int min, int size,
 void ThreadPool::workerLoop() {
   uint64_t seen = genOf(claim_.load());
   while (!stop_.load(std::memory_order_relaxed)) {
-    if (tryRunOne())
+    if (tryRunOne(true))
       continue;
     // Nothing to claim: spin a while for the next job, then sleep until one
     // comes.

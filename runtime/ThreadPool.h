@@ -1,8 +1,10 @@
-// ThreadPool: the runtime's worker threads, installed as Halide's do_par_for so
-// every kernel's parallel loop runs on them. Decode issues a few hundred short
-// parallel loops per token; waking sleeping threads for each (Halide's default
-// pool) cost ~20% of the time in the kernel scheduler, so idle workers spin
-// briefly before they sleep.
+// ThreadPool: the runtime's worker threads. Halide's do_par_for is
+// process-wide, so ours runs each kernel's parallel loop on the pool the
+// calling thread is using (ThreadPool::Use, set by each model's evaluation):
+// two models in one process keep their own threads. Decode issues a few hundred
+// short parallel loops per token; waking sleeping threads for each (Halide's
+// default pool) cost ~20% of the time in the kernel scheduler, so idle workers
+// spin briefly before they sleep.
 #pragma once
 
 #include "HalideRuntime.h"
@@ -18,7 +20,10 @@ namespace stc::rt {
 
 class ThreadPool {
 public:
-  explicit ThreadPool(int threads); // the caller is one of the threads
+  // The caller is one of the threads, unless `workersOnly` (a test knob: the
+  // caller then only waits, so every loop of two or more tasks provably runs
+  // on the other threads; with one thread, loops run serially as always).
+  explicit ThreadPool(int threads, bool workersOnly = false);
   ~ThreadPool();
   ThreadPool(const ThreadPool &) = delete;
   ThreadPool &operator=(const ThreadPool &) = delete;
@@ -40,12 +45,30 @@ public:
                        reinterpret_cast<uint8_t *>(&f));
   }
 
-  // Makes `pool` the one Halide's kernels use (nullptr: back to Halide's own).
-  static void install(ThreadPool *pool);
+  // While alive, the kernels this thread calls run their parallel loops on
+  // `pool` (nullptr: serially). Nests.
+  class Use {
+  public:
+    explicit Use(ThreadPool *pool);
+    ~Use();
+    Use(const Use &) = delete;
+    Use &operator=(const Use &) = delete;
+
+  private:
+    ThreadPool *previous_;
+  };
+
+  // Tasks run by the pool's workers rather than by the thread that started
+  // the loop, since the pool was made: how much of the work really split.
+  uint64_t tasksOnWorkers() const {
+    return tasksOnWorkers_.load(std::memory_order_relaxed);
+  }
 
 private:
   void workerLoop();
-  bool tryRunOne();
+  bool tryRunOne(bool worker);
+  std::atomic<uint64_t> tasksOnWorkers_{0};
+  bool workersOnly_ = false;
 
   // One word holds the job: generation (16 bits) | size (24) | next index (24),
   // so a successful claim proves the job it belongs to is still the current

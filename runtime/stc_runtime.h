@@ -14,7 +14,13 @@ extern "C" {
 typedef struct stc_model stc_model;
 
 /* Maps and verifies a model file; `threads` <= 0 uses every core. Returns NULL
- * on error with a one-line message in `error` (when non-NULL). */
+ * on error with a one-line message in `error` (when non-NULL).
+ * Threads: each model has its own pool of `threads` (the calling thread is one
+ * of them), used by the kernels while that model evaluates. Several models may
+ * be loaded and evaluated at once from different threads; one model must not
+ * be used from two threads at once. An app that links one libstc_model.a can
+ * load any model whose compile used the same kernels (stc_load names a missing
+ * one). */
 stc_model *stc_load(const char *path, int threads, char *error,
                     size_t error_size);
 

@@ -32,6 +32,7 @@ const char *const kUsage =
     "usage: stc-bench <out-dir | model.stcm> [--threads N] [--prompt 128]\n"
     "                 [--gen 64] [--memory-budget SIZE]\n"
     "                 [--experts-from-storage] [--json] [--profile]\n"
+    "                 [--workers-only]\n"
     "Prefill and decode speed of a compiled model on random token ids, peak\n"
     "RSS, and the share of the memory-bandwidth roofline (the bandwidth\n"
     "measured in the same run).\n"
@@ -40,7 +41,10 @@ const char *const kUsage =
     "  --gen N         tokens decoded one at a time (default 64)\n"
     "  --memory-budget SIZE / --experts-from-storage   as stc-run's\n"
     "  --json          one JSON object instead of text\n"
-    "  --profile       where a decoded token's time goes, by kernel kind\n";
+    "  --profile       where a prompt token's and a decoded token's time go,\n"
+    "                  by step kind, and which kinds ran split across threads\n"
+    "  --workers-only  a check, not a speed setting: the calling thread runs\n"
+    "                  no parallel task, so all of them run on the others\n";
 
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; ++i)
@@ -58,7 +62,7 @@ int main(int argc, char **argv) {
     path += "/model.stcm";
   int threads = static_cast<int>(std::thread::hardware_concurrency());
   int prompt = 128, gen = 64;
-  bool json = false, profile = false, fromStorage = false;
+  bool json = false, profile = false, fromStorage = false, workersOnly = false;
   uint64_t budget = 0;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
@@ -66,9 +70,14 @@ int main(int argc, char **argv) {
       (a == "--json" ? json : profile) = true;
       continue;
     }
-    if (a == "--experts-from-storage") {
-      fromStorage = true;
+    if (a == "--experts-from-storage" || a == "--workers-only") {
+      (a == "--workers-only" ? workersOnly : fromStorage) = true;
       continue;
+    }
+    if (a != "--memory-budget" && a != "--threads" && a != "--prompt" &&
+        a != "--gen") {
+      std::fprintf(stderr, "stc-bench: unknown option '%s'\n", a.c_str());
+      return 2;
     }
     if (i + 1 >= argc) {
       std::fprintf(stderr, "stc-bench: option '%s' needs a value\n", a.c_str());
@@ -86,12 +95,8 @@ int main(int argc, char **argv) {
       threads = v;
     else if (a == "--prompt")
       prompt = v;
-    else if (a == "--gen")
+    else
       gen = v;
-    else {
-      std::fprintf(stderr, "stc-bench: unknown option '%s'\n", a.c_str());
-      return 2;
-    }
   }
   stc::rt::Runtime rt;
   stc::rt::RuntimeOptions o;
@@ -100,6 +105,7 @@ int main(int argc, char **argv) {
   o.memoryBudget = budget;
   o.expertsFromStorage = fromStorage;
   o.profile = profile;
+  o.workersOnly = workersOnly;
   std::string err;
   if (!rt.load(path, o, err)) {
     std::fprintf(stderr, "stc-bench: %s\n", err.c_str());
@@ -241,8 +247,11 @@ int main(int argc, char **argv) {
   if (profile) {
     // The timed steps by kind: the prefill's in ms per prompt token, the
     // decode's in ms per generated token (the warm-up is not in either).
-    auto print = [&](const std::map<std::string, double> &p, const char *title,
-                     int tokens) {
+    // Beside each kind's time: its parallel tasks that other threads than the
+    // caller ran (0: it did not split).
+    auto print = [&](const std::map<std::string, double> &p,
+                     const std::map<std::string, uint64_t> &split,
+                     const char *title, int tokens) {
       double total = 0;
       std::vector<std::pair<double, std::string>> rows;
       for (const auto &kv : p) {
@@ -255,9 +264,16 @@ int main(int argc, char **argv) {
         std::fprintf(json ? stderr : stdout, "  %-24s %8.3f  %5.1f%%\n",
                      r.second.c_str(), r.first * 1000 / tokens,
                      total > 0 ? r.first / total * 100 : 0);
+      std::fprintf(json ? stderr : stdout,
+                   "  tasks on other threads, by step kind:");
+      for (const auto &kv : split)
+        std::fprintf(json ? stderr : stdout, " %s=%llu", kv.first.c_str(),
+                     static_cast<unsigned long long>(kv.second));
+      std::fprintf(json ? stderr : stdout, "\n");
     };
-    print(rt.prefillProfile(), "prefill profile (ms per prompt token)", prompt);
-    print(rt.profile(), "decode profile (ms per token)", gen);
+    print(rt.prefillProfile(), rt.prefillSplitTasks(),
+          "prefill profile (ms per prompt token)", prompt);
+    print(rt.profile(), rt.splitTasks(), "decode profile (ms per token)", gen);
   }
   return 0;
 }
