@@ -30,6 +30,7 @@ stc_model *stc_load_with(const char *path, const stc_options *options,
   o.populate = !options->lazy;
   o.memoryBudget = options->memory_budget;
   o.expertsFromStorage = options->experts_from_storage != 0;
+  o.sharedMapping = options->shared_mapping != 0;
   std::string err;
   bool ok = m->runtime.load(path, o, err);
   if (ok && m->runtime.file().model()->tokenizer()) {

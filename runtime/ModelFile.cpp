@@ -1,5 +1,7 @@
 #include "ModelFile.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -9,8 +11,8 @@
 namespace stc::rt {
 
 ModelFile::~ModelFile() {
-  if (base_)
-    ::munmap(const_cast<uint8_t *>(base_), size_);
+  if (mapping_)
+    ::munmap(mapping_, mappingSize_);
   if (fd_ >= 0)
     ::close(fd_);
   if (directFd_ >= 0)
@@ -28,6 +30,62 @@ void ModelFile::populate() const {
   for (uint64_t i = 0; i < size_; i += static_cast<uint64_t>(page))
     sink = sink + base_[i];
   (void)sink;
+}
+
+namespace {
+
+// Transparent huge pages on request (madvise) or always: the kernel's setting.
+bool transparentHugePages() {
+  FILE *f = std::fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+  if (!f)
+    return false;
+  char line[128] = {};
+  const bool read = std::fgets(line, sizeof(line), f) != nullptr;
+  std::fclose(f);
+  return read && std::strstr(line, "[never]") == nullptr;
+}
+
+} // namespace
+
+bool ModelFile::copyToHugePages() {
+  if (anonymous_)
+    return true;
+  if (!transparentHugePages())
+    return false;
+  // 2 MiB aligned, or the kernel cannot back the range with huge pages.
+  const uint64_t huge = uint64_t(2) << 20;
+  const uint64_t len = (size_ + huge - 1) / huge * huge + huge;
+  void *raw = ::mmap(nullptr, len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED)
+    return false;
+  auto *copy = reinterpret_cast<uint8_t *>(
+      (reinterpret_cast<uintptr_t>(raw) + huge - 1) & ~(huge - 1));
+  ::madvise(copy, len - huge, MADV_HUGEPAGE);
+  uint64_t at = 0;
+  while (at < size_) {
+    const uint64_t n = std::min<uint64_t>(size_ - at, uint64_t(64) << 20);
+    const ssize_t got = ::pread(fd_, copy + at, n, static_cast<off_t>(at));
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0) { // keep the file mapping
+      ::munmap(raw, len);
+      return false;
+    }
+    at += static_cast<uint64_t>(got);
+  }
+  ::mprotect(raw, len, PROT_READ);
+  // The verified plan and every pointer into it move with the bytes.
+  const uint64_t planAt = reinterpret_cast<const uint8_t *>(model_) - base_;
+  ::munmap(mapping_, mappingSize_);
+  mapping_ = raw;
+  mappingSize_ = len;
+  base_ = copy;
+  model_ = reinterpret_cast<const model::Model *>(base_ + planAt);
+  anonymous_ = true;
+  // The page cache keeps its copy: the kernel reclaims it under pressure, and
+  // the next load of this file reads from it rather than from storage.
+  return true;
 }
 
 bool ModelFile::readTensor(const model::Tensor *t, uint64_t offset, void *dst,
@@ -90,6 +148,8 @@ bool ModelFile::open(const std::string &path, std::string &error,
   if (p == MAP_FAILED)
     return fail(error, std::string("cannot map: ") + std::strerror(errno));
   base_ = static_cast<const uint8_t *>(p);
+  mapping_ = p;
+  mappingSize_ = size_;
 
   if (std::memcmp(base_, kModelMagic, 8) != 0)
     return fail(error, "not an stc model file (bad magic)");

@@ -25,6 +25,16 @@ public:
   bool open(const std::string &path, std::string &error, bool populate = false);
   // Reads the whole file into memory now (after open without populate).
   void populate() const;
+  // Reads the whole file into private anonymous memory in 2 MiB transparent
+  // huge pages and reads the weights from there: decode streams every weight
+  // once per token, and 4 KiB page-cache pages can cost a TLB walk every
+  // 4 KiB (measured on the 4b q4_0 shape, 2 threads: prefill +20-45%, decode
+  // +0-9% depending on how the page cache happens to hold the file). The copy
+  // is private: another process mapping the file does not share it. Returns
+  // false, the file mapping kept, where the OS has no transparent huge pages
+  // or the memory cannot be had.
+  bool copyToHugePages();
+  bool inHugePages() const { return anonymous_; }
 
   const model::Model *model() const { return model_; }
   const uint8_t *data() const { return base_ + dataStart_; }
@@ -48,6 +58,9 @@ private:
   bool fail(std::string &error, const std::string &what);
   std::string path_;
   const uint8_t *base_ = nullptr;
+  void *mapping_ = nullptr; // what to munmap: the file, or the anonymous copy
+  uint64_t mappingSize_ = 0;
+  bool anonymous_ = false;
   int fd_ = -1;
   int directFd_ = -1; // O_DIRECT, after readFromStorage
   uint64_t size_ = 0;

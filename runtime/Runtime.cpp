@@ -63,7 +63,11 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
                    "(without one every weight is resident)";
     return false;
   }
-  if (budget == 0 && options.populate)
+  // Every weight resident: in a private copy in huge pages where the OS has
+  // them (ModelFile::copyToHugePages says why), else the file's own pages,
+  // read in now.
+  if (budget == 0 && options.populate &&
+      !(!options.sharedMapping && file_.copyToHugePages()))
     file_.populate();
   const model::Model *m = file_.model();
   const std::string target = m->target() ? m->target()->str() : "?";

@@ -21,6 +21,10 @@ struct RuntimeOptions {
   int maxContext = 0;   // <= 0: min(config max positions, 4096)
   int maxBatch = 256;   // tokens per pass; longer prompts run in chunks
   bool populate = true; // read every weight into memory at load
+  // With populate and no budget: keep the weights in the file's page-cache
+  // mapping (shared with other processes mapping the file) rather than a
+  // private copy in transparent huge pages.
+  bool sharedMapping = false;
   // Bytes the runtime may use (0: the model file's budget, which may be 0 =
   // none).
   uint64_t memoryBudget = 0;
@@ -57,6 +61,7 @@ public:
   bool rewind(int n, std::string &error);
   const model::Config &config() const { return *file_.model()->config(); }
   const ModelFile &file() const { return file_; }
+  bool weightsInHugePages() const { return file_.inHugePages(); }
   // Weight bytes one decoded token reads when every active weight is read once.
   uint64_t weightBytesPerToken() const;
   // KV cache growth per token of context (global layers), and the fixed size of

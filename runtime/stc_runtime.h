@@ -33,6 +33,11 @@ typedef struct stc_options {
   int experts_from_storage; /* 1: under a memory budget, every streamed expert
                                is read from storage (O_DIRECT), past the page
                                cache */
+  int shared_mapping; /* without a budget or lazy: 1 keeps the weights in the
+                         file's page-cache pages (shared with other processes
+                         that map it); 0 (default) copies them into private
+                         2 MiB transparent huge pages where the OS has them,
+                         which decodes faster (fewer TLB misses) */
 } stc_options;
 stc_model *stc_load_with(const char *path, const stc_options *options,
                          char *error, size_t error_size);

@@ -32,7 +32,7 @@ const char *const kUsage =
     "usage: stc-bench <out-dir | model.stcm> [--threads N] [--prompt 128]\n"
     "                 [--gen 64] [--memory-budget SIZE]\n"
     "                 [--experts-from-storage] [--json] [--profile]\n"
-    "                 [--workers-only]\n"
+    "                 [--workers-only] [--shared-mapping]\n"
     "Prefill and decode speed of a compiled model on random token ids, peak\n"
     "RSS, and the share of the memory-bandwidth roofline (the bandwidth\n"
     "measured in the same run).\n"
@@ -44,7 +44,10 @@ const char *const kUsage =
     "  --profile       where a prompt token's and a decoded token's time go,\n"
     "                  by step kind, and which kinds ran split across threads\n"
     "  --workers-only  a check, not a speed setting: the calling thread runs\n"
-    "                  no parallel task, so all of them run on the others\n";
+    "                  no parallel task, so all of them run on the others\n"
+    "  --shared-mapping  weights in the file's page-cache pages, not a "
+    "private\n"
+    "                  copy in 2 MiB huge pages\n";
 
 int main(int argc, char **argv) {
   for (int i = 1; i < argc; ++i)
@@ -62,7 +65,8 @@ int main(int argc, char **argv) {
     path += "/model.stcm";
   int threads = static_cast<int>(std::thread::hardware_concurrency());
   int prompt = 128, gen = 64;
-  bool json = false, profile = false, fromStorage = false, workersOnly = false;
+  bool json = false, profile = false, fromStorage = false, workersOnly = false,
+       sharedMapping = false;
   uint64_t budget = 0;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
@@ -70,8 +74,11 @@ int main(int argc, char **argv) {
       (a == "--json" ? json : profile) = true;
       continue;
     }
-    if (a == "--experts-from-storage" || a == "--workers-only") {
-      (a == "--workers-only" ? workersOnly : fromStorage) = true;
+    if (a == "--experts-from-storage" || a == "--workers-only" ||
+        a == "--shared-mapping") {
+      (a == "--workers-only"     ? workersOnly
+       : a == "--shared-mapping" ? sharedMapping
+                                 : fromStorage) = true;
       continue;
     }
     if (a != "--memory-budget" && a != "--threads" && a != "--prompt" &&
@@ -106,6 +113,7 @@ int main(int argc, char **argv) {
   o.expertsFromStorage = fromStorage;
   o.profile = profile;
   o.workersOnly = workersOnly;
+  o.sharedMapping = sharedMapping;
   std::string err;
   if (!rt.load(path, o, err)) {
     std::fprintf(stderr, "stc-bench: %s\n", err.c_str());
@@ -183,7 +191,7 @@ int main(int argc, char **argv) {
         "\"relu_zero_fraction\": %.4f, \"sparse_reglu\": %s, "
         "\"skipped_bytes_per_token\": %.0f, \"dense_roofline_tok_s\": %.3f, "
         "\"decode_over_dense_roofline\": %.4f, \"live_row_read_share\": %.4f, "
-        "\"sparse_roofline_tok_s\": %.3f}\n",
+        "\"sparse_roofline_tok_s\": %.3f, \"weights_in_huge_pages\": %s}\n",
         path.c_str(), target.c_str(), threads, prompt, gen, prefillTps,
         decodeTps, static_cast<unsigned long long>(peakRss),
         static_cast<unsigned long long>(bytesPerToken), bandwidth, roofline,
@@ -195,7 +203,8 @@ int main(int argc, char **argv) {
         static_cast<unsigned long long>(cacheBytes), cacheSeconds,
         fromStorage && cache ? "true" : "false", rt.reluZeroFraction(),
         rt.sparseReglu() ? "true" : "false", skipped, denseRooflineTps,
-        decodeTps / denseRooflineTps, liveShare, sparseRooflineTps);
+        decodeTps / denseRooflineTps, liveShare, sparseRooflineTps,
+        rt.weightsInHugePages() ? "true" : "false");
   } else {
     std::printf("model                   %s (%s, %d threads)\n", path.c_str(),
                 target.c_str(), threads);
@@ -204,6 +213,9 @@ int main(int argc, char **argv) {
     std::printf("decode                  %.2f tok/s (%d tokens)\n", decodeTps,
                 gen);
     std::printf("peak RSS                %.1f MiB\n", peakRss / 1048576.0);
+    std::printf("weights                 %s\n",
+                rt.weightsInHugePages() ? "a private copy in 2 MiB huge pages"
+                                        : "the file's page-cache mapping");
     std::printf("weight bytes per token  %.1f MiB\n",
                 bytesPerToken / 1048576.0);
     std::printf("read bandwidth          %.2f GB/s (measured)\n",

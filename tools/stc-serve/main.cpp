@@ -37,7 +37,7 @@ const char *const kUsage =
     "  --model-name NAME  the id /v1/models reports (default: the folder's "
     "name)\n"
     "  --threads N --ctx N --lazy --memory-budget SIZE --experts-from-storage\n"
-    "                     as for stc-run\n"
+    "  --shared-mapping   as for stc-run\n"
     "  --chat-template chatml   format chats as ChatML even if the model's\n"
     "                     stored template is another\n"
     "  --queue N          requests that may wait for the model (default 16;\n"
@@ -53,7 +53,8 @@ int fail(const std::string &m) {
 struct Options {
   std::string path, host = "127.0.0.1", modelName;
   int port = 8080, threads = 0, ctx = 0, queue = 16;
-  bool lazy = false, fromStorage = false, forceChatMl = false, quiet = false;
+  bool lazy = false, fromStorage = false, forceChatMl = false, quiet = false,
+       sharedMapping = false;
   uint64_t budget = 0, maxBody = 4 << 20;
 };
 
@@ -97,6 +98,7 @@ int parse(int argc, char **argv, Options &o) {
     const std::string a = argv[i];
     bool *flag = a == "--lazy"                   ? &o.lazy
                  : a == "--experts-from-storage" ? &o.fromStorage
+                 : a == "--shared-mapping"       ? &o.sharedMapping
                  : a == "--quiet"                ? &o.quiet
                                                  : nullptr;
     if (flag) {
@@ -399,6 +401,7 @@ int main(int argc, char **argv) {
   options.lazy = o.lazy;
   options.memory_budget = o.budget;
   options.experts_from_storage = o.fromStorage ? 1 : 0;
+  options.shared_mapping = o.sharedMapping ? 1 : 0;
   stc_model *m = stc_load_with(o.path.c_str(), &options, err, sizeof(err));
   if (!m)
     return fail(err);
