@@ -66,9 +66,11 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
   // Every weight resident: in a private copy in huge pages where the OS has
   // them (ModelFile::copyToHugePages says why), else the file's own pages,
   // read in now.
-  if (budget == 0 && options.populate &&
-      !(!options.sharedMapping && file_.copyToHugePages()))
-    file_.populate();
+  if (budget == 0 && options.populate) {
+    const bool inHugePages = !options.sharedMapping && file_.copyToHugePages();
+    if (!inHugePages)
+      file_.populate();
+  }
   const model::Model *m = file_.model();
   const std::string target = m->target() ? m->target()->str() : "?";
   const std::string halideTarget =
@@ -122,13 +124,13 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
   for (size_t i = 0; i < bufs_.size(); ++i)
     bufs_[i].assign(
         static_cast<size_t>(m->buffers()->Get(i)->width()) * maxBatch_ * 4, 0);
-  // KV caches as planned (st-kv-plan): a ring of kv_slots on sliding-window
-  // layers, the whole context on the others.
   if (c.head_dim() % 16 != 0) {
     error = path + ": head_dim " + std::to_string(c.head_dim()) +
             " is not a multiple of 16, which the attention kernels need";
     return false;
   }
+  // KV caches as planned (st-kv-plan): a ring of kv_slots on sliding-window
+  // layers, the whole context on the others.
   const size_t kvWidth = static_cast<size_t>(c.num_kv_heads()) * c.head_dim();
   kvSlots_.assign(c.num_layers(), maxContext_);
   kvWindow_.assign(c.num_layers(), 0);
