@@ -2,6 +2,7 @@
 // cache (a ring on sliding-window layers) and calls the attention kernel.
 #include "Runtime.h"
 
+#include "KernelSet.h"
 #include "Kernels.h"
 #include "RuntimeDetail.h"
 
@@ -41,7 +42,8 @@ bool Runtime::attention(const model::Step *s, int n, std::string &error) {
   HBuf hp(kpos_[layer].data(), halide_type_int, 32, {{keys, 1}});
   HBuf ho(out, halide_type_float, 32, {{hd, 1}, {H, hd}, {n, H * hd}});
   // The kernel kernelsFor linked (KernelSet.cpp's rule).
-  auto *kernel = hd == 128 ? stc_attention_hd128 : stc_attention;
+  auto *kernel =
+      attentionHd128(hd, H, KV) ? stc_attention_hd128 : stc_attention;
   int rc = kernel(hq.get(), hk.get(), hv.get(), hp.get(), pos_, window,
                   1.0f / std::sqrt(static_cast<float>(hd)), ho.get());
   if (rc != 0) {

@@ -60,33 +60,56 @@ public:
     acc(d, h, t) += e(rs, h, t) * v(d, kvh, rs);
     out(d, h, t) = acc(d, h, t) / denom(h, t);
 
-    Var ht("ht");
-    out.fuse(h, t, ht).parallel(ht).vectorize(d, 16, TailStrategy::GuardWithIf);
-    score.compute_at(out, ht);
-    qk.compute_at(score, s);
+    Var dv("dv"), di("di");
+    if (fixed == 0) {
+      Var ht("ht");
+      out.fuse(h, t, ht).parallel(ht).vectorize(d, 16,
+                                                TailStrategy::GuardWithIf);
+      score.compute_at(out, ht);
+      qk.compute_at(score, s);
+      mx.compute_at(out, ht);
+      e.compute_at(out, ht).vectorize(s, 16, TailStrategy::GuardWithIf);
+      denom.compute_at(out, ht);
+      acc.compute_at(out, ht).vectorize(d, 16, TailStrategy::GuardWithIf);
+      // Each key's value row once, whole (its d vectors innermost): with the
+      // keys innermost every d vector re-read all value rows at a row stride.
+      acc.update()
+          .split(d, dv, di, 16, TailStrategy::GuardWithIf)
+          .vectorize(di)
+          .reorder(di, dv, rs);
+    } else {
+      // Two query heads of a KV group per task (the runtime picks this kernel
+      // for an even group only): each key and value row is loaded once for
+      // both, and both heads' accumulators stay in registers.
+      Var ho("ho"), hi("hi"), hot("hot"), so("so"), sh("sh"), shi("shi");
+      out.split(h, ho, hi, 2).fuse(ho, t, hot).parallel(hot).vectorize(d, 16);
+      score.compute_at(out, hot)
+          .split(h, sh, shi, 2)
+          .reorder(shi, s, sh)
+          .unroll(shi);
+      qk.compute_at(score, shi);
+      mx.compute_at(out, hot);
+      e.compute_at(out, hot).vectorize(s, 16, TailStrategy::GuardWithIf);
+      denom.compute_at(out, hot);
+      Var ah("ah"), ahi("ahi");
+      acc.compute_at(out, hot).vectorize(d, 16);
+      acc.bound_storage(d, fixed).bound_storage(h, 2);
+      acc.update()
+          .split(d, dv, di, 16)
+          .vectorize(di)
+          .unroll(dv)
+          .split(h, ah, ahi, 2)
+          .unroll(ahi)
+          .reorder(di, dv, ahi, rs, ah);
+      for (auto *b : {&q, &k, &v})
+        (*b).dim(0).set_bounds(0, fixed);
+      out.dim(0).set_bounds(0, fixed);
+    }
     qk.update().atomic().vectorize(rl);
     part.compute_at(qk, s).vectorize(dl);
     part.update().vectorize(dl);
     if (fixed > 0)
       part.update().unroll(ro);
-    mx.compute_at(out, ht);
-    e.compute_at(out, ht).vectorize(s, 16, TailStrategy::GuardWithIf);
-    denom.compute_at(out, ht);
-    // Each key's value row once, whole (its d vectors innermost): with the
-    // keys innermost every d vector re-read all value rows at a row stride.
-    Var dv("dv"), di("di");
-    acc.compute_at(out, ht).vectorize(d, 16, TailStrategy::GuardWithIf);
-    acc.update()
-        .split(d, dv, di, 16, TailStrategy::GuardWithIf)
-        .vectorize(di)
-        .reorder(di, dv, rs);
-    if (fixed > 0) {
-      acc.bound_storage(d, fixed);
-      acc.update().unroll(dv);
-      for (auto *b : {&q, &k, &v})
-        (*b).dim(0).set_bounds(0, fixed);
-      out.dim(0).set_bounds(0, fixed);
-    }
     q.dim(0).set_min(0).set_stride(1);
     k.dim(0).set_min(0).set_stride(1);
     v.dim(0).set_min(0).set_stride(1);
