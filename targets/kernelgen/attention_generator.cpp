@@ -12,8 +12,9 @@ class AttentionGenerator : public Generator<AttentionGenerator> {
 public:
   // 0: any head dimension (a multiple of 16). A fixed one (SmallThinker's 128)
   // lets a query's 16-lane partial sums and its head of accumulators live in
-  // registers: with the size unknown they were stored and reloaded at every
-  // key, most of the kernel's time at long contexts.
+  // registers (with the size unknown they were stored and reloaded at every
+  // key, most of the kernel's time at long contexts), and takes two query
+  // heads of a KV group per task: the group must be even.
   GeneratorParam<int> head_dim{"head_dim", 0};
 
   Input<Buffer<float>> q{"q", 3};         // (d, head, t)
