@@ -5,6 +5,7 @@
 #include "stc_runtime.h"
 
 #include "ByteSize.h"
+#include "CApiTools.h"
 #include "TokenList.h"
 
 #include <algorithm>
@@ -95,14 +96,13 @@ struct Options {
   bool havePrompt = false, chat = false, forceChatMl = false;
   std::string system;
   int n = -2; // -2: the mode's default
-  int threads = 0, ctx = 0, topK = -1;
+  stc::tools::LoadFlags load;
+  int topK = -1;
   float temp = -1, topP = -1;
   bool haveSeed = false;
   unsigned long long seed = 0;
-  bool tokenByToken = false, lazy = false, stats = false, fromStorage = false,
-       sharedMapping = false;
+  bool tokenByToken = false, stats = false;
   bool quiet = false;
-  uint64_t budget = 0;
   const char *logitsPath = nullptr, *idsPath = nullptr;
 };
 
@@ -138,10 +138,10 @@ int parse(int argc, char **argv, Options &o) {
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     bool *flag = a == "--token-by-token"         ? &o.tokenByToken
-                 : a == "--lazy"                 ? &o.lazy
+                 : a == "--lazy"                 ? &o.load.lazy
                  : a == "--stats"                ? &o.stats
-                 : a == "--experts-from-storage" ? &o.fromStorage
-                 : a == "--shared-mapping"       ? &o.sharedMapping
+                 : a == "--experts-from-storage" ? &o.load.fromStorage
+                 : a == "--shared-mapping"       ? &o.load.sharedMapping
                  : a == "--chat"                 ? &o.chat
                  : a == "--quiet"                ? &o.quiet
                                                  : nullptr;
@@ -198,11 +198,11 @@ int parse(int argc, char **argv, Options &o) {
     } else if (a == "--ids-out") {
       o.idsPath = v;
     } else if (a == "--threads") {
-      o.threads = std::atoi(v);
+      o.load.threads = std::atoi(v);
     } else if (a == "--ctx") {
-      o.ctx = std::atoi(v);
+      o.load.ctx = std::atoi(v);
     } else if (a == "--memory-budget") {
-      if (!stc::rt::parseByteSize(v, o.budget))
+      if (!stc::rt::parseByteSize(v, o.load.budget))
         return fail("--memory-budget expects a size such as 1GiB, got '" +
                     std::string(v) + "'");
     } else if (a == "--temp") {
@@ -307,19 +307,6 @@ int runTokens(stc_model *m, const Options &o) {
   return 0;
 }
 
-// The ids of `text`; control tokens matched only when `special`.
-bool tokenize(stc_model *m, const std::string &text, bool special,
-              std::vector<int32_t> &out) {
-  // Byte-level BPE gives at most one id per byte (and a bos): one call fills.
-  std::vector<int32_t> ids(text.size() + 2);
-  const int n = stc_tokenize(m, text.data(), text.size(), ids.data(),
-                             static_cast<int>(ids.size()), special);
-  if (n < 0 || n > static_cast<int>(ids.size()))
-    return false;
-  out.insert(out.end(), ids.begin(), ids.begin() + n);
-  return true;
-}
-
 stc_sampler *textSampler(stc_model *m, const Options &o) {
   float temp, topP;
   int topK;
@@ -397,7 +384,7 @@ int runPrompt(stc_model *m, const Options &o) {
   if (o.prompt.empty())
     return fail("the prompt is empty");
   std::vector<int32_t> ids;
-  if (!tokenize(m, o.prompt, true, ids))
+  if (!stc::tools::appendTokens(m, o.prompt, true, ids))
     return fail(std::string("--prompt: ") + stc_last_error(m));
   if (static_cast<int>(ids.size()) > stc_max_context(m))
     return fail("the prompt is " + std::to_string(ids.size()) +
@@ -432,15 +419,15 @@ int runChat(stc_model *m, const Options &o) {
   auto turn = [&](std::vector<int32_t> &ids, const char *role,
                   const std::string &text) {
     ids.push_back(imStart);
-    return tokenize(m, std::string(role) + "\n", false, ids) &&
-           tokenize(m, text, false, ids);
+    return stc::tools::appendTokens(m, std::string(role) + "\n", false, ids) &&
+           stc::tools::appendTokens(m, text, false, ids);
   };
   std::vector<int32_t> pending; // what the next turn starts with
   if (!o.system.empty()) {
     if (!turn(pending, "system", o.system))
       return fail(std::string("--system: ") + stc_last_error(m));
     pending.push_back(imEnd);
-    tokenize(m, "\n", false, pending);
+    stc::tools::appendTokens(m, "\n", false, pending);
   }
   std::string line;
   while (true) {
@@ -456,9 +443,9 @@ int runChat(stc_model *m, const Options &o) {
     if (!turn(ids, "user", line))
       return fail(std::string("--chat: ") + stc_last_error(m));
     ids.push_back(imEnd);
-    tokenize(m, "\n", false, ids);
+    stc::tools::appendTokens(m, "\n", false, ids);
     ids.push_back(imStart);
-    tokenize(m, "assistant\n", false, ids);
+    stc::tools::appendTokens(m, "assistant\n", false, ids);
     const int reason = s.generate(ids);
     std::printf("\n");
     std::fflush(stdout);
@@ -474,7 +461,7 @@ int runChat(stc_model *m, const Options &o) {
     // However the reply ended (<|im_end|>, <|endoftext|>, -n, Ctrl-C), the
     // next turn closes it first, so the conversation stays well formed.
     pending.assign(1, imEnd);
-    tokenize(m, "\n", false, pending);
+    stc::tools::appendTokens(m, "\n", false, pending);
   }
   stc_sampler_free(s.sampler);
   return s.finish();
@@ -487,13 +474,7 @@ int main(int argc, char **argv) {
   if (int rc = parse(argc, argv, o); rc >= 0)
     return rc;
   char err[1024];
-  stc_options options = {};
-  options.threads = o.threads;
-  options.max_context = o.ctx;
-  options.lazy = o.lazy;
-  options.memory_budget = o.budget;
-  options.experts_from_storage = o.fromStorage ? 1 : 0;
-  options.shared_mapping = o.sharedMapping ? 1 : 0;
+  const stc_options options = o.load.options();
   stc_model *m = stc_load_with(o.path.c_str(), &options, err, sizeof(err));
   if (!m)
     return fail(err);

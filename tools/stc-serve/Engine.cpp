@@ -1,6 +1,7 @@
 // Engine: the queue, the prompt cache and the generation of stc-serve.
 #include "Engine.h"
 
+#include "CApiTools.h"
 #include "StopFilter.h"
 
 #include <algorithm>
@@ -104,17 +105,6 @@ void Engine::run() {
   }
 }
 
-bool Engine::tokenize(const std::string &text, std::vector<int32_t> &ids) {
-  // Byte-level BPE gives at most one id per byte: one call fills the array.
-  std::vector<int32_t> out(text.size() + 2);
-  const int n = stc_tokenize(m_, text.data(), text.size(), out.data(),
-                             static_cast<int>(out.size()), 0);
-  if (n < 0 || n > static_cast<int>(out.size()))
-    return false;
-  ids.insert(ids.end(), out.begin(), out.begin() + n);
-  return true;
-}
-
 // The prompt's ids. Chat messages are ChatML with the markers as control
 // tokens and each turn's "role\ncontent" tokenized as text (control tokens
 // typed by a client stay text), which is how the model's own tokenizer reads
@@ -124,7 +114,7 @@ bool Engine::promptIds(const Request &r, std::vector<int32_t> &ids,
   const int vocab = stc_vocab_size(m_);
   if (r.endpoint == Endpoint::Completion) {
     if (!r.promptIsIds) {
-      if (tokenize(r.prompt, ids))
+      if (stc::tools::appendTokens(m_, r.prompt, false, ids))
         return true;
       e.message = std::string("prompt: ") + stc_last_error(m_);
       e.param = "prompt";
@@ -153,17 +143,19 @@ bool Engine::promptIds(const Request &r, std::vector<int32_t> &ids,
   }
   for (size_t i = 0; i < r.messages.size(); ++i) {
     ids.push_back(imStart);
-    if (!tokenize(r.messages[i].role + "\n" + r.messages[i].content, ids)) {
+    if (!stc::tools::appendTokens(
+            m_, r.messages[i].role + "\n" + r.messages[i].content, false,
+            ids)) {
       e.message =
           "messages[" + std::to_string(i) + "].content: " + stc_last_error(m_);
       e.param = "messages[" + std::to_string(i) + "].content";
       return false;
     }
     ids.push_back(imEnd);
-    tokenize("\n", ids);
+    stc::tools::appendTokens(m_, "\n", false, ids);
   }
   ids.push_back(imStart);
-  tokenize("assistant\n", ids);
+  stc::tools::appendTokens(m_, "assistant\n", false, ids);
   return true;
 }
 

@@ -87,7 +87,6 @@ private:
   void run();
   void process(Job &job);
   bool promptIds(const Request &r, std::vector<int32_t> &ids, ApiError &e);
-  bool tokenize(const std::string &text, std::vector<int32_t> &ids);
 
   stc_model *m_;
   const int maxQueue_;

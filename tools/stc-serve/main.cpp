@@ -6,6 +6,7 @@
 #include "OpenAi.h"
 
 #include "ByteSize.h"
+#include "CApiTools.h"
 
 #include <httplib.h>
 #include <nlohmann/json.hpp>
@@ -52,10 +53,10 @@ int fail(const std::string &m) {
 
 struct Options {
   std::string path, host = "127.0.0.1", modelName;
-  int port = 8080, threads = 0, ctx = 0, queue = 16;
-  bool lazy = false, fromStorage = false, forceChatMl = false, quiet = false,
-       sharedMapping = false;
-  uint64_t budget = 0, maxBody = 4 << 20;
+  int port = 8080, queue = 16;
+  bool forceChatMl = false, quiet = false;
+  stc::tools::LoadFlags load;
+  uint64_t maxBody = 4 << 20;
 };
 
 bool parseInt(const char *v, int lo, int hi, int &out) {
@@ -96,9 +97,9 @@ int parse(int argc, char **argv, Options &o) {
   o.modelName = folder.substr(folder.rfind('/') + 1);
   for (int i = 2; i < argc; ++i) {
     const std::string a = argv[i];
-    bool *flag = a == "--lazy"                   ? &o.lazy
-                 : a == "--experts-from-storage" ? &o.fromStorage
-                 : a == "--shared-mapping"       ? &o.sharedMapping
+    bool *flag = a == "--lazy"                   ? &o.load.lazy
+                 : a == "--experts-from-storage" ? &o.load.fromStorage
+                 : a == "--shared-mapping"       ? &o.load.sharedMapping
                  : a == "--quiet"                ? &o.quiet
                                                  : nullptr;
     if (flag) {
@@ -122,15 +123,15 @@ int parse(int argc, char **argv, Options &o) {
     else if (a == "--model-name")
       o.modelName = v;
     else if (a == "--threads")
-      ok = parseInt(v, 0, 4096, o.threads);
+      ok = parseInt(v, 0, 4096, o.load.threads);
     else if (a == "--ctx")
-      ok = parseInt(v, 0, 1 << 24, o.ctx);
+      ok = parseInt(v, 0, 1 << 24, o.load.ctx);
     else if (a == "--queue")
       ok = parseInt(v, 1, 4096, o.queue);
     else if (a == "--max-body")
       ok = stc::rt::parseByteSize(v, o.maxBody) && o.maxBody > 0;
     else if (a == "--memory-budget")
-      ok = stc::rt::parseByteSize(v, o.budget);
+      ok = stc::rt::parseByteSize(v, o.load.budget);
     else if (a == "--chat-template") {
       ok = std::string(v) == "chatml";
       o.forceChatMl = true;
@@ -395,13 +396,7 @@ int main(int argc, char **argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   char err[1024];
-  stc_options options = {};
-  options.threads = o.threads;
-  options.max_context = o.ctx;
-  options.lazy = o.lazy;
-  options.memory_budget = o.budget;
-  options.experts_from_storage = o.fromStorage ? 1 : 0;
-  options.shared_mapping = o.sharedMapping ? 1 : 0;
+  const stc_options options = o.load.options();
   stc_model *m = stc_load_with(o.path.c_str(), &options, err, sizeof(err));
   if (!m)
     return fail(err);
