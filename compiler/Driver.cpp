@@ -62,14 +62,13 @@ std::string defaultPipeline(const std::string &quant,
 namespace {
 
 // Notes and the summary lines: to stderr, or nowhere under -q.
-bool quietCompile = false;
-llvm::raw_ostream &info() {
-  return quietCompile ? llvm::nulls() : llvm::errs();
+llvm::raw_ostream &info(const CompileOptions &o) {
+  return o.quiet ? llvm::nulls() : llvm::errs();
 }
 
 // One line naming the weights whose checkpoint type no kernel reads and what
 // they are stored as (st-quantize's choice: the exact image, or a rule's).
-void reportConversions(ModuleOp module) {
+void reportConversions(ModuleOp module, llvm::raw_ostream &os) {
   std::map<std::string, int> counts; // "q4_k -> f32"
   module.walk([&](st::WeightOp w) {
     Type src = w.getSourceType()
@@ -102,9 +101,9 @@ void reportConversions(ModuleOp module) {
     list += (list.empty() ? "" : ", ") + c.first + " (" +
             std::to_string(c.second) + ")";
   }
-  info() << "stc: converted " << total
-         << " tensors that no kernel reads as stored: " << list
-         << "; --report gives the bytes per token\n";
+  os << "stc: converted " << total
+     << " tensors that no kernel reads as stored: " << list
+     << "; --report gives the bytes per token\n";
 }
 
 bool isScheme(const std::string &s) {
@@ -241,7 +240,6 @@ Status compile(const CompileOptions &o) {
     return true;
   }();
   (void)registered;
-  quietCompile = o.quiet;
   if (o.quiet)
     Progress::setEnabled(false);
   if (o.outDir.empty())
@@ -309,7 +307,7 @@ Status compile(const CompileOptions &o) {
     STC_TRY(Checkpoint::open(o.input, ck));
     haveCheckpoint = true;
     for (const std::string &n : ck.config.notes)
-      info() << "stc: note: " << n << "\n";
+      info(o) << "stc: note: " << n << "\n";
     module = importCheckpoint(context, ck);
   }
   // The tokenizer comes from the checkpoint (for edited IR, the one it names).
@@ -323,9 +321,9 @@ Status compile(const CompileOptions &o) {
     if (haveCheckpoint)
       STC_TRY(importTokenizer(ck, tokenizer, hasTokenizer));
     if (!hasTokenizer)
-      info() << "stc: note: " << ckPath
-             << " has no tokenizer: the model takes and gives token ids "
-                "only\n";
+      info(o) << "stc: note: " << ckPath
+              << " has no tokenizer: the model takes and gives token ids "
+                 "only\n";
   }
 
   STC_TRY(makeDirectories(o.outDir));
@@ -351,7 +349,7 @@ Status compile(const CompileOptions &o) {
   if (failed(pm.run(*module)))
     return Status::error(
         "compile: the pass pipeline failed (diagnostics above)");
-  reportConversions(*module);
+  reportConversions(*module, info(o));
   if (o.emit == "mlir")
     return printToFile(*module, joinPath(o.outDir, "model.mlir"));
   if (o.report) {
@@ -394,12 +392,12 @@ Status compile(const CompileOptions &o) {
   STC_TRY(buildKernels(target, findTool("stc-kernelgen"),
                        joinPath(tmp, "kernels"), archives, kernels,
                        o.kernelCache, kstats));
-  info() << "stc: kernels: " << kstats.generated << " generated, "
-         << kstats.cached << " from the cache"
-         << (o.kernelCache.empty() ? " (off)" : " (" + o.kernelCache + ")");
+  info(o) << "stc: kernels: " << kstats.generated << " generated, "
+          << kstats.cached << " from the cache"
+          << (o.kernelCache.empty() ? " (off)" : " (" + o.kernelCache + ")");
   if (kstats.damaged)
-    info() << ", " << kstats.damaged << " damaged cache entries rebuilt";
-  info() << "\n";
+    info(o) << ", " << kstats.damaged << " damaged cache entries rebuilt";
+  info(o) << "\n";
   // The kernels the plan never calls become stubs that fail, so out/ carries
   // none of their code; their names let the runtime refuse a model that would
   // need one (a model file linked with another compile's libstc_model.a).
@@ -527,10 +525,10 @@ Status compile(const CompileOptions &o) {
     STC_TRY(moveInto(joinPath(tmp, file), joinPath(o.outDir, file)));
   STC_TRY(
       moveInto(joinPath(tmp, "model.stcm"), joinPath(o.outDir, "model.stcm")));
-  info() << "stc: wrote " << o.outDir << " for " << target.name << ": "
-         << stats.steps << " steps, " << stats.tensors << " tensors, "
-         << llvm::format("%.1f", stats.fileBytes / 1048576.0)
-         << " MiB model file\n";
+  info(o) << "stc: wrote " << o.outDir << " for " << target.name << ": "
+          << stats.steps << " steps, " << stats.tensors << " tensors, "
+          << llvm::format("%.1f", stats.fileBytes / 1048576.0)
+          << " MiB model file\n";
   return Status::success();
 }
 

@@ -16,16 +16,13 @@ bool attentionHd128(int headDim, int heads, int kvHeads) {
   return headDim == 128 && kvHeads > 0 && (heads / kvHeads) % 2 == 0;
 }
 
-const char *attentionKernel(int headDim, int heads, int kvHeads) {
-  return attentionHd128(headDim, heads, kvHeads) ? "stc_attention_hd128"
-                                                 : "stc_attention";
-}
-
 std::vector<std::string> kernelsFor(const model::Model &m) {
   std::vector<std::string> out = {"stc_rms_norm", "stc_rope_neox",
-                                  attentionKernel(m.config()->head_dim(),
-                                                  m.config()->num_heads(),
-                                                  m.config()->num_kv_heads())};
+                                  attentionHd128(m.config()->head_dim(),
+                                                 m.config()->num_heads(),
+                                                 m.config()->num_kv_heads())
+                                      ? "stc_attention_hd128"
+                                      : "stc_attention"};
   auto add = [&](const std::string &k) {
     if (std::find(out.begin(), out.end(), k) == out.end())
       out.push_back(k);

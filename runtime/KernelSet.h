@@ -11,14 +11,14 @@
 
 namespace stc::rt {
 
+// Whether a head shape takes the attention kernel specialized for head_dim 128
+// (stc_attention_hd128): an even number of query heads per KV head, as it
+// takes two at a time.
+bool attentionHd128(int headDim, int heads, int kvHeads);
+
 // The kernel functions ("stc_gemm_q4_0", ...) the plan of `m` may call, from
 // its weights' types and layouts (a superset: every path a step can take,
 // prefill, decode and the expert cache alike).
-// The attention kernel for a head shape: specialized for head_dim 128 with an
-// even number of query heads per KV head (it takes two at a time).
-bool attentionHd128(int headDim, int heads, int kvHeads);
-const char *attentionKernel(int headDim, int heads, int kvHeads);
-
 std::vector<std::string> kernelsFor(const model::Model &m);
 
 } // namespace stc::rt
