@@ -84,8 +84,9 @@ void reportConversions(ModuleOp module, llvm::raw_ostream &os) {
     else if (transposed && isa<st::Q8_0Type>(src))
       kind = "q8_0";
     DType from;
-    if (kind.empty() || !quant || !parseDTypeName(kind, from))
-      return;
+    if (kind.empty() || !quant || !parseDTypeName(kind, from) ||
+        (!transposed && quant.getValue() == kind))
+      return; // kept as stored: a type the kernels read
     // The exact image, unless a rule asked for a lossy scheme.
     const bool exact = quant.getValue() ==
                        (transposed ? "f32" : dtypeName(exactKernelType(from)));
@@ -107,8 +108,10 @@ void reportConversions(ModuleOp module, llvm::raw_ostream &os) {
 }
 
 bool isScheme(const std::string &s) {
-  return s == "q4_0" || s == "q8_0" || s == "f16" || s == "f32";
+  return s == "q4_0" || s == "q8_0" || s == "q4_k" || s == "q5_k" ||
+         s == "q6_k" || s == "q3_k" || s == "f16" || s == "f32";
 }
+const char *kSchemes = "q4_0, q8_0, q4_k, q5_k, q6_k, q3_k, f16 or f32";
 
 Status printToFile(Operation *op, const std::string &path) {
   std::string text;
@@ -245,8 +248,8 @@ Status compile(const CompileOptions &o) {
   if (o.outDir.empty())
     return Status::error("compile: -o OUT_DIR is required");
   if (!isScheme(o.quant))
-    return Status::error("unknown quant scheme '" + o.quant +
-                         "' (expected q4_0, q8_0, f16 or f32)");
+    return Status::error("unknown quant scheme '" + o.quant + "' (expected " +
+                         kSchemes + ")");
   if (!o.emit.empty() && o.emit != "mlir")
     return Status::error("--emit: only 'mlir' is supported, got '" + o.emit +
                          "'");
@@ -274,15 +277,15 @@ Status compile(const CompileOptions &o) {
       size_t eq = line.rfind('=');
       if (eq == std::string::npos || !isScheme(line.substr(eq + 1)))
         return Status::error(o.quantRulesFile + ":" + std::to_string(lineNo) +
-                             ": expected glob=scheme (q4_0, q8_0, f16 or f32)");
+                             ": expected glob=scheme (" + kSchemes + ")");
       rules.push_back(line);
     }
   }
   for (const std::string &r : rules) {
     size_t eq = r.rfind('=');
     if (eq == std::string::npos || !isScheme(r.substr(eq + 1)))
-      return Status::error("--quant-rule '" + r +
-                           "': expected glob=scheme (q4_0, q8_0, f16 or f32)");
+      return Status::error("--quant-rule '" + r + "': expected glob=scheme (" +
+                           std::string(kSchemes) + ")");
   }
 
   DialectRegistry registry;

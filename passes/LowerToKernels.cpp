@@ -15,6 +15,26 @@ using namespace stc::st;
 
 namespace {
 
+// The K-quants the kernels read, with ggml's block sizes: stored as their own
+// block type (in rows16k tiles).
+struct KScheme {
+  const char *name;
+  unsigned bytes;
+};
+constexpr KScheme kKSchemes[] = {
+    {"q4_k", 144}, {"q5_k", 176}, {"q6_k", 210}, {"q3_k", 110}};
+
+// The K-quant block type a weight is stored in, or null.
+BlockType kQuantType(Type t) {
+  auto b = dyn_cast<BlockType>(t);
+  if (!b)
+    return {};
+  for (const KScheme &k : kKSchemes)
+    if (b.getKind() == k.name)
+      return b;
+  return {};
+}
+
 // The storage element type for a scheme name, or the current type made
 // kernel-readable.
 Type storageType(MLIRContext *ctx, Type current, StringAttr quant) {
@@ -24,6 +44,9 @@ Type storageType(MLIRContext *ctx, Type current, StringAttr quant) {
       return Q4_0Type::get(ctx);
     if (q == "q8_0")
       return Q8_0Type::get(ctx);
+    for (const KScheme &k : kKSchemes)
+      if (q == k.name)
+        return BlockType::get(ctx, k.name, 256, k.bytes);
     if (q == "f16")
       return Float16Type::get(ctx);
     return Float32Type::get(ctx);
@@ -39,6 +62,8 @@ std::string gemmImpl(Value w) {
     return "gemm_q4_0";
   if (isa<Q8_0Type>(e))
     return "gemm_q8_0";
+  if (BlockType k = kQuantType(e))
+    return "gemm_" + k.getKind().str();
   if (e.isF16())
     return "gemm_f16";
   return "gemm_f32";
@@ -73,13 +98,23 @@ struct StLowerToKernels
       auto t = cast<RankedTensorType>(w.getType());
       auto quant = w->getAttrOfType<StringAttr>("quant");
       Type elt = storageType(ctx, t.getElementType(), quant);
-      bool quantized = isa<Q4_0Type, Q8_0Type>(elt);
+      const bool kquant = static_cast<bool>(kQuantType(elt));
+      bool quantized = isa<Q4_0Type, Q8_0Type>(elt) || kquant;
       // st-sparse-reglu's layouts stay; everything else gets the dense one.
       auto requested = w->getAttrOfType<StringAttr>("layout");
       llvm::StringRef layout = quantized ? "rows16" : "row_major";
       if (requested && (requested.getValue() == "blocks16" ||
-                        requested.getValue() == "transposed"))
+                        requested.getValue() == "transposed")) {
+        if (kquant) {
+          w.emitError() << "weight @" << w.getSymName() << " is laid out "
+                        << requested.getValue()
+                        << " for st-sparse-reglu, whose kernels read f32, "
+                           "q8_0 or q4_0, not "
+                        << elt;
+          return WalkResult::interrupt();
+        }
         layout = requested.getValue();
+      }
       if (layout == "blocks16" && !quantized)
         layout = "row_major";
       if (layout == "transposed" && !quantized && !elt.isF32()) {
@@ -111,6 +146,13 @@ struct StLowerToKernels
           return WalkResult::interrupt();
         }
         int64_t rows = t.getDimSize(rank - 2), cols = t.getDimSize(rank - 1);
+        if (kquant && (rows % 16 != 0 || cols % 256 != 0)) {
+          w.emitError() << "weight @" << w.getSymName() << " is " << rows << "x"
+                        << cols << "; storing it as " << elt
+                        << " (rows16k tiles) needs rows in multiples of 16 and "
+                           "columns in multiples of 256";
+          return WalkResult::interrupt();
+        }
         if (rows % 16 != 0 || cols % 32 != 0) {
           w.emitError() << "weight @" << w.getSymName() << " is " << rows << "x"
                         << cols << "; storing it as " << elt

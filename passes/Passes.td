@@ -57,8 +57,11 @@ def StQuantize : Pass<"st-quantize", "mlir::ModuleOp"> {
       scrambles the top-k choice, and norms are a few KiB;
     - weights already stored quantized (a q4_0/q8_0 GGUF) keep their scheme, so their
       bytes pass through untouched rather than being requantized;
-    - weights in another ggml block type (`!st.block<...>`: Q4_1, Q5_0, Q5_1, Q2_K-Q6_K,
-      IQ4_NL, IQ4_XS, which no kernel reads yet) get their exact image in a type the
+    - weights in a K-quant the kernels read (`!st.block<"q4_k" | "q5_k" | "q6_k" |
+      "q3_k", ...>`) keep it when their rows are a multiple of 16 (the rows16k tiles
+      hold 16 rows x 256 columns): the blocks' own levels and scales pass through;
+    - weights in another ggml block type (Q4_1, Q5_0, Q5_1, Q2_K, IQ4_NL, IQ4_XS, or a
+      K-quant whose rows do not fill tiles) get their exact image in a type the
       kernels read, never a lossy requantization: q8_0 for q5_0 and iq4_nl (their
       values are int8 times the block's own scale), f32 for the others; a rule may
       still ask for a lossy scheme by name;
@@ -81,21 +84,22 @@ def StQuantize : Pass<"st-quantize", "mlir::ModuleOp"> {
     ```
     and for a Q4_K_M-style GGUF:
     ```mlir
-    st.weight @blk.0.attn_q : tensor<256x256x!st.block<"q4_k", 256, 144>> extents [...] {quant = "f32"}
-    st.weight @blk.0.attn_v : tensor<128x256x!st.block<"q6_k", 256, 210>> extents [...] {quant = "f32"}
+    st.weight @blk.0.attn_q : tensor<256x256x!st.block<"q4_k", 256, 144>> extents [...] {quant = "q4_k"}
+    st.weight @blk.0.attn_v : tensor<128x256x!st.block<"q6_k", 256, 210>> extents [...] {quant = "q6_k"}
     st.weight @blk.0.ffn_down_exps : tensor<4x256x256x!st.block<"q5_0", 32, 22>> extents [...] {quant = "q8_0"}
     ```
   }];
   let options = [
     Option<"defaultScheme", "default", "std::string", /*default=*/"\"q4_0\"",
-           "Scheme for weights no rule matches: q4_0, q8_0, f16 or f32">,
+           "Scheme for weights no rule matches: q4_0, q8_0, q4_k, q5_k, q6_k, "
+           "q3_k, f16 or f32">,
     ListOption<"rules", "rules", "std::string",
                "Per-tensor rules glob=scheme, first match wins">,
   ];
   let statistics = [
     Statistic<"numQuantized", "quantized", "Weights stored as q4_0 or q8_0">,
     Statistic<"numPassedThrough", "passed-through",
-              "Already-quantized weights kept as they are">,
+              "Already-quantized weights kept as they are (q4_0, q8_0, K-quants)">,
     Statistic<"numConverted", "converted",
               "Weights of other ggml block types stored as their exact image">,
   ];

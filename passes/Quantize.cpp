@@ -29,8 +29,20 @@ bool globMatch(llvm::StringRef pattern, llvm::StringRef text) {
   return globMatch(pattern.drop_front(), text.drop_front());
 }
 
+// The K-quants the kernels read in rows16k tiles.
+bool isKScheme(llvm::StringRef s) {
+  return s == "q4_k" || s == "q5_k" || s == "q6_k" || s == "q3_k";
+}
+
 bool isScheme(llvm::StringRef s) {
-  return s == "q4_0" || s == "q8_0" || s == "f16" || s == "f32";
+  return s == "q4_0" || s == "q8_0" || s == "f16" || s == "f32" || isKScheme(s);
+}
+
+// Whether a K-quant matrix of this shape fits rows16k tiles (16 rows x 256
+// columns).
+bool fitsKTiles(RankedTensorType t) {
+  return t.getRank() >= 2 && t.getDimSize(t.getRank() - 2) % 16 == 0 &&
+         t.getDimSize(t.getRank() - 1) % 256 == 0;
 }
 
 struct StQuantize : public stc::st::impl::StQuantizeBase<StQuantize> {
@@ -39,9 +51,9 @@ struct StQuantize : public stc::st::impl::StQuantizeBase<StQuantize> {
   void runOnOperation() override {
     ModuleOp module = getOperation();
     if (!isScheme(defaultScheme)) {
-      module.emitError() << "st-quantize: unknown quant scheme '"
-                         << defaultScheme
-                         << "' (expected q4_0, q8_0, f16 or f32)";
+      module.emitError()
+          << "st-quantize: unknown quant scheme '" << defaultScheme
+          << "' (expected q4_0, q8_0, q4_k, q5_k, q6_k, q3_k, f16 or f32)";
       return signalPassFailure();
     }
     SmallVector<std::pair<std::string, std::string>> parsed;
@@ -51,7 +63,7 @@ struct StQuantize : public stc::st::impl::StQuantizeBase<StQuantize> {
       if (eq == std::string::npos || !isScheme(scheme)) {
         module.emitError() << "st-quantize: rule '" << rule
                            << "' must be glob=scheme with scheme q4_0, q8_0, "
-                              "f16 or f32";
+                              "q4_k, q5_k, q6_k, q3_k, f16 or f32";
         return signalPassFailure();
       }
       parsed.push_back({rule.substr(0, eq), scheme});
@@ -84,10 +96,16 @@ struct StQuantize : public stc::st::impl::StQuantizeBase<StQuantize> {
         } else if (isa<Q4_0Type, Q8_0Type>(elt)) {
           scheme = isa<Q4_0Type>(elt) ? "q4_0" : "q8_0";
           ++numPassedThrough;
+        } else if (auto block = dyn_cast<BlockType>(elt);
+                   block && isKScheme(block.getKind()) && fitsKTiles(t)) {
+          // Kept: the K-quant kernels read the blocks' own levels and scales.
+          scheme = block.getKind().str();
+          ++numPassedThrough;
         } else if (auto block = dyn_cast<BlockType>(elt)) {
           // The exact image in a kernel type: Q5_0's q - 16 and IQ4_NL's
           // table values are int8 under the block's own scale; the others have
-          // none (a min, or sub-block scales), so f32 holds them exactly.
+          // none (a min, or sub-block scales; a K-quant matrix whose rows are
+          // not a multiple of 16), so f32 holds them exactly.
           scheme = block.getKind() == "q5_0" || block.getKind() == "iq4_nl"
                        ? "q8_0"
                        : "f32";
@@ -97,8 +115,17 @@ struct StQuantize : public stc::st::impl::StQuantizeBase<StQuantize> {
         }
       }
       if (!isScheme(scheme)) {
-        w.emitError() << "unknown quant scheme '" << scheme << "' on @" << name
-                      << " (expected q4_0, q8_0, f16 or f32)";
+        w.emitError()
+            << "unknown quant scheme '" << scheme << "' on @" << name
+            << " (expected q4_0, q8_0, q4_k, q5_k, q6_k, q3_k, f16 or f32)";
+        failed = true;
+        return;
+      }
+      if (isKScheme(scheme) && !fitsKTiles(t)) {
+        w.emitError() << "@" << name << " (" << t << ") cannot be stored as "
+                      << scheme
+                      << ": its tiles need rows in multiples of 16 and "
+                         "columns in multiples of 256";
         failed = true;
         return;
       }

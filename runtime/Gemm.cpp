@@ -1,14 +1,18 @@
 // The weight-streaming kernel calls of the runtime: dense GEMM/GEMV (f32, f16,
-// Q4_0, Q8_0 in rows16 tiles), the batched GEMV over k experts, the Q8_0
-// activation quantization they share, and the embedding row lookup.
+// Q4_0, Q8_0 in rows16 tiles, the K-quants in rows16k tiles), the batched GEMV
+// over k experts, the Q8_0 activation quantization they share, and the
+// embedding row lookup.
 #include "Runtime.h"
 
 #include "Half.h"
+#include "KTileRow.h"
 #include "Kernels.h"
 #include "RuntimeDetail.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstring>
+#include <vector>
 
 namespace stc::rt {
 
@@ -25,6 +29,8 @@ void Runtime::embedRow(const Weight &w, int64_t row, float *out) const {
   default:
     break;
   }
+  if (isKQuant(w.t->dtype()))
+    return kTileRowToFloat(kKindOf(w.t->dtype()), w.data, K, row, out);
   // Rows16: gather the row's bytes out of its group's tiles.
   const int Q = quads(w.t->dtype());
   const int64_t B = K / 32, g = row / 16, l = row % 16;
@@ -76,9 +82,55 @@ bool Runtime::quantizeInto(const float *x, int n, int32_t K, int8_t *q,
   return true;
 }
 
+bool Runtime::kquantGemm(const Weight &w, int32_t experts, int64_t stride,
+                         const int32_t *idx, int slots, const int8_t *q,
+                         const float *d, const float *sums, bool sharedInput,
+                         float *y, int32_t perTask, std::string &error) {
+  const KTileLayout L = kTileLayout(kKindOf(w.t->dtype()));
+  const int32_t K = static_cast<int32_t>(w.cols),
+                N = static_cast<int32_t>(w.rows);
+  const int32_t B = K / 32, G = N / 16, SB = K / kKTileCols, tile = L.tileBytes;
+  if (stride > INT32_MAX || static_cast<int64_t>(G) * SB * tile > INT32_MAX) {
+    error = "tensor '" + w.t->name()->str() +
+            "' is too large for one K-quant kernel call";
+    return false;
+  }
+  const int32_t es = static_cast<int32_t>(stride);
+  const int32_t rowK = sharedInput ? 0 : K, rowB = sharedInput ? 0 : B;
+  HBuf hw(w.data, halide_type_uint, 8,
+          {{tile, 1}, {SB, tile}, {G, SB * tile}, {experts, es}});
+  HBuf hsd(w.data + L.supers, halide_type_uint, 16,
+           {{16, 1},
+            {L.mins >= 0 ? 2 : 1, 16},
+            {SB, tile / 2},
+            {G, SB * tile / 2},
+            {experts, es / 2}});
+  HBuf hidx(idx, halide_type_int, 32, {{slots, 1}});
+  HBuf hqx(q, halide_type_int, 8, {{K, 1}, {slots, rowK}});
+  HBuf hdx(d, halide_type_float, 32, {{B, 1}, {slots, rowB}});
+  HBuf hsx(sums, halide_type_float, 32, {{B, 1}, {slots, rowB}});
+  HBuf hy(y, halide_type_float, 32, {{16, 1}, {G, 16}, {slots, N}});
+  auto *kernel = w.t->dtype() == model::DType::Q4_K   ? stc_gemm_q4_k
+                 : w.t->dtype() == model::DType::Q5_K ? stc_gemm_q5_k
+                 : w.t->dtype() == model::DType::Q6_K ? stc_gemm_q6_k
+                                                      : stc_gemm_q3_k;
+  if (kernel(hw.get(), hsd.get(), hidx.get(), hqx.get(), hdx.get(), hsx.get(),
+             perTask, hy.get()) != 0) {
+    error = kernelError("K-quant gemm kernel failed on tensor '" +
+                        w.t->name()->str() + "'");
+    return false;
+  }
+  return true;
+}
+
 bool Runtime::expertsGemm(int tensor, const int32_t *idx, int slots,
                           bool sharedInput, float *y, std::string &error) {
   Weight w = weight(tensor);
+  if (isKQuant(w.t->dtype()))
+    return kquantGemm(w, static_cast<int32_t>(w.t->shape()->Get(0)),
+                      static_cast<int64_t>(w.t->expert_stride()), idx, slots,
+                      qx_.data(), dx_.data(), sx_.data(), sharedInput, y,
+                      groupsPerTask(static_cast<int32_t>(w.rows / 16)), error);
   const int32_t K = static_cast<int32_t>(w.cols),
                 N = static_cast<int32_t>(w.rows);
   const int32_t B = K / 32, G = N / 16, Q = quads(w.t->dtype());
@@ -131,6 +183,10 @@ bool Runtime::gemm(const float *x, int n, const Weight &w, float *y,
   }
   case model::DType::Q8_0:
   case model::DType::Q4_0:
+  case model::DType::Q4_K:
+  case model::DType::Q5_K:
+  case model::DType::Q6_K:
+  case model::DType::Q3_K:
     // Quantize the activations once per call; every row of W reuses them.
     return quantizeRows(x, n, K, error) &&
            gemmQuantized(qx_.data(), dx_.data(), sx_.data(), n, w, y,
@@ -150,6 +206,12 @@ bool Runtime::gemm(const float *x, int n, const Weight &w, float *y,
 bool Runtime::gemmQuantized(const int8_t *q, const float *d, const float *sums,
                             int n, const Weight &w, float *y, int32_t perTask,
                             std::string &error) {
+  if (isKQuant(w.t->dtype())) {
+    // One matrix: every slot (token) reads expert 0.
+    std::vector<int32_t> zeros(static_cast<size_t>(n), 0);
+    return kquantGemm(w, 1, 0, zeros.data(), n, q, d, sums, false, y, perTask,
+                      error);
+  }
   const int32_t K = static_cast<int32_t>(w.cols),
                 N = static_cast<int32_t>(w.rows);
   const int32_t B = K / 32, G = N / 16, Q = quads(w.t->dtype());

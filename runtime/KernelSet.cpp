@@ -7,7 +7,20 @@ namespace stc::rt {
 namespace {
 
 const char *suffix(model::DType t) {
-  return t == model::DType::Q4_0 ? "q4_0" : "q8_0";
+  switch (t) {
+  case model::DType::Q4_0:
+    return "q4_0";
+  case model::DType::Q4_K:
+    return "q4_k";
+  case model::DType::Q5_K:
+    return "q5_k";
+  case model::DType::Q6_K:
+    return "q6_k";
+  case model::DType::Q3_K:
+    return "q3_k";
+  default:
+    return "q8_0";
+  }
 }
 
 } // namespace
@@ -34,7 +47,8 @@ std::vector<std::string> kernelsFor(const model::Model &m) {
     for (int32_t i : *s->weights()) {
       const model::Tensor *t = m.tensors()->Get(i);
       const model::DType d = t->dtype();
-      const bool quant = d == model::DType::Q4_0 || d == model::DType::Q8_0;
+      const bool quant =
+          d == model::DType::Q4_0 || d == model::DType::Q8_0 || isKQuant(d);
       if (!quant) { // f32 (the router at least) or f16 matrices
         add(d == model::DType::F16 ? "stc_gemm_f16" : "stc_gemm_f32");
         continue;
@@ -43,7 +57,8 @@ std::vector<std::string> kernelsFor(const model::Model &m) {
       // (prefill, experts through the cache).
       add("stc_quantize_q8");
       add(std::string("stc_gemm_") + suffix(d));
-      if (s->op() == model::Op::Moe) {
+      // One K-quant kernel serves 2-D matrices and stacked experts alike.
+      if (s->op() == model::Op::Moe && !isKQuant(d)) {
         add(std::string("stc_gemm_experts_") + suffix(d));
         if (t->layout() == model::Layout::Blocks16)
           add(std::string("stc_sparse_up_") + suffix(d));

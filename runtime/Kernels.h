@@ -37,6 +37,17 @@ STC_KERNEL stc_gemm_experts_q8_0(halide_buffer_t *w, halide_buffer_t *sw,
                                  halide_buffer_t *idx, halide_buffer_t *qx,
                                  halide_buffer_t *dx, halide_buffer_t *sx,
                                  int32_t groups_per_task, halide_buffer_t *y);
+// ggml's K-quants in rows16k tiles (KQuantLayout.h), decode, prefill and
+// experts alike: slot s reads expert idx[s] (idx all 0 for a 2-D matrix).
+#define STC_KQUANT_GEMM(name)                                                  \
+  STC_KERNEL name(halide_buffer_t *w, halide_buffer_t *sd,                     \
+                  halide_buffer_t *idx, halide_buffer_t *qx,                   \
+                  halide_buffer_t *dx, halide_buffer_t *sx,                    \
+                  int32_t groups_per_task, halide_buffer_t *y)
+STC_KQUANT_GEMM(stc_gemm_q4_k);
+STC_KQUANT_GEMM(stc_gemm_q5_k);
+STC_KQUANT_GEMM(stc_gemm_q6_k);
+STC_KQUANT_GEMM(stc_gemm_q3_k);
 STC_KERNEL stc_sparse_up_q4_0(halide_buffer_t *w, halide_buffer_t *sw,
                               halide_buffer_t *ent, halide_buffer_t *qx,
                               halide_buffer_t *dx, halide_buffer_t *sx,

@@ -3,6 +3,7 @@
 // they share).
 #pragma once
 
+#include "KQuantLayout.h"
 #include "model_generated.h"
 
 #include <cstddef>
@@ -18,6 +19,18 @@ constexpr uint64_t kTensorAlignment = 64; // every other tensor
 // Tiles of 16 blocks (512 values) a Blocks16 row of `cols` values occupies.
 inline uint64_t blocks16Tiles(int64_t cols) {
   return static_cast<uint64_t>((cols / 32 + 15) / 16);
+}
+
+// Whether `t` is a K-quant (rows16k tiles) and which.
+inline bool isKQuant(model::DType t) {
+  return t == model::DType::Q4_K || t == model::DType::Q5_K ||
+         t == model::DType::Q6_K || t == model::DType::Q3_K;
+}
+inline KKind kKindOf(model::DType t) {
+  return t == model::DType::Q5_K   ? KKind::Q5_K
+         : t == model::DType::Q6_K ? KKind::Q6_K
+         : t == model::DType::Q3_K ? KKind::Q3_K
+                                   : KKind::Q4_K;
 }
 
 // Bytes a tensor of `dtype` with `shape` occupies in `layout` (all experts), or
@@ -63,6 +76,18 @@ inline uint64_t tensorBytes(model::DType dtype, model::Layout layout,
     if (layout == model::Layout::Blocks16)
       bytes =
           static_cast<uint64_t>(rows) * blocks16Tiles(cols) * 16 * blockBytes;
+    break;
+  }
+  case model::DType::Q4_K:
+  case model::DType::Q5_K:
+  case model::DType::Q6_K:
+  case model::DType::Q3_K: {
+    // Rows16 only: 16-row x 256-column tiles.
+    int64_t cols = shape[rank - 1], rows = rank >= 2 ? shape[rank - 2] : 1;
+    if (layout != model::Layout::Rows16 || rank < 2 || rows % kKTileRows != 0 ||
+        cols % kKTileCols != 0)
+      return 0;
+    bytes = kTileMatrixBytes(kKindOf(dtype), rows, cols);
     break;
   }
   default:

@@ -21,6 +21,14 @@ const char *opKind(const model::Step *s, const model::Tensor *w) {
       return "gemm q4_0";
     case model::DType::Q8_0:
       return "gemm q8_0";
+    case model::DType::Q4_K:
+      return "gemm q4_k";
+    case model::DType::Q5_K:
+      return "gemm q5_k";
+    case model::DType::Q6_K:
+      return "gemm q6_k";
+    case model::DType::Q3_K:
+      return "gemm q3_k";
     case model::DType::F16:
       return "gemm f16";
     default:

@@ -153,6 +153,13 @@ private:
   // in qx_ (one shared row, or one per slot), into y [slots][rows].
   bool expertsGemm(int tensor, const int32_t *idx, int slots, bool sharedInput,
                    float *y, std::string &error);
+  // The K-quant kernel on `experts` stacked rows16k matrices at `data`
+  // (`stride` bytes apart): slot s multiplies expert idx[s] with quantized row
+  // s (row 0 for every slot when sharedInput). Uses no member scratch.
+  bool kquantGemm(const Weight &w, int32_t experts, int64_t stride,
+                  const int32_t *idx, int slots, const int8_t *q,
+                  const float *d, const float *sums, bool sharedInput, float *y,
+                  int32_t perTask, std::string &error);
   int32_t groupsPerTask(int32_t groups) const;
   void embedRow(const Weight &table, int64_t row, float *out) const;
   // A Moe step: checks the routing, then the dense or (down stored

@@ -4,6 +4,7 @@
 #include "formats/Checkpoint.h"
 #include "formats/DType.h"
 #include "formats/FileIO.h"
+#include "formats/KTiles.h"
 #include "formats/Progress.h"
 
 #include "ModelLayout.h"
@@ -54,6 +55,14 @@ fb::DType toFb(DType t) {
     return fb::DType::Q8_0;
   case DType::Q4_0:
     return fb::DType::Q4_0;
+  case DType::Q4_K:
+    return fb::DType::Q4_K;
+  case DType::Q5_K:
+    return fb::DType::Q5_K;
+  case DType::Q6_K:
+    return fb::DType::Q6_K;
+  case DType::Q3_K:
+    return fb::DType::Q3_K;
   default:
     break; // no kernel reads the other block types: never stored
   }
@@ -529,7 +538,8 @@ private:
   Status writeWeight(const WeightPlan &w, AtomicOutputFile &out) {
     if (w.layout == fb::Layout::Blocks16 || w.layout == fb::Layout::Transposed)
       return writeSparseWeight(w, out);
-    const bool rows16 = w.layout == fb::Layout::Rows16;
+    const bool ktiles = isKTileType(w.stored);
+    const bool rows16 = w.layout == fb::Layout::Rows16 && !ktiles;
     const int64_t experts = w.shape.size() == 3 ? w.shape[0] : 1;
     const int64_t rows = w.shape.size() >= 2 ? w.shape[w.shape.size() - 2] : 1;
     const int64_t cols = w.shape.back();
@@ -555,6 +565,12 @@ private:
           stored = dst.data();
         }
         progress_->set(out.offset() - dataStart_);
+        if (ktiles) { // rows16k: the scales travel inside the tiles
+          tiles.resize(rt::kTileMatrixBytes(kKindOf(w.stored), n, cols));
+          packKTiles(w.stored, stored, n, cols, tiles.data());
+          STC_TRY(out.write(tiles.data(), tiles.size()));
+          continue;
+        }
         if (!rows16) {
           STC_TRY(out.write(stored, n * dstRowBytes));
           continue;

@@ -64,6 +64,14 @@ std::string howBuilt(llvm::StringRef op, llvm::StringRef impl,
              "about 42% of bandwidth: the slow path";
     return s + "NEON (arm_dot_prod target)";
   }
+  if (impl == "gemm_q4_k" || impl == "gemm_q5_k" || impl == "gemm_q6_k" ||
+      impl == "gemm_q3_k")
+    return "rows16k tiles (16 rows x 256 columns: the ggml blocks' own levels "
+           "in 4/2/1-bit planes, sub-block scales as bytes), int8 dot of Q8_0 "
+           "activations per 16 or 32 columns, the blocks' scales and mins "
+           "applied as ggml defines them; one kernel for dense, prefill and "
+           "experts" +
+           std::string(t.dotHalideTarget.empty() ? "" : " (vpdpbusd)");
   if (impl == "gemm_f32" || impl == "gemm_f16")
     return "float weights, 8-lane partial sums, 16-row tasks";
   if (impl == "halide")

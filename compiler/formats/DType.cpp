@@ -58,7 +58,10 @@ bool parseDTypeName(const std::string &name, DType &out) {
 }
 
 bool isQuantized(DType t) { return info(t).elements > 1; }
-bool hasKernels(DType t) { return t == DType::Q8_0 || t == DType::Q4_0; }
+bool hasKernels(DType t) {
+  return t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q4_K ||
+         t == DType::Q5_K || t == DType::Q6_K || t == DType::Q3_K;
+}
 int blockElements(DType t) { return info(t).elements; }
 size_t blockBytes(DType t) { return info(t).bytes; }
 

@@ -10,8 +10,9 @@
 
 namespace stc {
 
-// Q8_0 and Q4_0 are the block types stc's kernels read; the others (ggml's
-// legacy, K and IQ4 types, as GGUF files store them) are read and converted.
+// Q8_0, Q4_0 and the K-quants Q4_K, Q5_K, Q6_K, Q3_K are the block types stc's
+// kernels read; the others (ggml's legacy types, Q2_K and IQ4, as GGUF files
+// store them) are read and converted.
 enum class DType {
   F32,
   F16,
@@ -40,7 +41,7 @@ const char *dtypeName(DType t);
 bool parseDTypeName(const std::string &name, DType &out);
 // Any block type (elements stored in blocks of blockElements).
 bool isQuantized(DType t);
-// A block type stc's kernels read (Q8_0, Q4_0).
+// A block type stc's kernels read (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K, Q3_K).
 bool hasKernels(DType t);
 // Elements per block (1 for f32/f16/bf16) and bytes per block.
 int blockElements(DType t);
@@ -48,7 +49,7 @@ size_t blockBytes(DType t);
 // The type a weight stored as `t` becomes when it is compiled without an
 // explicit rule: itself when kernels read it; else the exact image in a type
 // they read (Q5_0 and IQ4_NL: Q8_0 with the same scale, their values fit
-// int8); else f32 (every other block type: no exact image, no kernel yet).
+// int8); else f32 (Q4_1, Q5_1, Q2_K, IQ4_XS: no exact image, no kernel yet).
 DType exactKernelType(DType t);
 // Bytes needed for `count` elements (a multiple of 32 for quantized types).
 // Returns false on overflow or when a quantized count is not block-aligned.

@@ -182,15 +182,87 @@ ValueRule valueRule(const WeightSpec &w, bool tied) {
   return r;
 }
 
+// llama-quantize's type for one tensor of a mix: llama_tensor_get_type in
+// llama.cpp's src/llama-quant.cpp (v0.5.0) for what SmallThinker is (not
+// Falcon, not 8 experts, no imatrix), its branches for Q4_K_M, Q3_K_M and
+// Q4_0. `cols` is the row length (ggml's ne[0]).
+DType mixedDType(const WeightSpec &w, int64_t cols, int layers,
+                 const std::string &mix, bool hasOutput) {
+  const DType base = mix == "q4_k_m"   ? DType::Q4_K
+                     : mix == "q3_k_m" ? DType::Q3_K
+                                       : DType::Q4_0;
+  const int n = layers, i = w.layer;
+  auto moreBits = [&] {
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+  };
+  auto has = [&](const char *part) {
+    return w.name.find(part) != std::string::npos;
+  };
+  // The head (or the tied embedding that serves as one).
+  if (w.name == "output" || (!hasOutput && w.name == "token_embd"))
+    return cols % 256 != 0 ? DType::Q8_0 : DType::Q6_K;
+  if (has("attn_v")) {
+    if (mix == "q3_k_m")
+      return i < 2 ? DType::Q5_K : DType::Q4_K;
+    return mix == "q4_k_m" && moreBits() ? DType::Q6_K : base;
+  }
+  if (has("ffn_down")) {
+    if (mix == "q3_k_m")
+      return i < n / 16 ? DType::Q5_K : DType::Q4_K;
+    return mix == "q4_k_m" && moreBits() ? DType::Q6_K : base;
+  }
+  if (has("attn_output") && mix == "q3_k_m")
+    return DType::Q4_K;
+  return base;
+}
+
+// llama-quantize's type for a row the chosen block type cannot encode
+// (convert_incompatible_tensor), or f16 when that cannot either.
+DType fallbackDType(DType t, int64_t cols) {
+  DType f = DType::F16;
+  switch (t) {
+  case DType::Q2_K:
+  case DType::Q3_K:
+  case DType::IQ4_XS:
+    f = DType::IQ4_NL;
+    break;
+  case DType::Q4_K:
+    f = DType::Q5_0;
+    break;
+  case DType::Q5_K:
+    f = DType::Q5_1;
+    break;
+  case DType::Q6_K:
+    f = DType::Q8_0;
+    break;
+  default:
+    break;
+  }
+  return cols % blockElements(f) == 0 ? f : DType::F16;
+}
+
 // The dtype a weight is stored in: 1-D norms and the router stay f32 in GGUF
 // (llama.cpp's quantize keeps them so); HF stores everything in the one torch
-// dtype.
-DType storedDType(const WeightSpec &w, const SynthOptions &o) {
+// dtype. `cols` is the stored row length (ne[0]); `fellBack` says whether the
+// chosen block type could not encode it.
+DType storedDType(const WeightSpec &w, const SynthOptions &o,
+                  const ModelConfig &c, bool hasOutput, int64_t cols,
+                  bool *fellBack = nullptr) {
   if (o.format == "hf")
     return o.dtype;
   bool keepF32 =
       w.shape.size() == 1 || w.name.find("ffn_gate_inp") != std::string::npos;
-  return keepF32 ? DType::F32 : o.dtype;
+  if (keepF32)
+    return DType::F32;
+  const DType t = o.mix.empty()
+                      ? o.dtype
+                      : mixedDType(w, cols, static_cast<int>(c.numLayers),
+                                   o.mix, hasOutput);
+  if (cols % blockElements(t) == 0)
+    return t;
+  if (fellBack)
+    *fellBack = true;
+  return fallbackDType(t, cols);
 }
 
 // Generates elements [begin, begin + count) of `w` and hands them, converted to
@@ -440,22 +512,41 @@ Status writeGGUF(const SynthOptions &o, const ModelConfig &c) {
     return o.transposeDown && s.stackedExperts &&
            s.name.find("ffn_down_exps") != std::string::npos;
   };
+  bool hasOutput = false;
+  for (const WeightSpec &s : specs)
+    hasOutput = hasOutput || s.name == "output";
+  // Row length as stored (ggml's ne[0]).
+  auto rowOf = [&](const WeightSpec &s) {
+    return transposed(s) ? s.shape[s.shape.size() - 2] : s.shape.back();
+  };
+  std::vector<DType> types;
   for (const WeightSpec &s : specs) {
-    DType dt = storedDType(s, o);
     std::vector<uint64_t> ne(s.shape.rbegin(), s.shape.rend());
     if (transposed(s))
       std::swap(ne[0], ne[1]);
+    bool fellBack = false;
+    const DType dt = storedDType(s, o, c, hasOutput, rowOf(s), &fellBack);
+    if (fellBack && o.note)
+      o.note("tensor " + s.name + ": rows of " + std::to_string(ne[0]) +
+             " elements do not fill " +
+             dtypeName(o.mix.empty() ? o.dtype
+                                     : mixedDType(s, rowOf(s),
+                                                  static_cast<int>(c.numLayers),
+                                                  o.mix, hasOutput)) +
+             " blocks; stored as " + dtypeName(dt) +
+             " (llama-quantize's fallback)");
     if (ne[0] % blockElements(dt) != 0)
       return Status::error("tensor " + s.name + ": rows of " +
                            std::to_string(ne[0]) +
                            " elements cannot be stored as " + dtypeName(dt));
+    types.push_back(dt);
     w.declare(s.name + ".weight", dt, ne);
   }
   STC_TRY(w.open(o.output));
   for (size_t i = 0; i < specs.size(); ++i) {
     STC_TRY(w.beginTensor(i));
     const WeightSpec &s = specs[i];
-    const DType dt = storedDType(s, o);
+    const DType dt = types[i];
     if (!transposed(s)) {
       STC_TRY(
           generate(o, c, s, dt, 0, product(s.shape),
@@ -505,6 +596,12 @@ Status writeSynthCheckpoint(const SynthOptions &o) {
   }
   if (o.output.empty())
     return Status::error("synth needs an output path (-o)");
+  if (!o.mix.empty() && o.mix != "q4_k_m" && o.mix != "q3_k_m" &&
+      o.mix != "q4_0")
+    return Status::error("unknown --mix '" + o.mix +
+                         "' (expected q4_k_m, q3_k_m or q4_0)");
+  if (!o.mix.empty() && o.format != "gguf")
+    return Status::error("--mix applies to --format gguf only");
   if (o.format == "hf")
     return writeHF(o, c);
   if (o.format == "gguf")

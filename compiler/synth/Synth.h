@@ -9,6 +9,7 @@
 #include "formats/Status.h"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace stc {
@@ -30,6 +31,13 @@ struct SynthOptions {
   // GGUF only: each expert's down projection stored transposed, as
   // PowerInfer's converter writes it (convert_hf_to_gguf.py --transpose-down).
   bool transposeDown = false;
+  // GGUF only: "q4_k_m", "q3_k_m" or "q4_0": the per-tensor types
+  // llama-quantize picks for that file type (a Q6_K head, more bits for some
+  // attn_v and ffn_down, ...) instead of `dtype` everywhere.
+  std::string mix;
+  // Told once per tensor whose rows a block type cannot encode and which is
+  // stored in llama-quantize's fallback type instead.
+  std::function<void(const std::string &)> note;
   std::string output;
 };
 

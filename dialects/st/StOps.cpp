@@ -1,6 +1,7 @@
 // Verifiers of the st ops. Each message names the operand or attribute and the
 // dimension that is wrong, with the expected and actual values.
 #include "dialects/st/StDialect.h"
+#include "runtime/KQuantLayout.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
@@ -68,6 +69,27 @@ LogicalResult sameTokens(Operation *op, Value a, Value b, StringRef what) {
 uint64_t WeightOp::getStorageBytes() {
   auto t = cast<RankedTensorType>(getType());
   uint64_t bytes = 0;
+  // A K-quant kept for its kernels is stored as rows16k tiles (a little more
+  // than ggml's blocks: the sub-block scales unpacked to bytes).
+  auto b = dyn_cast<BlockType>(t.getElementType());
+  if (b && t.getRank() >= 2) {
+    llvm::StringRef k = b.getKind();
+    std::optional<stc::rt::KKind> kind;
+    if (k == "q4_k")
+      kind = stc::rt::KKind::Q4_K;
+    else if (k == "q5_k")
+      kind = stc::rt::KKind::Q5_K;
+    else if (k == "q6_k")
+      kind = stc::rt::KKind::Q6_K;
+    else if (k == "q3_k")
+      kind = stc::rt::KKind::Q3_K;
+    const int64_t rows = t.getDimSize(t.getRank() - 2),
+                  cols = t.getDimSize(t.getRank() - 1);
+    if (kind && rows % stc::rt::kKTileRows == 0 &&
+        cols % stc::rt::kKTileCols == 0)
+      return stc::rt::kTileMatrixBytes(*kind, rows, cols) *
+             static_cast<uint64_t>(t.getNumElements() / (rows * cols));
+  }
   storageBytes(t.getElementType(), t.getNumElements(), bytes);
   return bytes;
 }

@@ -124,7 +124,8 @@ TEST(GgmlBlocks, ExactImagesInQ8_0) {
     EXPECT_EQ(exactKernelType(t), DType::Q8_0);
   }
   EXPECT_FALSE(convertExact(DType::Q4_K, DType::Q8_0, nullptr, nullptr, 0));
-  EXPECT_EQ(exactKernelType(DType::Q4_K), DType::F32);
+  EXPECT_EQ(exactKernelType(DType::Q4_K), DType::Q4_K);
+  EXPECT_EQ(exactKernelType(DType::Q2_K), DType::F32);
   EXPECT_EQ(exactKernelType(DType::Q4_0), DType::Q4_0);
 }
 

@@ -4,13 +4,14 @@
 #include "Usage.h"
 
 #include <cstdio>
+#include <string>
 
 #include "synth/Synth.h"
 
 namespace stc {
 
 int runSynth(int argc, char **argv) {
-  Args args({"--preset", "--format", "--dtype", "--seed", "--layers",
+  Args args({"--preset", "--format", "--dtype", "--mix", "--seed", "--layers",
              "--shards", "-o"},
             {"--omit-layout-keys", "--tokenizer-only", "--transpose-down"});
   std::string err;
@@ -36,6 +37,12 @@ int runSynth(int argc, char **argv) {
     return fail("synth: unknown --dtype '" + dtype +
                 "' (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, "
                 "q4_k, q5_k, q6_k, iq4_nl, iq4_xs)");
+  o.mix = args.get("--mix");
+  if (!o.mix.empty() && args.has("--dtype"))
+    return fail("synth: --mix sets every tensor's type; give it or --dtype");
+  o.note = [](const std::string &n) {
+    std::fprintf(stderr, "stc: synth: %s\n", n.c_str());
+  };
   int64_t seed = 0, layers = 0, shards = 1;
   if (!args.getInt("--seed", 0, seed, err) ||
       !args.getInt("--layers", 0, layers, err) ||

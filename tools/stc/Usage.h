@@ -5,7 +5,8 @@
 namespace stc {
 
 inline const char *const kSynthUsage =
-    "usage: stc synth --preset P [--format hf|gguf] [--dtype T] [--seed N]\n"
+    "usage: stc synth --preset P [--format hf|gguf] [--dtype T | --mix M]\n"
+    "                 [--seed N]\n"
     "                 [--layers N] [--shards N] [--omit-layout-keys]\n"
     "                 [--transpose-down] [--tokenizer-only] -o PATH\n"
     "Writes a synthetic SmallThinker checkpoint with seeded random weights "
@@ -16,7 +17,13 @@ inline const char *const kSynthUsage =
     "                          files) or one GGUF file (default hf)\n"
     "  --dtype T               f32, f16, bf16; for gguf also ggml's q8_0,\n"
     "                          q4_0, q4_1, q5_0, q5_1, q2_k-q6_k, iq4_nl, "
-    "iq4_xs\n"
+    "iq4_xs; a row a 256-block type cannot encode is stored in\n"
+    "                          llama-quantize's fallback type (said on "
+    "stderr)\n"
+    "  --mix q4_k_m|q3_k_m|q4_0  GGUF: llama-quantize's per-tensor types for\n"
+    "                          that file type (Q6_K head, Q6_K/Q5_K attn_v "
+    "and\n"
+    "                          ffn_down in some layers; q4_0: a Q6_K head)\n"
     "  --seed N                the weights' seed (both formats agree)\n"
     "  --layers N              only the first N layers\n"
     "  --shards N              HF: split the safetensors into N files\n"
