@@ -53,7 +53,7 @@ inline const char *const kRefUsage =
 
 inline const char *const kCompileUsage =
     "usage: stc compile <checkpoint | model.mlir> [--target T] [-o DIR]\n"
-    "                   [--quant q4_0|q8_0|f16|f32] [--quant-rule GLOB=Q]...\n"
+    "                   [--quant Q] [--quant-rule GLOB=Q]...\n"
     "                   [--quant-rules FILE] [--sparse-reglu]\n"
     "                   [--memory-budget SIZE] [--max-batch N] [--report]\n"
     "                   [--emit=mlir] [--dump-ir-after=PASS|all]\n"
@@ -64,9 +64,10 @@ inline const char *const kCompileUsage =
     "stc-run, stc-bench, stc-serve and stc_runtime.h.\n"
     "  --target T        host (default), x86-64-avx2, x86-64-avx512,\n"
     "                    x86-64-avx512vnni, arm64 (stc targets)\n"
-    "  --quant Q         scheme for float weights (default q4_0); weights\n"
-    "                    already q4_0/q8_0 pass through, other ggml types\n"
-    "                    become their exact image\n"
+    "  --quant Q         scheme for float weights: q4_0 (default), q8_0,\n"
+    "                    q4_k, q5_k, q6_k, q3_k, f16, f32; weights already\n"
+    "                    q4_0, q8_0 or a K-quant pass through, other ggml\n"
+    "                    types become their exact image\n"
     "  --quant-rule G=Q  per-tensor scheme by glob, first match wins\n"
     "  --sparse-reglu    read only live neurons' up/down rows "
     "(st-sparse-reglu)\n"
