@@ -1,6 +1,7 @@
 #include "DType.h"
 
 #include "BlockEncode.h"
+#include "KTiles.h"
 
 #include "Half.h"
 
@@ -143,18 +144,6 @@ namespace {
 // IQ4's non-linear levels (ggml's kvalues_iq4nl).
 constexpr int8_t kIq4Levels[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
                                    1,    13,   25,  38,  53,  69,  89,  113};
-
-// The 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block's 12
-// packed bytes (ggml's get_scale_min_k4).
-void scaleMinK4(int j, const uint8_t *q, uint8_t &d, uint8_t &m) {
-  if (j < 4) {
-    d = q[j] & 63;
-    m = q[j + 4] & 63;
-  } else {
-    d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
 
 // Each function below turns one block into blockElements floats with the
 // arithmetic of ggml's dequantize_row_<type>, operation for operation (an

@@ -12,18 +12,6 @@ uint16_t loadU16(const uint8_t *p) {
   return static_cast<uint16_t>(p[0] | (p[1] << 8));
 }
 
-// The 6-bit scale and min of sub-block j of Q4_K / Q5_K's 12 packed bytes
-// (ggml's get_scale_min_k4).
-void scaleMinK4(int j, const uint8_t *q, uint8_t &d, uint8_t &m) {
-  if (j < 4) {
-    d = q[j] & 63;
-    m = q[j + 4] & 63;
-  } else {
-    d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
-    m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-  }
-}
-
 // Q4_K / Q5_K: d, dmin, scales[12], (Q5_K: qh[32],) qs[128]; each 64 values
 // share 32 bytes of qs, the low nibbles for the first 32, the high for the
 // next, and Q5_K's fifth bits are bits 2c, 2c + 1 of qh.
@@ -90,6 +78,16 @@ void unpackQ3K(const uint8_t *b, KBlockLevels &o) {
 }
 
 } // namespace
+
+void scaleMinK4(int j, const uint8_t *q, uint8_t &d, uint8_t &m) {
+  if (j < 4) {
+    d = q[j] & 63;
+    m = q[j + 4] & 63;
+  } else {
+    d = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+    m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+  }
+}
 
 bool isKTileType(DType t) {
   return t == DType::Q4_K || t == DType::Q5_K || t == DType::Q6_K ||

@@ -22,6 +22,10 @@ struct KBlockLevels {
   uint8_t min[8] = {}; // Q4_K/Q5_K's eight 6-bit mins
 };
 
+// The 6-bit scale and min of sub-block j (0..7) of a Q4_K / Q5_K super-block's
+// 12 packed scale bytes (ggml's get_scale_min_k4).
+void scaleMinK4(int j, const uint8_t *packed, uint8_t &scale, uint8_t &min);
+
 // Whether a type has rows16k tiles and kernels, and its tile kind.
 bool isKTileType(DType t);
 rt::KKind kKindOf(DType t); // only for isKTileType types
