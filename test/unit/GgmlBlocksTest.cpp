@@ -1,36 +1,28 @@
 // ggml's block types: stc's dequantization against ggml's own (fixtures made
 // by llama-quantize, see test/fixtures/ggml/make_fixtures.py), bit for bit, a
 // few values worked out by hand, and the exact conversions to Q8_0.
+#include "TestUtil.h"
 #include "formats/DType.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 using namespace stc;
+using stc::test::bitMismatches;
+using stc::test::ggmlFixture;
 
 namespace {
-
-std::string fixture(const std::string &name) {
-  std::string dir = __FILE__;
-  dir = dir.substr(0, dir.rfind('/'));
-  std::ifstream in(dir + "/../fixtures/ggml/" + name, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 class GgmlBlocks : public ::testing::TestWithParam<DType> {};
 
 TEST_P(GgmlBlocks, DequantizeEqualsGgmlBitForBit) {
   const DType t = GetParam();
-  const std::string blocks = fixture(std::string(dtypeName(t)) + ".blocks");
-  const std::string want = fixture(std::string(dtypeName(t)) + ".f32");
+  const std::string blocks = ggmlFixture(std::string(dtypeName(t)) + ".blocks");
+  const std::string want = ggmlFixture(std::string(dtypeName(t)) + ".f32");
   ASSERT_FALSE(blocks.empty()) << "missing fixture for " << dtypeName(t);
   const uint64_t count = want.size() / 4;
   uint64_t bytes = 0;
@@ -39,13 +31,9 @@ TEST_P(GgmlBlocks, DequantizeEqualsGgmlBitForBit) {
   std::vector<float> got(count);
   dequantize(t, blocks.data(), got.data(), count);
   // Bits, not values: -0.0 and NaN patterns must match too.
-  size_t mismatches = 0, first = count;
-  for (uint64_t i = 0; i < count; ++i)
-    if (std::memcmp(&got[i], want.data() + 4 * i, 4) != 0) {
-      ++mismatches;
-      first = std::min<size_t>(first, i);
-    }
-  EXPECT_EQ(mismatches, 0u) << dtypeName(t) << ": first at element " << first;
+  size_t first;
+  EXPECT_EQ(bitMismatches(got.data(), want, count, first), 0u)
+      << dtypeName(t) << ": first at element " << first;
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -113,7 +101,8 @@ TEST(GgmlBlocks, ByHand) {
 TEST(GgmlBlocks, ExactImagesInQ8_0) {
   // Q5_0 and IQ4_NL become Q8_0 blocks that dequantize to the same floats.
   for (DType t : {DType::Q5_0, DType::IQ4_NL}) {
-    const std::string blocks = fixture(std::string(dtypeName(t)) + ".blocks");
+    const std::string blocks =
+        ggmlFixture(std::string(dtypeName(t)) + ".blocks");
     const uint64_t count = blocks.size() / blockBytes(t) * blockElements(t);
     std::vector<uint8_t> q8(count / 32 * kQ8_0BlockBytes);
     ASSERT_TRUE(convertExact(t, DType::Q8_0, blocks.data(), q8.data(), count));

@@ -5,46 +5,26 @@
 // hand pin the bit planes.
 #include "formats/KTiles.h"
 #include "KTileRow.h"
+#include "TestUtil.h"
 
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 using namespace stc;
+using stc::test::bitMismatches;
+using stc::test::ggmlFixture;
 
 namespace {
-
-std::string fixture(const std::string &name) {
-  std::string dir = __FILE__;
-  dir = dir.substr(0, dir.rfind('/'));
-  std::ifstream in(dir + "/../fixtures/ggml/" + name, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-size_t bitMismatches(const float *got, const std::string &want, size_t n,
-                     size_t &first) {
-  size_t bad = 0;
-  first = n;
-  for (size_t i = 0; i < n; ++i)
-    if (std::memcmp(&got[i], want.data() + 4 * i, 4) != 0) {
-      ++bad;
-      first = std::min(first, i);
-    }
-  return bad;
-}
 
 class KTiles : public ::testing::TestWithParam<DType> {};
 
 TEST_P(KTiles, LevelsTimesScalesAreGgmlsValues) {
   const DType t = GetParam();
-  const std::string blocks = fixture(std::string(dtypeName(t)) + ".blocks");
-  const std::string want = fixture(std::string(dtypeName(t)) + ".f32");
+  const std::string blocks = ggmlFixture(std::string(dtypeName(t)) + ".blocks");
+  const std::string want = ggmlFixture(std::string(dtypeName(t)) + ".f32");
   ASSERT_FALSE(blocks.empty());
   const size_t n = want.size() / 4;
   std::vector<float> got(n);
@@ -64,8 +44,8 @@ TEST_P(KTiles, LevelsTimesScalesAreGgmlsValues) {
 TEST_P(KTiles, TileRowsReadBackAsGgmlsValues) {
   // The fixture's 32 blocks as 16 rows of 512 columns (two tiles per group).
   const DType t = GetParam();
-  const std::string blocks = fixture(std::string(dtypeName(t)) + ".blocks");
-  const std::string want = fixture(std::string(dtypeName(t)) + ".f32");
+  const std::string blocks = ggmlFixture(std::string(dtypeName(t)) + ".blocks");
+  const std::string want = ggmlFixture(std::string(dtypeName(t)) + ".f32");
   const int64_t rows = 16, cols = static_cast<int64_t>(want.size() / 4) / 16;
   ASSERT_EQ(cols, 512);
   const rt::KKind kind = kKindOf(t);

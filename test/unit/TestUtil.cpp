@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <dirent.h>
 #include <fstream>
 #include <sstream>
@@ -45,6 +47,24 @@ std::string readFile(const std::string &path) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+std::string ggmlFixture(const std::string &name) {
+  std::string dir = __FILE__;
+  dir = dir.substr(0, dir.rfind('/'));
+  return readFile(dir + "/../fixtures/ggml/" + name);
+}
+
+size_t bitMismatches(const float *got, const std::string &want, size_t n,
+                     size_t &first) {
+  size_t bad = 0;
+  first = n;
+  for (size_t i = 0; i < n; ++i)
+    if (std::memcmp(&got[i], want.data() + 4 * i, 4) != 0) {
+      ++bad;
+      first = std::min(first, i);
+    }
+  return bad;
 }
 
 void writeFile(const std::string &path, const std::string &data) {

@@ -4,6 +4,7 @@
 
 #include "formats/DType.h"
 
+#include <cstddef>
 #include <functional>
 #include <string>
 
@@ -20,6 +21,14 @@ std::string synthCheckpoint(const std::string &dir, const std::string &preset,
                             bool omitLayoutKeys = false);
 
 std::string readFile(const std::string &path);
+// A file of test/fixtures/ggml (ggml's own blocks and floats, made by
+// make_fixtures.py); empty when missing.
+std::string ggmlFixture(const std::string &name);
+// How many of n floats differ in their bits (not values: -0.0 and NaN patterns
+// count) from the little-endian float32 bytes `want`, and the first that does
+// (n if none).
+size_t bitMismatches(const float *got, const std::string &want, size_t n,
+                     size_t &first);
 void writeFile(const std::string &path, const std::string &data);
 // Copies an HF checkpoint folder so a test can damage its copy.
 std::string copyDir(const std::string &from, const std::string &to);
