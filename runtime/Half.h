@@ -1,11 +1,17 @@
-// Half: IEEE fp16 to f32, the scale type of GGUF's Q8_0/Q4_0 blocks. Shared by
-// the runtime and the compiler's file readers (header-only, plain C++).
+// Half: IEEE fp16 to f32, the scale type of GGUF's blocks, and the u16 load
+// that reads one. Shared by the runtime and the compiler's file readers
+// (header-only, plain C++).
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 
 namespace stc::rt {
+
+// A little-endian u16 (an fp16 scale in a GGUF block or a model-file tile).
+inline uint16_t loadU16(const uint8_t *p) {
+  return static_cast<uint16_t>(p[0] | (p[1] << 8));
+}
 
 inline float halfToFloat(uint16_t h) {
   uint32_t sign = static_cast<uint32_t>(h & 0x8000) << 16;

@@ -19,8 +19,7 @@ inline void kTileRowToFloat(KKind kind, const uint8_t *matrix, int64_t cols,
   for (int64_t sb = 0; sb < SB; ++sb) {
     const uint8_t *tile = matrix + (g * SB + sb) * L.tileBytes;
     auto half = [&](int off) {
-      return halfToFloat(static_cast<uint16_t>(tile[off + 2 * l] |
-                                               (tile[off + 2 * l + 1] << 8)));
+      return halfToFloat(loadU16(tile + off + 2 * l));
     };
     const float d = half(L.supers);
     const float dmin = L.mins >= 0 ? half(L.supers + 32) : 0.0f;

@@ -2,6 +2,7 @@
 // Attention.cpp, Moe.cpp, SparseMoe.cpp, Profile.cpp); not part of the API.
 #pragma once
 
+#include "Half.h"
 #include "ModelFile.h"
 
 #include <chrono>
@@ -24,10 +25,6 @@ inline double seconds() {
   return std::chrono::duration<double>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-inline uint16_t loadU16(const uint8_t *p) {
-  return static_cast<uint16_t>(p[0] | (p[1] << 8));
 }
 
 // "<what>: <the last Halide error message of this thread>".

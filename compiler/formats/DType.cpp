@@ -130,9 +130,7 @@ uint16_t f32ToBf16(float f) {
   return static_cast<uint16_t>((x + rounding) >> 16);
 }
 
-static uint16_t loadU16(const uint8_t *p) {
-  return static_cast<uint16_t>(p[0] | (p[1] << 8));
-}
+using rt::loadU16;
 
 static void storeU16(uint8_t *p, uint16_t v) {
   p[0] = static_cast<uint8_t>(v & 0xFF);

@@ -8,9 +8,7 @@ namespace stc {
 
 namespace {
 
-uint16_t loadU16(const uint8_t *p) {
-  return static_cast<uint16_t>(p[0] | (p[1] << 8));
-}
+using rt::loadU16;
 
 // Q4_K / Q5_K: d, dmin, scales[12], (Q5_K: qh[32],) qs[128]; each 64 values
 // share 32 bytes of qs, the low nibbles for the first 32, the high for the
