@@ -108,8 +108,8 @@ void reportConversions(ModuleOp module, llvm::raw_ostream &os) {
 }
 
 bool isScheme(const std::string &s) {
-  return s == "q4_0" || s == "q8_0" || s == "q4_k" || s == "q5_k" ||
-         s == "q6_k" || s == "q3_k" || s == "f16" || s == "f32";
+  return s == "q4_0" || s == "q8_0" || st::kTileKind(s) || s == "f16" ||
+         s == "f32";
 }
 const char *kSchemes = "q4_0, q8_0, q4_k, q5_k, q6_k, q3_k, f16 or f32";
 

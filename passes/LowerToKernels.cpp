@@ -15,24 +15,10 @@ using namespace stc::st;
 
 namespace {
 
-// The K-quants the kernels read, with ggml's block sizes: stored as their own
-// block type (in rows16k tiles).
-struct KScheme {
-  const char *name;
-  unsigned bytes;
-};
-constexpr KScheme kKSchemes[] = {
-    {"q4_k", 144}, {"q5_k", 176}, {"q6_k", 210}, {"q3_k", 110}};
-
-// The K-quant block type a weight is stored in, or null.
+// The K-quant block type a weight is stored in (rows16k tiles), or null.
 BlockType kQuantType(Type t) {
   auto b = dyn_cast<BlockType>(t);
-  if (!b)
-    return {};
-  for (const KScheme &k : kKSchemes)
-    if (b.getKind() == k.name)
-      return b;
-  return {};
+  return b && kTileKind(b.getKind()) ? b : BlockType();
 }
 
 // The storage element type for a scheme name, or the current type made
@@ -44,9 +30,8 @@ Type storageType(MLIRContext *ctx, Type current, StringAttr quant) {
       return Q4_0Type::get(ctx);
     if (q == "q8_0")
       return Q8_0Type::get(ctx);
-    for (const KScheme &k : kKSchemes)
-      if (q == k.name)
-        return BlockType::get(ctx, k.name, 256, k.bytes);
+    if (kTileKind(q))
+      return kTileBlockType(ctx, q);
     if (q == "f16")
       return Float16Type::get(ctx);
     return Float32Type::get(ctx);

@@ -30,9 +30,7 @@ bool globMatch(llvm::StringRef pattern, llvm::StringRef text) {
 }
 
 // The K-quants the kernels read in rows16k tiles.
-bool isKScheme(llvm::StringRef s) {
-  return s == "q4_k" || s == "q5_k" || s == "q6_k" || s == "q3_k";
-}
+bool isKScheme(llvm::StringRef s) { return kTileKind(s).has_value(); }
 
 bool isScheme(llvm::StringRef s) {
   return s == "q4_0" || s == "q8_0" || s == "f16" || s == "f32" || isKScheme(s);

@@ -32,6 +32,33 @@ void StDialect::initialize() {
       >();
 }
 
+namespace {
+struct KTileScheme {
+  const char *name;
+  stc::rt::KKind kind;
+  unsigned blockBytes; // ggml's
+};
+constexpr KTileScheme kKTileSchemes[] = {{"q4_k", stc::rt::KKind::Q4_K, 144},
+                                         {"q5_k", stc::rt::KKind::Q5_K, 176},
+                                         {"q6_k", stc::rt::KKind::Q6_K, 210},
+                                         {"q3_k", stc::rt::KKind::Q3_K, 110}};
+} // namespace
+
+std::optional<stc::rt::KKind> stc::st::kTileKind(llvm::StringRef name) {
+  for (const KTileScheme &k : kKTileSchemes)
+    if (name == k.name)
+      return k.kind;
+  return std::nullopt;
+}
+
+stc::st::BlockType stc::st::kTileBlockType(MLIRContext *ctx,
+                                           llvm::StringRef name) {
+  for (const KTileScheme &k : kKTileSchemes)
+    if (name == k.name)
+      return BlockType::get(ctx, k.name, 256, k.blockBytes);
+  return {};
+}
+
 bool stc::st::storageBytes(Type t, uint64_t count, uint64_t &bytes) {
   if (auto b = dyn_cast<BlockType>(t)) {
     if (b.getElements() == 0 || count % b.getElements() != 0)

@@ -10,6 +10,10 @@
 #include "mlir/Interfaces/InferTypeOpInterface.h"
 #include "mlir/Interfaces/SideEffectInterfaces.h"
 
+#include "runtime/KQuantLayout.h"
+
+#include <optional>
+
 #include "dialects/st/StOpsDialect.h.inc"
 #include "dialects/st/StOpsEnums.h.inc"
 
@@ -26,4 +30,12 @@ namespace stc::st {
 // Bytes `count` elements of weight element type `t` occupy (block types: whole
 // blocks). Returns false for a block count that is not whole blocks.
 bool storageBytes(mlir::Type t, uint64_t count, uint64_t &bytes);
+
+// The K-quants whose kernels read rows16k tiles (runtime/KQuantLayout.h), by
+// ggml name ("q4_k", "q5_k", "q6_k", "q3_k"): the tile kind, or none for any
+// other name. Their quant scheme has the same name.
+std::optional<rt::KKind> kTileKind(llvm::StringRef ggmlName);
+// The block type such a K-quant is stored as: 256 elements in ggml's block
+// bytes.
+BlockType kTileBlockType(mlir::MLIRContext *ctx, llvm::StringRef ggmlName);
 } // namespace stc::st

@@ -1,7 +1,6 @@
 // Verifiers of the st ops. Each message names the operand or attribute and the
 // dimension that is wrong, with the expected and actual values.
 #include "dialects/st/StDialect.h"
-#include "runtime/KQuantLayout.h"
 
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/OpImplementation.h"
@@ -73,16 +72,7 @@ uint64_t WeightOp::getStorageBytes() {
   // than ggml's blocks: the sub-block scales unpacked to bytes).
   auto b = dyn_cast<BlockType>(t.getElementType());
   if (b && t.getRank() >= 2) {
-    llvm::StringRef k = b.getKind();
-    std::optional<stc::rt::KKind> kind;
-    if (k == "q4_k")
-      kind = stc::rt::KKind::Q4_K;
-    else if (k == "q5_k")
-      kind = stc::rt::KKind::Q5_K;
-    else if (k == "q6_k")
-      kind = stc::rt::KKind::Q6_K;
-    else if (k == "q3_k")
-      kind = stc::rt::KKind::Q3_K;
+    const std::optional<stc::rt::KKind> kind = kTileKind(b.getKind());
     const int64_t rows = t.getDimSize(t.getRank() - 2),
                   cols = t.getDimSize(t.getRank() - 1);
     if (kind && rows % stc::rt::kKTileRows == 0 &&
