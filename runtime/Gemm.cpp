@@ -207,8 +207,12 @@ bool Runtime::gemmQuantized(const int8_t *q, const float *d, const float *sums,
                             int n, const Weight &w, float *y, int32_t perTask,
                             std::string &error) {
   if (isKQuant(w.t->dtype())) {
-    // One matrix: every slot (token) reads expert 0.
-    std::vector<int32_t> zeros(static_cast<size_t>(n), 0);
+    // One matrix: every slot (token) reads expert 0. Per calling thread (the
+    // prefill's expert tasks call this at once), grown only, so decode's
+    // calls allocate nothing.
+    thread_local std::vector<int32_t> zeros;
+    if (zeros.size() < static_cast<size_t>(n))
+      zeros.resize(static_cast<size_t>(n), 0);
     return kquantGemm(w, 1, 0, zeros.data(), n, q, d, sums, false, y, perTask,
                       error);
   }
