@@ -86,13 +86,6 @@ public:
     dot(l, z, b, sb, g, s) = 0;
     dot(l, z, b, sb, g, s) += i32(widening_mul(u, qx(k, s)));
 
-    // The sums of each half-block's activations (sub-16 kinds' offset term).
-    Var h("h"), t("t");
-    RDom ri(0, 16, "ri");
-    Func hsum("hsum");
-    hsum(h, t) = 0;
-    hsum(h, t) += i32(qx(16 * h + ri, t));
-
     RDom rb(0, 8, 0, qx.dim(0).extent() / 256, "rb");
     Expr bb = rb.x, sbb = rb.y, kb = 8 * sbb + bb;
     Expr e = expert(s);
@@ -105,6 +98,14 @@ public:
       Expr idot = dot(l, 0, bb, sbb, g, s) + dot(l, 1, bb, sbb, g, s);
       add = (d * sc) * (dx(kb, s) * f32(idot)) - (dmin * m) * sx(kb, s);
     } else {
+      // The sums of each half-block's activations, for the offset term: a
+      // few per block and token, computed once per call.
+      Var h("h"), t("t");
+      RDom ri(0, 16, "ri");
+      Func hsum("hsum");
+      hsum(h, t) = 0;
+      hsum(h, t) += i32(qx(16 * h + ri, t));
+      hsum.compute_root();
       Expr isum = 0;
       for (int half = 0; half < 2; ++half) {
         Expr sc =
@@ -119,16 +120,10 @@ public:
     acc(l, g, s) += add;
     y(l, g, s) = acc(l, g, s);
 
-    // Schedule: as gemm_quant (16 rows per vector, groups split into tasks);
-    // the reduction over a quad's 4 bytes innermost and atomic so it becomes a
-    // dot instruction, both halves unrolled.
-    Var go("go"), gi("gi");
-    y.vectorize(l)
-        .split(g, go, gi, max(groups_per_task, 1), TailStrategy::GuardWithIf)
-        .reorder(l, s, gi, go)
-        .parallel(go);
-    acc.compute_at(y, s).vectorize(l);
-    acc.update().vectorize(l);
+    // Schedule: as gemm_quant (row groups in tasks); the reduction over a
+    // quad's 4 bytes innermost and atomic so it becomes a dot instruction,
+    // both halves unrolled.
+    stc::kernelgen::scheduleRowGroupTasks(y, acc, l, g, s, groups_per_task);
     dot.compute_at(acc, rb.x).vectorize(l).unroll(z);
     dot.update()
         .reorder(rd.x, l, rd.y, z)
@@ -137,7 +132,6 @@ public:
         .vectorize(l)
         .unroll(rd.y)
         .unroll(z);
-    hsum.compute_root();
 
     // Tiles: bytes contiguous, a tile per super-block, strides of groups and
     // experts given by the runtime.
@@ -148,11 +142,7 @@ public:
     sd.dim(0).set_bounds(0, 16).set_stride(1);
     sd.dim(1).set_min(0).set_stride(16);
     sd.dim(2).set_min(0).set_stride(L.tileBytes / 2);
-    qx.dim(0).set_min(0).set_stride(1);
-    dx.dim(0).set_min(0).set_stride(1);
-    sx.dim(0).set_min(0).set_stride(1);
-    y.dim(0).set_bounds(0, 16).set_stride(1);
-    y.dim(1).set_min(0).set_stride(16);
+    stc::kernelgen::constrainActivations(qx, dx, sx, y);
   }
 };
 

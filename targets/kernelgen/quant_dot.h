@@ -47,6 +47,33 @@ inline void scheduleBlockDot(Halide::Func dot, const Halide::RDom &rd,
       .unroll(rd.z);
 }
 
+// The schedule every rows16 / rows16k GEMM shares: 16 rows per vector, row
+// groups split into tasks across threads (`groupsPerTask` each), every slot
+// of a task run against its weights; the block reduction `acc` per (l, g, s).
+inline void scheduleRowGroupTasks(Halide::Func y, Halide::Func acc,
+                                  Halide::Var l, Halide::Var g, Halide::Var s,
+                                  Halide::Expr groupsPerTask) {
+  using namespace Halide;
+  Var go("go"), gi("gi");
+  y.vectorize(l)
+      .split(g, go, gi, max(groupsPerTask, 1), TailStrategy::GuardWithIf)
+      .reorder(l, s, gi, go)
+      .parallel(go);
+  acc.compute_at(y, s).vectorize(l);
+  acc.update().vectorize(l);
+}
+
+// The Q8_0 activations' contiguous k and blocks, and the output's (l, g) rows
+// of 16, so every load and store is a dense vector.
+template <typename Q, typename D, typename X, typename Y>
+void constrainActivations(Q &qx, D &dx, X &sx, Y &y) {
+  qx.dim(0).set_min(0).set_stride(1);
+  dx.dim(0).set_min(0).set_stride(1);
+  sx.dim(0).set_min(0).set_stride(1);
+  y.dim(0).set_bounds(0, 16).set_stride(1);
+  y.dim(1).set_min(0).set_stride(16);
+}
+
 // Defines `y(l, g, s)` = sum over blocks of the rows16 tile dot products, where
 // `weight(r, l, j, b, g, s)` / `scale(l, b, g, s)` give the weight bytes and
 // fp16 scale bits for slot s, and qx/dx/sx give slot s's Q8_0 activations.
@@ -84,23 +111,15 @@ inline void defineQuantDot(
   acc(l, g, s) += dw * (dx(rb, s) * f32(dot(l, rb, g, s)) - offset * sx(rb, s));
   y(l, g, s) = acc(l, g, s);
 
-  // Schedule: 16 rows per vector, groups split into tasks across threads; the
-  // reduction over the 4 bytes of a quad is innermost and atomic so it becomes
-  // a dot instruction (vpdpbusd on VNNI targets). Each task runs all slots
-  // against its weights.
-  Var go("go"), gi("gi");
-  y.vectorize(l)
-      .split(g, go, gi, max(groupsPerTask, 1), TailStrategy::GuardWithIf)
-      .reorder(l, s, gi, go)
-      .parallel(go);
-  acc.compute_at(y, s).vectorize(l);
-  acc.update().vectorize(l);
+  // Schedule: row groups in tasks; the reduction over the 4 bytes of a quad is
+  // innermost and atomic so it becomes a dot instruction (vpdpbusd on VNNI
+  // targets).
+  scheduleRowGroupTasks(y, acc, l, g, s, groupsPerTask);
   scheduleBlockDot(dot, rd, l, acc, rb);
 }
 
 // Declares the rows16 tile strides of the weight bytes (dims r, l, j, b, g,
-// ...) and fp16 scales (l, b, g, ...), the activations' contiguous k, and the
-// output's (l, g) rows, so every load and store is a dense vector.
+// ...) and fp16 scales (l, b, g, ...), and the activations' and output's.
 template <typename W, typename S, typename Q, typename D, typename X,
           typename Y>
 void constrainRows16(W &w, S &sw, Q &qx, D &dx, X &sx, Y &y, int quads) {
@@ -112,11 +131,7 @@ void constrainRows16(W &w, S &sw, Q &qx, D &dx, X &sx, Y &y, int quads) {
   w.dim(4).set_min(0).set_stride(blockBytes * w.dim(3).extent());
   sw.dim(0).set_bounds(0, 16).set_stride(1);
   sw.dim(1).set_min(0).set_stride(16);
-  qx.dim(0).set_min(0).set_stride(1);
-  dx.dim(0).set_min(0).set_stride(1);
-  sx.dim(0).set_min(0).set_stride(1);
-  y.dim(0).set_bounds(0, 16).set_stride(1);
-  y.dim(1).set_min(0).set_stride(16);
+  constrainActivations(qx, dx, sx, y);
 }
 
 } // namespace stc::kernelgen
