@@ -241,28 +241,18 @@ DType fallbackDType(DType t, int64_t cols) {
   return cols % blockElements(f) == 0 ? f : DType::F16;
 }
 
-// The dtype a weight is stored in: 1-D norms and the router stay f32 in GGUF
-// (llama.cpp's quantize keeps them so); HF stores everything in the one torch
-// dtype. `cols` is the stored row length (ne[0]); `fellBack` says whether the
-// chosen block type could not encode it.
-DType storedDType(const WeightSpec &w, const SynthOptions &o,
-                  const ModelConfig &c, bool hasOutput, int64_t cols,
-                  bool *fellBack = nullptr) {
-  if (o.format == "hf")
-    return o.dtype;
+// The dtype --dtype or --mix chooses for a GGUF weight, before any fallback:
+// 1-D norms and the router stay f32 (llama.cpp's quantize keeps them so).
+// `cols` is the stored row length (ne[0]).
+DType chosenDType(const WeightSpec &w, const SynthOptions &o,
+                  const ModelConfig &c, bool hasOutput, int64_t cols) {
   bool keepF32 =
       w.shape.size() == 1 || w.name.find("ffn_gate_inp") != std::string::npos;
   if (keepF32)
     return DType::F32;
-  const DType t = o.mix.empty()
-                      ? o.dtype
-                      : mixedDType(w, cols, static_cast<int>(c.numLayers),
-                                   o.mix, hasOutput);
-  if (cols % blockElements(t) == 0)
-    return t;
-  if (fellBack)
-    *fellBack = true;
-  return fallbackDType(t, cols);
+  return o.mix.empty() ? o.dtype
+                       : mixedDType(w, cols, static_cast<int>(c.numLayers),
+                                    o.mix, hasOutput);
 }
 
 // Generates elements [begin, begin + count) of `w` and hands them, converted to
@@ -524,21 +514,17 @@ Status writeGGUF(const SynthOptions &o, const ModelConfig &c) {
     std::vector<uint64_t> ne(s.shape.rbegin(), s.shape.rend());
     if (transposed(s))
       std::swap(ne[0], ne[1]);
-    bool fellBack = false;
-    const DType dt = storedDType(s, o, c, hasOutput, rowOf(s), &fellBack);
-    if (fellBack && o.note)
-      o.note("tensor " + s.name + ": rows of " + std::to_string(ne[0]) +
-             " elements do not fill " +
-             dtypeName(o.mix.empty() ? o.dtype
-                                     : mixedDType(s, rowOf(s),
-                                                  static_cast<int>(c.numLayers),
-                                                  o.mix, hasOutput)) +
-             " blocks; stored as " + dtypeName(dt) +
-             " (llama-quantize's fallback)");
-    if (ne[0] % blockElements(dt) != 0)
-      return Status::error("tensor " + s.name + ": rows of " +
-                           std::to_string(ne[0]) +
-                           " elements cannot be stored as " + dtypeName(dt));
+    const int64_t cols = rowOf(s);
+    const DType chosen = chosenDType(s, o, c, hasOutput, cols);
+    DType dt = chosen;
+    if (cols % blockElements(chosen) != 0) { // always encodable (f16 at worst)
+      dt = fallbackDType(chosen, cols);
+      if (o.note)
+        o.note("tensor " + s.name + ": rows of " + std::to_string(cols) +
+               " elements do not fill " + dtypeName(chosen) +
+               " blocks; stored as " + dtypeName(dt) +
+               " (llama-quantize's fallback)");
+    }
     types.push_back(dt);
     w.declare(s.name + ".weight", dt, ne);
   }
