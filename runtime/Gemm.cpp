@@ -115,7 +115,7 @@ bool Runtime::kquantGemm(const Weight &w, int32_t experts, int64_t stride,
                  : w.t->dtype() == model::DType::Q6_K ? stc_gemm_q6_k
                                                       : stc_gemm_q3_k;
   if (kernel(hw.get(), hsd.get(), hidx.get(), hqx.get(), hdx.get(), hsx.get(),
-             perTask, hy.get()) != 0) {
+             perTask, address(w.data), hy.get()) != 0) {
     error = kernelError("K-quant gemm kernel failed on tensor '" +
                         w.t->name()->str() + "'");
     return false;

@@ -39,11 +39,12 @@ STC_KERNEL stc_gemm_experts_q8_0(halide_buffer_t *w, halide_buffer_t *sw,
                                  int32_t groups_per_task, halide_buffer_t *y);
 // ggml's K-quants in rows16k tiles (KQuantLayout.h), decode, prefill and
 // experts alike: slot s reads expert idx[s] (idx all 0 for a 2-D matrix).
+// w_address is w's host address, for the request of the next row group.
 #define STC_KQUANT_GEMM(name)                                                  \
-  STC_KERNEL name(halide_buffer_t *w, halide_buffer_t *sd,                     \
-                  halide_buffer_t *idx, halide_buffer_t *qx,                   \
-                  halide_buffer_t *dx, halide_buffer_t *sx,                    \
-                  int32_t groups_per_task, halide_buffer_t *y)
+  STC_KERNEL name(                                                             \
+      halide_buffer_t *w, halide_buffer_t *sd, halide_buffer_t *idx,           \
+      halide_buffer_t *qx, halide_buffer_t *dx, halide_buffer_t *sx,           \
+      int32_t groups_per_task, uint64_t w_address, halide_buffer_t *y)
 STC_KQUANT_GEMM(stc_gemm_q4_k);
 STC_KQUANT_GEMM(stc_gemm_q5_k);
 STC_KQUANT_GEMM(stc_gemm_q6_k);
@@ -114,5 +115,10 @@ struct HBuf {
   HBuf(const HBuf &) = delete;
   halide_buffer_t *get() { return &buf; }
 };
+
+// A host pointer as the kernels' uint64 address parameters (their prefetches).
+inline uint64_t address(const void *p) {
+  return static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p));
+}
 
 } // namespace stc::rt

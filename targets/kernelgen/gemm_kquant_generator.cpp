@@ -50,6 +50,8 @@ public:
   Input<Buffer<float>> dx{"dx", 2};     // (block, slot)
   Input<Buffer<float>> sx{"sx", 2};     // (block, slot)
   Input<int32_t> groups_per_task{"groups_per_task"};
+  // w's host address, for the next row group's prefetch.
+  Input<uint64_t> w_address{"w_address"};
   Output<Buffer<float>> y{"y", 3}; // (l, g, slot)
 
   void generate() {
@@ -118,12 +120,26 @@ public:
     Func acc("acc");
     acc(l, g, s) = 0.0f;
     acc(l, g, s) += add;
-    y(l, g, s) = acc(l, g, s);
+    Func request = stc::kernelgen::requestNextGroup(
+        [&](Expr gv, Expr sv) {
+          Expr group = w.dim(2).stride();
+          return std::vector<std::pair<Expr, Expr>>{
+              {w_address + u64(expert(sv)) * u64(w.dim(3).stride()) +
+                   u64(gv) * u64(group),
+               group}};
+        },
+        w.dim(2).extent(),
+        [&](Expr sv) {
+          return sv > 0 && expert(sv) == expert(max(sv - 1, 0));
+        });
+    stc::kernelgen::defineOutput(y, acc, request);
 
-    // Schedule: as gemm_quant (row groups in tasks); the reduction over a
+    // Schedule: as gemm_quant (row groups in tasks, the next group
+    // requested); the reduction over a
     // quad's 4 bytes innermost and atomic so it becomes a dot instruction,
     // both halves unrolled.
-    stc::kernelgen::scheduleRowGroupTasks(y, acc, l, g, s, groups_per_task);
+    stc::kernelgen::scheduleRowGroupTasks(y, acc, request, l, g, s,
+                                          groups_per_task);
     dot.compute_at(acc, rb.x).vectorize(l).unroll(z);
     dot.update()
         .reorder(rd.x, l, rd.y, z)

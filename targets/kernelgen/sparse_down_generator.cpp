@@ -27,11 +27,10 @@
 
 using namespace Halide;
 using namespace Halide::ConciseCasts;
+using stc::kernelgen::stc_prefetch;
 
 namespace {
 
-// runtime/Prefetch.cpp: requests `bytes` from `address` (returns 0).
-HalideExtern_2(int32_t, stc_prefetch, uint64_t, int32_t);
 // How far ahead (in live rows) a row is requested: 4, 8 and 16 measured the
 // same, 2 slower.
 const int kAhead = 4;

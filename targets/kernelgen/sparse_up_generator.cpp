@@ -16,11 +16,10 @@
 
 using namespace Halide;
 using namespace Halide::ConciseCasts;
+using stc::kernelgen::stc_prefetch;
 
 namespace {
 
-// runtime/Prefetch.cpp: requests `bytes` from `address` (returns 0).
-HalideExtern_2(int32_t, stc_prefetch, uint64_t, int32_t);
 // How far ahead (in entries) an entry's row is requested: 8 measured better
 // than 4 (the row request goes to L2, see runtime/Prefetch.cpp).
 const int kAhead = 8;
