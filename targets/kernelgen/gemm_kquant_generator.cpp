@@ -16,7 +16,7 @@
 //   Q6_K, Q3_K: value = d*sc_(2b+z)*(u - offset), so a block adds
 //     (d * d_x) * sum_z sc_(2b+z) * (dot_z - offset * hsum_z)
 //     in exact integers up to the one conversion, with hsum_z the half's sum
-//     of qx.
+//     of qx (the dot starts from -offset * hsum_z).
 #include "KQuantLayout.h"
 #include "quant_dot.h"
 
@@ -84,8 +84,23 @@ public:
       u = u | (((byte >> u8(j + 4 * z)) & u8(1)) << u8(bits));
     }
     Expr k = 256 * sb + 32 * b + 16 * z + 4 * j + r;
+    // Q6_K and Q3_K need the half-block's offset term -offset * hsum_z: the
+    // dot starts from it instead of from 0 (one add fewer per half), with
+    // hsum the sums of each half-block's activations (a few per block and
+    // token, computed once per call).
+    Func start("start");
+    Expr init = 0;
+    if (!mins) {
+      Var h("h"), t("t");
+      RDom ri(0, 16, "ri");
+      start(h, t) = 0;
+      start(h, t) += i32(qx(16 * h + ri, t));
+      start(h, t) = -L.offset * start(h, t);
+      start.compute_root();
+      init = start(2 * (8 * sb + b) + z, s);
+    }
     Func dot("dot");
-    dot(l, z, b, sb, g, s) = 0;
+    dot(l, z, b, sb, g, s) = init;
     dot(l, z, b, sb, g, s) += i32(widening_mul(u, qx(k, s)));
 
     RDom rb(0, 8, 0, qx.dim(0).extent() / 256, "rb");
@@ -100,20 +115,11 @@ public:
       Expr idot = dot(l, 0, bb, sbb, g, s) + dot(l, 1, bb, sbb, g, s);
       add = (d * sc) * (dx(kb, s) * f32(idot)) - (dmin * m) * sx(kb, s);
     } else {
-      // The sums of each half-block's activations, for the offset term: a
-      // few per block and token, computed once per call.
-      Var h("h"), t("t");
-      RDom ri(0, 16, "ri");
-      Func hsum("hsum");
-      hsum(h, t) = 0;
-      hsum(h, t) += i32(qx(16 * h + ri, t));
-      hsum.compute_root();
       Expr isum = 0;
       for (int half = 0; half < 2; ++half) {
         Expr sc =
             i32(i8(byteAt(L.scales + 16 * (2 * bb + half) + l, sbb, g, s)));
-        isum += sc * (dot(l, half, bb, sbb, g, s) -
-                      L.offset * hsum(2 * kb + half, s));
+        isum += sc * dot(l, half, bb, sbb, g, s);
       }
       add = (d * dx(kb, s)) * f32(isum);
     }
