@@ -145,7 +145,7 @@ public:
     // quad's 4 bytes innermost and atomic so it becomes a dot instruction,
     // both halves unrolled.
     stc::kernelgen::scheduleRowGroupTasks(y, acc, request, l, g, s,
-                                          groups_per_task);
+                                          groups_per_task, /*slotMajor=*/false);
     dot.compute_at(acc, rb.x).vectorize(l).unroll(z);
     dot.update()
         .reorder(rd.x, l, rd.y, z)

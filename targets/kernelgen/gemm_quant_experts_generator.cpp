@@ -3,7 +3,7 @@
 // Q8_0 activation row (slot stride 0 when every slot reads the same token, as
 // gate and up do in decode): y[s][n] = sum_k W[idx[s]][n][k] * x[s][k]. One
 // launch instead of one per expert keeps decode's per-call overhead off the hot
-// path.
+// path. A task streams each slot's rows in turn (slot-major, quant_dot.h).
 #include "quant_dot.h"
 
 using namespace Halide;
@@ -35,7 +35,8 @@ public:
         [&](Expr l, Expr b, Expr g, Expr s) { return sw(l, b, g, expert(s)); },
         [&](Expr k, Expr s) { return qx(k, s); },
         [&](Expr b, Expr s) { return dx(b, s); },
-        [&](Expr b, Expr s) { return sx(b, s); }, groups_per_task);
+        [&](Expr b, Expr s) { return sx(b, s); }, groups_per_task,
+        /*slotMajor=*/true);
 
     stc::kernelgen::constrainRows16(w, sw, qx, dx, sx, y, quads);
     w.dim(5).set_min(0);

@@ -45,7 +45,8 @@ public:
         [&](Expr l, Expr b, Expr g, Expr) { return sw(l, b, g); },
         [&](Expr k, Expr t) { return qx(k, t); },
         [&](Expr b, Expr t) { return dx(b, t); },
-        [&](Expr b, Expr t) { return sx(b, t); }, groups_per_task);
+        [&](Expr b, Expr t) { return sx(b, t); }, groups_per_task,
+        /*slotMajor=*/false);
 
     stc::kernelgen::constrainRows16(w, sw, qx, dx, sx, y, quads);
   }

@@ -95,17 +95,28 @@ inline void scheduleBlockDot(Halide::Func dot, const Halide::RDom &rd,
 // The schedule every rows16 / rows16k GEMM shares: 16 rows per vector, row
 // groups split into tasks across threads (`groupsPerTask` each), every slot
 // of a task run against its weights; the block reduction `acc` and the next
-// group's `request` (if defined) per (l, g, s).
+// group's `request` (if defined) per (l, g, s). `slotMajor` orders a task's
+// loops: slot-major streams each slot's groups in a row, group-major runs
+// every slot over a group while its tiles are in L1 (prefill's tokens sharing
+// one matrix). Slot-major paid for the Q4_0 routed experts in decode (4
+// experts x 768 rows from DRAM, Zen 5: 23-26 -> 26-28 GB/s in a kernel
+// microbenchmark on one thread, 19-35 -> 37-38 on two; 4b decode +5-8%), not
+// for the K-quant experts, whose next-group request already keeps them
+// streaming (4b Q4_K_M decode at parity, or 10-20% slower with the request
+// issued for a slot's whole range at once).
 inline void scheduleRowGroupTasks(Halide::Func y, Halide::Func acc,
                                   Halide::Func request, Halide::Var l,
                                   Halide::Var g, Halide::Var s,
-                                  Halide::Expr groupsPerTask) {
+                                  Halide::Expr groupsPerTask, bool slotMajor) {
   using namespace Halide;
   Var go("go"), gi("gi");
-  y.vectorize(l)
-      .split(g, go, gi, max(groupsPerTask, 1), TailStrategy::GuardWithIf)
-      .reorder(l, s, gi, go)
-      .parallel(go);
+  y.vectorize(l).split(g, go, gi, max(groupsPerTask, 1),
+                       TailStrategy::GuardWithIf);
+  if (slotMajor)
+    y.reorder(l, gi, s, go);
+  else
+    y.reorder(l, s, gi, go);
+  y.parallel(go);
   acc.compute_at(y, s).vectorize(l);
   acc.update().vectorize(l);
   if (request.defined())
@@ -127,6 +138,7 @@ void constrainActivations(Q &qx, D &dx, X &sx, Y &y) {
 // `weight(r, l, j, b, g, s)` / `scale(l, b, g, s)` give the weight bytes and
 // fp16 scale bits for slot s, and qx/dx/sx give slot s's Q8_0 activations.
 // `quads` is 4 for q4_0 (nibbles, offset 8) and 8 for q8_0 (bytes, offset 128).
+// `slotMajor`: see scheduleRowGroupTasks.
 // No software prefetch: the rows16 tiles and their separate scale array are two
 // plain streams the hardware prefetcher follows (requestNextGroup made the Q4_0
 // kernel slower: 20 against 24 GB/s, one thread, 32768 x 1536 from DRAM).
@@ -140,7 +152,7 @@ inline void defineQuantDot(
     const std::function<Halide::Expr(Halide::Expr, Halide::Expr)> &qx,
     const std::function<Halide::Expr(Halide::Expr, Halide::Expr)> &dx,
     const std::function<Halide::Expr(Halide::Expr, Halide::Expr)> &sx,
-    Halide::Expr groupsPerTask) {
+    Halide::Expr groupsPerTask, bool slotMajor) {
   using namespace Halide;
   using namespace Halide::ConciseCasts;
   Var l("l"), g("g"), s("s"), b("b");
@@ -166,7 +178,8 @@ inline void defineQuantDot(
   // Schedule: row groups in tasks; the reduction over the 4 bytes of a quad is
   // innermost and atomic so it becomes a dot instruction (vpdpbusd on VNNI
   // targets).
-  scheduleRowGroupTasks(y, acc, Halide::Func(), l, g, s, groupsPerTask);
+  scheduleRowGroupTasks(y, acc, Halide::Func(), l, g, s, groupsPerTask,
+                        slotMajor);
   scheduleBlockDot(dot, rd, l, acc, rb);
 }
 
