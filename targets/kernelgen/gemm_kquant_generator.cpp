@@ -85,9 +85,8 @@ public:
     }
     Expr k = 256 * sb + 32 * b + 16 * z + 4 * j + r;
     // Q6_K and Q3_K need the half-block's offset term -offset * hsum_z: the
-    // dot starts from it instead of from 0 (one add fewer per half), with
-    // hsum the sums of each half-block's activations (a few per block and
-    // token, computed once per call).
+    // dot starts from it (`start`, a few values per block and token, computed
+    // once per call) instead of from 0, which saves an add per half.
     Func start("start");
     Expr init = 0;
     if (!mins) {
@@ -140,10 +139,9 @@ public:
         });
     stc::kernelgen::defineOutput(y, acc, request);
 
-    // Schedule: as gemm_quant (row groups in tasks, the next group
-    // requested); the reduction over a
-    // quad's 4 bytes innermost and atomic so it becomes a dot instruction,
-    // both halves unrolled.
+    // Schedule: as gemm_quant (row groups in tasks), with the next group's
+    // tiles requested; the reduction over a quad's 4 bytes innermost and
+    // atomic so it becomes a dot instruction, both halves unrolled.
     stc::kernelgen::scheduleRowGroupTasks(y, acc, request, l, g, s,
                                           groups_per_task, /*slotMajor=*/false);
     dot.compute_at(acc, rb.x).vectorize(l).unroll(z);

@@ -25,7 +25,7 @@ using GroupRegions =
 
 // request(g, s): while row group g runs, the next group's bytes are requested
 // into L2, once per group and matrix (not again for a slot that reads the same
-// matrix as the slot before it: prefill's tokens, experts routed twice).
+// matrix as the slot before it, as prefill's tokens do).
 // Addresses past the last group are never requested. For the rows16k tiles,
 // whose per-block reads jump between the bit planes and the scales at the
 // tile's end, the hardware prefetcher alone left the kernels streaming at 60%
