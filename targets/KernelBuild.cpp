@@ -156,9 +156,10 @@ Status buildThroughLlvmIr(const TargetInfo &target,
     std::string line = ir.substr(pos + 1, end - pos - 1);
     size_t at2 = line.find('@');
     std::string name = at2 == std::string::npos ? "" : line.substr(at2 + 1);
-    // llvm intrinsics, Halide's runtime, and stc_prefetch from stc's runtime.
+    // llvm intrinsics, Halide's runtime, and the prefetches of stc's runtime.
     if (name.rfind("llvm.", 0) != 0 && name.rfind("halide_", 0) != 0 &&
-        name.rfind("stc_prefetch(", 0) != 0)
+        name.rfind("stc_prefetch(", 0) != 0 &&
+        name.rfind("stc_prefetch_l1(", 0) != 0)
       return Status::error(std::string(k.function) +
                            ": Halide's IR calls an undefined helper: " + line);
     pos = end;

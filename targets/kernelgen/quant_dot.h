@@ -14,9 +14,11 @@
 
 namespace stc::kernelgen {
 
-// runtime/Prefetch.cpp: requests `bytes` from `address` into L2 (returns 0).
-// (HalideExtern_2's definition, inline so that every generator can include it.)
+// runtime/Prefetch.cpp: request `bytes` from `address` into L2 (stc_prefetch)
+// or L1 (stc_prefetch_l1), returning 0. (HalideExtern_2's definitions, inline
+// so that every generator can include them.)
 inline HalideExtern_2(int32_t, stc_prefetch, uint64_t, int32_t);
+inline HalideExtern_2(int32_t, stc_prefetch_l1, uint64_t, int32_t);
 
 // The memory one slot reads for one row group: (host address, bytes) pairs.
 using GroupRegions =
@@ -24,14 +26,15 @@ using GroupRegions =
         Halide::Expr g, Halide::Expr s)>;
 
 // request(g, s): while row group g runs, the next group's bytes are requested
-// into L2, once per group and matrix (not again for a slot that reads the same
-// matrix as the slot before it, as prefill's tokens do).
+// into L1 (stc_prefetch_l1), once per group and matrix (not again for a slot
+// that reads the same matrix as the slot before it, as prefill's tokens do).
 // Addresses past the last group are never requested. For the rows16k tiles,
 // whose per-block reads jump between the bit planes and the scales at the
 // tile's end, the hardware prefetcher alone left the kernels streaming at 60%
 // of a plain read loop's bandwidth (a 1536-column Q4_K matrix from DRAM, one
 // thread, Zen 5: 11-16 GB/s against 27; 23-26 GB/s with this request one group
-// ahead, 22-23 two groups ahead).
+// ahead into L2, 22-23 two groups ahead; into L1 Q6_K and Q3_K gained another
+// 15-40%, see runtime/Prefetch.cpp).
 inline Halide::Func requestNextGroup(
     const GroupRegions &regions, Halide::Expr groups,
     const std::function<Halide::Expr(Halide::Expr)> &sameAsBefore) {
@@ -40,7 +43,7 @@ inline Halide::Func requestNextGroup(
   Expr wanted = g + 1 < groups && !sameAsBefore(s);
   Expr issued = 0;
   for (const auto &[address, bytes] : regions(g + 1, s))
-    issued = issued + stc_prefetch(address, select(wanted, bytes, 0));
+    issued = issued + stc_prefetch_l1(address, select(wanted, bytes, 0));
   Func request("request");
   request(g, s) = issued;
   return request;
