@@ -12,11 +12,21 @@
 // measured on), the L1's few miss buffers filling up.
 #include <cstdint>
 
-extern "C" int32_t stc_prefetch(uint64_t address, int32_t bytes) {
+namespace {
+
+// A read prefetch of every cache line of [address, address + bytes) with
+// __builtin_prefetch's locality (a compile-time constant).
+template <int Locality> int32_t prefetchLines(uint64_t address, int32_t bytes) {
   const char *p = reinterpret_cast<const char *>(address);
   for (int32_t i = 0; i < bytes; i += 64)
-    __builtin_prefetch(p + i, 0, 1);
+    __builtin_prefetch(p + i, 0, Locality);
   return 0;
+}
+
+} // namespace
+
+extern "C" int32_t stc_prefetch(uint64_t address, int32_t bytes) {
+  return prefetchLines<1>(address, bytes);
 }
 
 // stc_prefetch_l1: into L1 (prefetcht0), for the K-quant gemm's next row group
@@ -25,8 +35,5 @@ extern "C" int32_t stc_prefetch(uint64_t address, int32_t bytes) {
 // GB/s on one thread and 26-38 -> 38-53 on two, Q3_K 21 -> 24.5 and 30-32 ->
 // 33-36, Q4_K 26-27 -> 26-28 and 37-39 -> 34-40.
 extern "C" int32_t stc_prefetch_l1(uint64_t address, int32_t bytes) {
-  const char *p = reinterpret_cast<const char *>(address);
-  for (int32_t i = 0; i < bytes; i += 64)
-    __builtin_prefetch(p + i, 0, 3);
-  return 0;
+  return prefetchLines<3>(address, bytes);
 }

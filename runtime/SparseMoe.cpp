@@ -48,14 +48,13 @@ bool Runtime::sparseUp(const Weight &up, int experts, const int32_t *ent,
   HBuf hsx(sx_.data(), halide_type_float, 32, {{B, 1}, {T, B}});
   HBuf hu(u, halide_type_float, 32, {{count, 1}});
   const int32_t perTask = std::max(8, count / (4 * threads_) + 1);
-  const uint64_t address = reinterpret_cast<uintptr_t>(hw.buf.host),
-                 scales = reinterpret_cast<uintptr_t>(hsw.buf.host);
+  const uint64_t weights = address(hw.buf.host), scales = address(hsw.buf.host);
   int rc = up.t->dtype() == model::DType::Q4_0
                ? stc_sparse_up_q4_0(hw.get(), hsw.get(), hent.get(), hqx.get(),
-                                    hdx.get(), hsx.get(), perTask, address,
+                                    hdx.get(), hsx.get(), perTask, weights,
                                     scales, hu.get())
                : stc_sparse_up_q8_0(hw.get(), hsw.get(), hent.get(), hqx.get(),
-                                    hdx.get(), hsx.get(), perTask, address,
+                                    hdx.get(), hsx.get(), perTask, weights,
                                     scales, hu.get());
   if (rc != 0) {
     error = kernelError("sparse up kernel failed on tensor '" +
@@ -118,14 +117,13 @@ bool Runtime::sparseDown(const Weight &down, const float *act, int row,
   // One slice of the outputs per thread (the last slice shifts inwards when
   // the threads do not divide the chunks).
   const int32_t perTask = (C + threads_ - 1) / threads_;
-  const uint64_t address = reinterpret_cast<uintptr_t>(down.data),
-                 scales = reinterpret_cast<uintptr_t>(hsw.buf.host);
+  const uint64_t weights = address(down.data), scales = address(hsw.buf.host);
   int rc = q4 ? stc_sparse_down_q4_0(hw.get(), hsw.get(), hqa.get(), hda.get(),
                                      hlive.get(), hfirst.get(), perTask,
-                                     address, scales, hy.get())
+                                     weights, scales, hy.get())
               : stc_sparse_down_q8_0(hw.get(), hsw.get(), hqa.get(), hda.get(),
                                      hlive.get(), hfirst.get(), perTask,
-                                     address, scales, hy.get());
+                                     weights, scales, hy.get());
   if (rc != 0) {
     error = kernelError("sparse down kernel failed on tensor '" +
                         down.t->name()->str() + "'");

@@ -127,13 +127,10 @@ public:
     acc(l, g, s) += add;
     Func request = stc::kernelgen::requestNextGroup(
         [&](Expr gv, Expr sv) {
-          Expr group = w.dim(2).stride();
-          return std::vector<std::pair<Expr, Expr>>{
-              {w_address + u64(expert(sv)) * u64(w.dim(3).stride()) +
-                   u64(gv) * u64(group),
-               group}};
+          return w_address + u64(expert(sv)) * u64(w.dim(3).stride()) +
+                 u64(gv) * u64(w.dim(2).stride());
         },
-        w.dim(2).extent(),
+        w.dim(2).stride(), w.dim(2).extent(),
         [&](Expr sv) {
           return sv > 0 && expert(sv) == expert(max(sv - 1, 0));
         });

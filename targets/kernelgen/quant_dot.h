@@ -9,8 +9,6 @@
 #include "Halide.h"
 
 #include <functional>
-#include <utility>
-#include <vector>
 
 namespace stc::kernelgen {
 
@@ -19,11 +17,6 @@ namespace stc::kernelgen {
 // so that every generator can include them.)
 inline HalideExtern_2(int32_t, stc_prefetch, uint64_t, int32_t);
 inline HalideExtern_2(int32_t, stc_prefetch_l1, uint64_t, int32_t);
-
-// The memory one slot reads for one row group: (host address, bytes) pairs.
-using GroupRegions =
-    std::function<std::vector<std::pair<Halide::Expr, Halide::Expr>>(
-        Halide::Expr g, Halide::Expr s)>;
 
 // request(g, s): while row group g runs, the next group's bytes are requested
 // into L1 (stc_prefetch_l1), once per group and matrix (not again for a slot
@@ -35,17 +28,18 @@ using GroupRegions =
 // thread, Zen 5: 11-16 GB/s against 27; 23-26 GB/s with this request one group
 // ahead into L2, 22-23 two groups ahead; into L1 Q6_K and Q3_K gained another
 // 15-40%, see runtime/Prefetch.cpp).
+// `groupAddress(g, s)` is the host address of slot s's group g, `groupBytes`
+// its size.
 inline Halide::Func requestNextGroup(
-    const GroupRegions &regions, Halide::Expr groups,
+    const std::function<Halide::Expr(Halide::Expr, Halide::Expr)> &groupAddress,
+    Halide::Expr groupBytes, Halide::Expr groups,
     const std::function<Halide::Expr(Halide::Expr)> &sameAsBefore) {
   using namespace Halide;
   Var g("g"), s("s");
   Expr wanted = g + 1 < groups && !sameAsBefore(s);
-  Expr issued = 0;
-  for (const auto &[address, bytes] : regions(g + 1, s))
-    issued = issued + stc_prefetch_l1(address, select(wanted, bytes, 0));
   Func request("request");
-  request(g, s) = issued;
+  request(g, s) =
+      stc_prefetch_l1(groupAddress(g + 1, s), select(wanted, groupBytes, 0));
   return request;
 }
 
