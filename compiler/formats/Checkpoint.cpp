@@ -251,6 +251,9 @@ Status Checkpoint::openGGUF(const std::string &path) {
 }
 
 const InputFile *Checkpoint::file(const std::string &p, Status &st) const {
+  // Readers on several threads (stc compile's calibration) share the table;
+  // the files themselves are read with pread.
+  std::lock_guard<std::mutex> lock(*filesMutex_);
   auto it = files_.find(p);
   if (it != files_.end())
     return it->second.get();

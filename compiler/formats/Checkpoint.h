@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,10 @@ struct WeightInfo {
 
 class Checkpoint {
 public:
+  Checkpoint() = default;
+  Checkpoint(Checkpoint &&) = default;
+  Checkpoint &operator=(Checkpoint &&) = default;
+  virtual ~Checkpoint() = default;
   // `path` is an HF directory or a .gguf file.
   static Status open(const std::string &path, Checkpoint &out);
 
@@ -85,8 +90,10 @@ public:
   // Reads logical elements [begin, begin + count) of `w` as f32. For block
   // types, begin and count must be whole blocks (any range of a transposed
   // one).
-  Status readF32(const WeightInfo &w, uint64_t begin, uint64_t count,
-                 float *out) const;
+  // Virtual so that a checkpoint whose weights are computed rather than read
+  // (synth's calibration model) can serve the reference.
+  virtual Status readF32(const WeightInfo &w, uint64_t begin, uint64_t count,
+                         float *out) const;
 
 private:
   Status readTransposedF32(const WeightInfo &w, uint64_t begin, uint64_t count,
@@ -95,6 +102,7 @@ private:
   Status openGGUF(const std::string &file);
   const InputFile *file(const std::string &path, Status &st) const;
   mutable std::map<std::string, std::unique_ptr<InputFile>> files_;
+  std::unique_ptr<std::mutex> filesMutex_ = std::make_unique<std::mutex>();
 };
 
 } // namespace stc

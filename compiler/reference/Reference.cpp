@@ -243,6 +243,8 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
     STC_TRY(readAll(ck, p + "ffn_norm", wNorm2));
     for (int64_t t = 0; t < T; ++t)
       rmsNorm(&x[t * D], wNorm2.data(), D, c.rmsNormEps, &h[t * D]);
+    if (options.beforeExperts)
+      STC_TRY(options.beforeExperts(layer, h.data(), T));
     std::vector<std::vector<int64_t>> idx(T);
     std::vector<std::vector<float>> wts(T);
     std::map<int64_t, bool> needed;
@@ -265,7 +267,7 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
       STC_TRY(ck.readF32(*up, e * F * D, F * D, U[e].data()));
       STC_TRY(ck.readF32(*down, e * D * F, D * F, Dn[e].data()));
     }
-    std::vector<float> act(F), hq(D), aq(F);
+    std::vector<float> act(F), gateOut(F), hq(D), aq(F);
     std::vector<double> y(D);
     const bool q8Up = q8x(p + "ffn_gate_exps"),
                q8Down = q8x(p + "ffn_down_exps");
@@ -292,7 +294,10 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
             u += static_cast<double>(ht[i]) * ur[i];
           }
           act[f] = static_cast<float>(u * std::max(g, 0.0)); // ReGLU
+          gateOut[f] = static_cast<float>(g);
         }
+        if (options.onGate)
+          options.onGate(layer, t, e, gateOut.data());
         if (q8Down) {
           roundToQ8(act.data(), F, aq.data());
           act = aq;
@@ -310,6 +315,10 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
     }
   }
 
+  if (options.skipHead) {
+    logits.clear();
+    return Status::success();
+  }
   // Final norm and LM head, the head read in row blocks.
   std::vector<float> wFinal;
   STC_TRY(readAll(ck, "output_norm", wFinal));

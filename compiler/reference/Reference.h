@@ -8,6 +8,7 @@
 #include "formats/Status.h"
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace stc {
@@ -46,6 +47,16 @@ struct Options {
   // then isolates the compiled kernels' own error from the (intended)
   // activation quantization.
   bool q8Activations = false;
+  // Observers. `beforeExperts` sees each layer's expert input (T x D, after
+  // ffn_norm) before that layer's expert weights are read; `onGate` sees the
+  // gate pre-activations (F values, relu(g) = 0 is a dead neuron) of every
+  // routed (token, expert) pair, in the order the experts are summed.
+  std::function<Status(int64_t layer, const float *h, int64_t T)> beforeExperts;
+  std::function<void(int64_t layer, int64_t token, int64_t expert,
+                     const float *gate)>
+      onGate;
+  // Stop after the last layer: no final norm, no head, `logits` left empty.
+  bool skipHead = false;
 };
 
 // Runs the whole model on `tokens` (positions 0..T-1) and returns T x vocab

@@ -5,7 +5,9 @@
 #include "formats/Gguf.h"
 #include "formats/Json.h"
 #include "formats/Safetensors.h"
+#include "synth/ActivationSparsity.h"
 #include "synth/SynthTokenizer.h"
+#include "synth/SynthValues.h"
 
 #include <cmath>
 #include <cstdio>
@@ -128,59 +130,7 @@ bool synthPresetHasLmHead(const std::string &preset) {
          (!c.tieWordEmbeddings || preset == "4b");
 }
 
-static uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-static uint64_t hashName(const std::string &s) {
-  uint64_t h = 1469598103934665603ull; // FNV-1a
-  for (unsigned char c : s)
-    h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
-float synthValue(uint64_t seed, uint64_t nameHash, uint64_t index, float scale,
-                 float offset) {
-  uint64_t r = splitmix64(splitmix64(seed ^ nameHash) + index);
-  // Uniform in [-1, 1) from the top 24 bits; scaled so the std is `scale`.
-  float u = static_cast<float>(r >> 40) * (2.0f / 16777216.0f) - 1.0f;
-  return offset + u * scale * 1.7320508f;
-}
-
 namespace {
-
-// How the values of one canonical weight are drawn.
-struct ValueRule {
-  uint64_t nameHash;
-  float scale, offset;
-};
-
-ValueRule valueRule(const WeightSpec &w, bool tied) {
-  const std::string &n = w.name;
-  auto endsWith = [&](const char *suffix) {
-    std::string s(suffix);
-    return n.size() >= s.size() &&
-           n.compare(n.size() - s.size(), s.size(), s) == 0;
-  };
-  // The head draws the embedding's values: a real 4B checkpoint ships an
-  // lm_head.weight next to tie_word_embeddings=true, and keeping them equal
-  // makes HF's rule (use the embedding) and llama.cpp's (use output.weight)
-  // agree, as they must for a faithful file.
-  std::string source = n == "output" && tied ? "token_embd" : n;
-  ValueRule r{hashName(source), 0, 0};
-  if (endsWith("norm")) {
-    r.scale = 0.1f; // norm weights around 1
-    r.offset = 1.0f;
-  } else {
-    // Unit-variance outputs for unit-RMS inputs; for the embedding this keeps
-    // the residual stream small next to what the layers add.
-    r.scale = 1.0f / std::sqrt(static_cast<float>(w.shape.back()));
-  }
-  return r;
-}
 
 // llama-quantize's type for one tensor of a mix: llama_tensor_get_type in
 // llama.cpp's src/llama-quant.cpp (v0.5.0) for what SmallThinker is (not
@@ -259,18 +209,16 @@ DType chosenDType(const WeightSpec &w, const SynthOptions &o,
 // `dt`, to `sink` in chunks of at most 1 Mi elements.
 template <typename Sink>
 Status generate(const SynthOptions &o, const ModelConfig &c,
-                const WeightSpec &w, DType dt, uint64_t begin, uint64_t count,
-                Sink &&sink) {
-  ValueRule rule = valueRule(w, c.tieWordEmbeddings);
+                const SparsityPlan &plan, const WeightSpec &w, DType dt,
+                uint64_t begin, uint64_t count, Sink &&sink) {
   constexpr uint64_t kChunk = 1u << 20; // a multiple of the 32-element block
   std::vector<float> vals;
   std::vector<uint8_t> bytes;
   for (uint64_t done = 0; done < count; done += kChunk) {
     uint64_t n = std::min(kChunk, count - done);
     vals.resize(n);
-    for (uint64_t i = 0; i < n; ++i)
-      vals[i] = synthValue(o.seed, rule.nameHash, begin + done + i, rule.scale,
-                           rule.offset);
+    synthValues(o.seed, w, c.tieWordEmbeddings, plan, begin + done, n,
+                vals.data());
     uint64_t nb;
     dtypeBytes(dt, n, nb);
     bytes.resize(nb);
@@ -350,7 +298,8 @@ struct HfTensor {
   uint64_t nbytes;
 };
 
-Status writeHF(const SynthOptions &o, const ModelConfig &c) {
+Status writeHF(const SynthOptions &o, const ModelConfig &c,
+               const SparsityPlan &plan) {
   if (isQuantized(o.dtype))
     return Status::error("--dtype " + std::string(dtypeName(o.dtype)) +
                          " is not a safetensors dtype; use f32, f16 or bf16 "
@@ -414,7 +363,7 @@ Status writeHF(const SynthOptions &o, const ModelConfig &c) {
         continue;
       const HfTensor &t = tensors[i];
       STC_TRY(generate(
-          o, c, *t.spec, o.dtype, t.begin, t.count,
+          o, c, plan, *t.spec, o.dtype, t.begin, t.count,
           [&](const void *p, uint64_t n) { return writer.write(p, n); }));
     }
     STC_TRY(writer.commit());
@@ -446,7 +395,8 @@ Status writeHF(const SynthOptions &o, const ModelConfig &c) {
   return f.commit();
 }
 
-Status writeGGUF(const SynthOptions &o, const ModelConfig &c) {
+Status writeGGUF(const SynthOptions &o, const ModelConfig &c,
+                 const SparsityPlan &plan) {
   GgufWriter w;
   const std::string a = "smallthinker.";
   w.addMetadata("general.architecture", GgufValue::ofString("smallthinker"));
@@ -535,7 +485,7 @@ Status writeGGUF(const SynthOptions &o, const ModelConfig &c) {
     const DType dt = types[i];
     if (!transposed(s)) {
       STC_TRY(
-          generate(o, c, s, dt, 0, product(s.shape),
+          generate(o, c, plan, s, dt, 0, product(s.shape),
                    [&](const void *p, uint64_t n) { return w.write(p, n); }));
       continue;
     }
@@ -545,7 +495,7 @@ Status writeGGUF(const SynthOptions &o, const ModelConfig &c) {
     std::vector<uint8_t> bytes;
     for (int64_t e = 0; e < s.shape[0]; ++e) {
       logical.clear();
-      STC_TRY(generate(o, c, s, DType::F32, e * D * F, D * F,
+      STC_TRY(generate(o, c, plan, s, DType::F32, e * D * F, D * F,
                        [&](const void *p, uint64_t n) {
                          const auto *f = static_cast<const float *>(p);
                          logical.insert(logical.end(), f, f + n / 4);
@@ -588,12 +538,18 @@ Status writeSynthCheckpoint(const SynthOptions &o) {
                          "' (expected q4_k_m, q3_k_m or q4_0)");
   if (!o.mix.empty() && o.format != "gguf")
     return Status::error("--mix applies to --format gguf only");
+  if (o.format != "hf" && o.format != "gguf")
+    return Status::error("unknown format '" + o.format +
+                         "' (expected hf or gguf)");
+  SparsityPlan plan;
+  if (!o.activationSparsity.empty() && !o.tokenizerOnly) {
+    SparsityTarget target;
+    STC_TRY(parseSparsityTarget(o.activationSparsity, target));
+    STC_TRY(planSparsity(o, c, target, plan));
+  }
   if (o.format == "hf")
-    return writeHF(o, c);
-  if (o.format == "gguf")
-    return writeGGUF(o, c);
-  return Status::error("unknown format '" + o.format +
-                       "' (expected hf or gguf)");
+    return writeHF(o, c, plan);
+  return writeGGUF(o, c, plan);
 }
 
 } // namespace stc

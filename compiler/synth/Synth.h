@@ -35,6 +35,10 @@ struct SynthOptions {
   // llama-quantize picks for that file type (a Q6_K head, more bits for some
   // attn_v and ffn_down, ...) instead of `dtype` everywhere.
   std::string mix;
+  // "paper" or a dead fraction in (0, 1): weights whose expert neurons are
+  // inactive (relu(gate) = 0) at that per-layer rate, each neuron with its own
+  // firing rate (see ActivationSparsity.h). Empty: plain random weights.
+  std::string activationSparsity;
   // Told once per tensor whose rows a block type cannot encode and which is
   // stored in llama-quantize's fallback type instead.
   std::function<void(const std::string &)> note;
@@ -48,9 +52,8 @@ bool synthPresetHasLmHead(const std::string &preset);
 
 Status writeSynthCheckpoint(const SynthOptions &options);
 
-// The synthetic value of element `index` of canonical weight `name` for `seed`:
-// the same function serves both layouts, which is what makes them hold the same
-// weights.
+// The synthetic value of element `index` of canonical weight `name` for `seed`
+// before any --activation-sparsity overrides (synthValues in SynthValues.h).
 float synthValue(uint64_t seed, uint64_t nameHash, uint64_t index, float scale,
                  float offset);
 

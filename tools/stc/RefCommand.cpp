@@ -8,6 +8,7 @@
 #include "formats/Checkpoint.h"
 #include "formats/FileIO.h"
 #include "reference/Reference.h"
+#include "reference/SparsityStats.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -15,10 +16,36 @@
 
 namespace stc {
 
+namespace {
+
+void printSparsityStats(const ref::SparsityStats &stats) {
+  uint64_t evaluated = 0, dead = 0, pairs = 0;
+  double jaccard = 0;
+  const std::vector<ref::SparsityStats::Layer> layers = stats.layers();
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const ref::SparsityStats::Layer &r = layers[l];
+    std::printf("sparsity: layer %zu: %.1f%% dead of %llu routed neurons, live "
+                "sets' mean Jaccard %.3f (%llu token pairs)\n",
+                l, 100 * r.deadShare(),
+                static_cast<unsigned long long>(r.evaluated), r.jaccard,
+                static_cast<unsigned long long>(r.pairs));
+    evaluated += r.evaluated;
+    dead += r.dead;
+    pairs += r.pairs;
+    jaccard += r.jaccard * r.pairs;
+  }
+  std::printf("sparsity: all layers: %.1f%% dead, live sets' mean Jaccard "
+              "%.3f\n",
+              evaluated ? 100.0 * dead / evaluated : 0.0,
+              pairs ? jaccard / pairs : 0.0);
+}
+
+} // namespace
+
 int runRef(int argc, char **argv) {
   Args args(
       {"--tokens", "--top-k", "--dump-logits", "--convention", "--generate"},
-      {"--q8-activations"});
+      {"--q8-activations", "--stats"});
   std::string err;
   if (!args.parse(argc, argv, 2, err))
     return fail("ref: " + err);
@@ -57,6 +84,9 @@ int runRef(int argc, char **argv) {
     else
       return fail("ref: --convention must be hf or llama.cpp, got '" + c + "'");
   }
+  ref::SparsityStats stats(ck.config);
+  if (args.has("--stats"))
+    options.onGate = stats.observer();
   std::vector<float> logits;
   int64_t generate = 0;
   if (!args.getInt("--generate", 0, generate, err) || generate < 0)
@@ -103,6 +133,9 @@ int runRef(int argc, char **argv) {
     if (t == T - 1)
       std::printf("next token: %lld\n", static_cast<long long>(order[0]));
   }
+
+  if (args.has("--stats"))
+    printSparsityStats(stats);
 
   if (args.has("--dump-logits")) {
     AtomicOutputFile f;

@@ -12,7 +12,7 @@ namespace stc {
 
 int runSynth(int argc, char **argv) {
   Args args({"--preset", "--format", "--dtype", "--mix", "--seed", "--layers",
-             "--shards", "-o"},
+             "--shards", "--activation-sparsity", "-o"},
             {"--omit-layout-keys", "--tokenizer-only", "--transpose-down"});
   std::string err;
   if (!args.parse(argc, argv, 2, err))
@@ -38,6 +38,9 @@ int runSynth(int argc, char **argv) {
                 "' (f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, "
                 "q4_k, q5_k, q6_k, iq4_nl, iq4_xs)");
   o.mix = args.get("--mix");
+  o.activationSparsity = args.get("--activation-sparsity");
+  if (args.has("--activation-sparsity") && o.activationSparsity.empty())
+    return fail("synth: --activation-sparsity expects 'paper' or a fraction");
   if (!o.mix.empty() && args.has("--dtype"))
     return fail("synth: --mix sets every tensor's type; give it or --dtype");
   o.note = [](const std::string &n) {

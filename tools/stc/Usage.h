@@ -6,7 +6,7 @@ namespace stc {
 
 inline const char *const kSynthUsage =
     "usage: stc synth --preset P [--format hf|gguf] [--dtype T | --mix M]\n"
-    "                 [--seed N]\n"
+    "                 [--seed N] [--activation-sparsity paper|F]\n"
     "                 [--layers N] [--shards N] [--omit-layout-keys]\n"
     "                 [--transpose-down] [--tokenizer-only] -o PATH\n"
     "Writes a synthetic SmallThinker checkpoint with seeded random weights "
@@ -25,6 +25,14 @@ inline const char *const kSynthUsage =
     "and\n"
     "                          ffn_down in some layers; q4_0: a Q6_K head)\n"
     "  --seed N                the weights' seed (both formats agree)\n"
+    "  --activation-sparsity paper|F  expert neurons dead (relu(gate) = 0) at\n"
+    "                          the paper's per-layer rates (0.95 in the first\n"
+    "                          quarter, 0.6 mid-depth, 0.5 last) or fraction "
+    "F,\n"
+    "                          each neuron with its own skewed firing rate\n"
+    "                          (calibrated on 64 tokens through the "
+    "reference;\n"
+    "                          measure with stc ref --stats)\n"
     "  --layers N              only the first N layers\n"
     "  --shards N              HF: split the safetensors into N files\n"
     "  --omit-layout-keys      GGUF: no smallthinker.rope_layout /\n"
@@ -42,14 +50,17 @@ inline const char *const kImportUsage =
 inline const char *const kRefUsage =
     "usage: stc ref <checkpoint> --tokens 1,2,3 [--top-k N] [--dump-logits F]\n"
     "               [--q8-activations] [--convention hf|llama.cpp]\n"
-    "               [--generate N]\n"
+    "               [--generate N] [--stats]\n"
     "The f32 reference forward pass (the oracle of the tests): the top-k\n"
     "logits of every position and the next token.\n"
     "  --dump-logits F     every position's logits as raw float32\n"
     "  --q8-activations    round matmul inputs to Q8_0 where the compiled\n"
     "                      model's int8 kernels do\n"
     "  --convention C      HF's or llama.cpp's rules (default: the file's)\n"
-    "  --generate N        N greedy tokens after the prompt (ids)\n";
+    "  --generate N        N greedy tokens after the prompt (ids)\n"
+    "  --stats             per layer: the share of routed expert neurons that\n"
+    "                      are dead (relu(gate) = 0) and the mean Jaccard\n"
+    "                      overlap of two tokens' live sets in one expert\n";
 
 inline const char *const kCompileUsage =
     "usage: stc compile <checkpoint | model.mlir> [--target T] [-o DIR]\n"
