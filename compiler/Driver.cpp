@@ -1,5 +1,6 @@
 #include "Driver.h"
 
+#include "calibrate/Calibration.h"
 #include "emit/ModelWriter.h"
 #include "emit/Report.h"
 
@@ -46,11 +47,14 @@ namespace stc {
 std::string defaultPipeline(const std::string &quant,
                             const std::vector<std::string> &rules,
                             int64_t maxBatch, int64_t memoryBudget,
-                            bool sparseReglu) {
+                            const std::string &sparseReglu,
+                            double liveRowCost) {
+  char cost[32];
+  std::snprintf(cost, sizeof(cost), "%g", liveRowCost);
   std::string p = "builtin.module(st-compile{quant=" + quant +
                   " max-batch=" + std::to_string(maxBatch) +
                   " memory-budget=" + std::to_string(memoryBudget) +
-                  " sparse-reglu=" + (sparseReglu ? "true" : "false");
+                  " sparse-reglu=" + sparseReglu + " live-row-cost=" + cost;
   if (!rules.empty()) {
     p += " rules=";
     for (size_t i = 0; i < rules.size(); ++i)
@@ -329,12 +333,28 @@ Status compile(const CompileOptions &o) {
                  "only\n";
   }
 
+  // The sparsity profile st-sparse-reglu (auto) and st-neuron-layout plan
+  // with; resumed IR keeps the one it carries.
+  if (o.sparseReglu != "off" && haveCheckpoint &&
+      !(*module)->hasAttr("st.calibration")) {
+    CalibrationTokens calib;
+    STC_TRY(calibrationTokens(o.calibrate, ck.config,
+                              hasTokenizer ? &tokenizer : nullptr, calib));
+    info(o) << "stc: calibrating the ReLU sparsity profile: "
+            << calib.description << ", through the reference\n";
+    STC_TRY(calibrate(ck, calib, *module));
+  } else if (!o.calibrate.empty() && o.sparseReglu == "off") {
+    return Status::error("--calibrate profiles for st-sparse-reglu; it has no "
+                         "use with --sparse-reglu=off");
+  }
+
   STC_TRY(makeDirectories(o.outDir));
   removeStaleScratch(o.outDir);
-  std::string pipeline = o.passPipeline.empty()
-                             ? defaultPipeline(o.quant, rules, o.maxBatch,
-                                               o.memoryBudget, o.sparseReglu)
-                             : o.passPipeline;
+  std::string pipeline =
+      o.passPipeline.empty()
+          ? defaultPipeline(o.quant, rules, o.maxBatch, o.memoryBudget,
+                            o.sparseReglu, target.liveRowCost)
+          : o.passPipeline;
   std::string perr;
   llvm::raw_string_ostream perrs(perr);
   FailureOr<OpPassManager> parsed = parsePassPipeline(pipeline, perrs);

@@ -16,8 +16,12 @@ struct CompileOptions {
   std::string input; // HF folder, .gguf, or .mlir to resume from
   std::string target = "host";
   std::string quant = "q4_0";
-  // Run st-sparse-reglu (off by default: see the pass's description).
-  bool sparseReglu = false;
+  // st-sparse-reglu: "auto" (per layer, from the calibrated dead share and
+  // the target's cost of a live row), "on" (every layer it can) or "off".
+  std::string sparseReglu = "auto";
+  // Calibration tokens (ids or text; Calibration.h); empty = the seeded
+  // default. Calibration runs unless sparseReglu is "off".
+  std::string calibrate;
   std::vector<std::string> quantRules; // glob=scheme
   std::string quantRulesFile;          // lines of glob=scheme (# comments)
   std::string outDir;
@@ -37,7 +41,7 @@ struct CompileOptions {
 std::string defaultPipeline(const std::string &quant,
                             const std::vector<std::string> &rules,
                             int64_t maxBatch, int64_t memoryBudget,
-                            bool sparseReglu);
+                            const std::string &sparseReglu, double liveRowCost);
 
 Status compile(const CompileOptions &options);
 

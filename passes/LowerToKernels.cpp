@@ -247,11 +247,19 @@ struct StLowerToKernels
                         named("window", a.getWindowAttr())});
       a.replaceAllUsesWith(gemm(b, loc, o, a.getWo()));
     } else if (auto m = dyn_cast<MoeOp>(op)) {
+      // st-neuron-layout's order travels to the model writer, which stores
+      // the rows in it; the sparsity plan's numbers to the report.
+      llvm::SmallVector<NamedAttribute> params = {
+          named("layer", m.getLayerAttr())};
+      for (const char *key : {"neuron_order", "dead_share", "sparse_cost",
+                              "hot_prefix", "hot_live_share"})
+        if (Attribute a = m->getAttr(key))
+          params.push_back(named(key, a));
       Value r = kernel(b, loc, "moe",
                        m->hasAttr("sparse_reglu") ? "sparse_reglu" : "runtime",
                        {m.getInput(), m.getWeights(), m.getIndices(),
                         m.getGate(), m.getUp(), m.getDown()},
-                       {m.getType()}, {named("layer", m.getLayerAttr())});
+                       {m.getType()}, params);
       m.replaceAllUsesWith(r);
     } else if (auto s = dyn_cast<AddOp>(op)) {
       Value r = kernel(b, loc, "add", "runtime", {s.getLhs(), s.getRhs()},

@@ -18,8 +18,13 @@ void buildStCompilePipeline(OpPassManager &pm,
   quant.defaultScheme = options.quant;
   quant.rules = options.rules;
   pm.addPass(createStQuantize(quant));
-  if (options.sparseReglu)
-    pm.addPass(createStSparseReglu());
+  if (options.sparseReglu != "off") {
+    StSparseRegluOptions sparse;
+    sparse.mode = options.sparseReglu;
+    sparse.liveRowCost = options.liveRowCost;
+    pm.addPass(createStSparseReglu(sparse));
+    pm.addPass(createStNeuronLayout());
+  }
   StKvPlanOptions kv;
   kv.maxBatch = options.maxBatch;
   pm.addPass(createStKvPlan(kv));
@@ -33,9 +38,10 @@ void registerStPipelines() {
   PassPipelineRegistration<StCompilePipelineOptions>(
       "st-compile",
       "The stc compile pipeline: st-route-ahead, st-quantize, "
-      "[st-sparse-reglu], st-kv-plan, st-lower-to-kernels, "
+      "[st-sparse-reglu, st-neuron-layout], st-kv-plan, st-lower-to-kernels, "
       "st-expert-cache-plan (route-ahead=false leaves st-route-ahead out; "
-      "sparse-reglu=true puts st-sparse-reglu in)",
+      "sparse-reglu=auto|on runs st-sparse-reglu in that mode and "
+      "st-neuron-layout, off leaves both out)",
       buildStCompilePipeline);
 }
 

@@ -32,11 +32,16 @@ struct StCompilePipelineOptions
   Option<bool> routeAhead{*this, "route-ahead",
                           llvm::cl::desc("Run st-route-ahead"),
                           llvm::cl::init(true)};
-  Option<bool> sparseReglu{
+  Option<std::string> sparseReglu{
       *this, "sparse-reglu",
-      llvm::cl::desc("Run st-sparse-reglu (off by default: exact, but not yet "
-                     "faster at ~50% dead neurons; see Passes.td)"),
-      llvm::cl::init(false)};
+      llvm::cl::desc(
+          "st-sparse-reglu's mode, auto or on (then st-neuron-layout "
+          "runs too), or off"),
+      llvm::cl::init("auto")};
+  Option<double> liveRowCost{
+      *this, "live-row-cost",
+      llvm::cl::desc("st-sparse-reglu's cost of a live row per streamed byte"),
+      llvm::cl::init(2.0)};
   Option<int64_t> memoryBudget{*this, "memory-budget",
                                llvm::cl::desc("Bytes, 0 = unlimited"),
                                llvm::cl::init(0)};

@@ -199,19 +199,21 @@ def StSparseReglu : Pass<"st-sparse-reglu", "mlir::ModuleOp"> {
     path's up to f32 summation order. stc-bench reports the dead share and the bytes
     skipped per decoded token.
 
-    `stc compile` runs it only with `--sparse-reglu` (pipeline option
-    `st-compile{sparse-reglu=true}`): at the ~50% dead share of random weights it is
-    exact but not yet a win on the machine it was measured on (4B shape, q4_0, 2
-    threads: the decode MoE about 6% faster, the up rows 26% and the down rows 0%,
-    decode speed within noise of dense, prefill ~17% slower). The bytes it skips are
-    not the time it saves: on that machine a live row (~800 bytes at a
-    data-dependent place) was read at about half the streaming rate, the hardware
-    prefetchers fetching the row after it too, so at half the neurons dead reading
-    the live rows took as long as reading them all (`stc compile --report` and
-    `stc-bench` measure this on the machine at hand and give the speed limit that
-    follows). Its per-row kernels also do several times the work per byte of the
-    dense VNNI GEMV (see sparse_down_generator.cpp). It pays only well above half
-    the neurons dead.
+    When it pays: the bytes it skips are not the time it saves. A live row (~800
+    bytes at a data-dependent place) reads at about half the streaming rate on the
+    x86 machines measured (the hardware prefetchers fetch the row after it too), and
+    the per-row kernels do several times the work per byte of the dense VNNI GEMV
+    (see sparse_down_generator.cpp); at random weights' ~50% dead it is exact but
+    no faster than dense. So `mode=auto` (what `stc compile` runs, its
+    `--sparse-reglu=auto`) decides per layer from the calibrated dead share d the
+    calibration put on the op (`dead_share`, compiler/calibrate) with the cost model
+    of passes/SparseCostModel.h: per expert, dense reads gate + up + down; sparse
+    reads gate + (1 - d) (up + down) at `live-row-cost` times the streaming cost
+    (the target's TargetInfo::liveRowCost); sparse when that is below 0.95 of
+    dense. With the default cost 2, a layer goes sparse above ~54% dead. The
+    ratio stays on the op (`sparse_cost`) for `--report`. A layer without a
+    `dead_share` stays dense in auto mode; `mode=on` makes every layer it can
+    sparse (`stc compile --sparse-reglu=on`).
 
     Experts whose up/down are f16, or quantized with a hidden size that is not a
     multiple of 64 (the down kernel's chunk), stay dense (statistic `kept-dense`).
@@ -230,9 +232,55 @@ def StSparseReglu : Pass<"st-sparse-reglu", "mlir::ModuleOp"> {
     ```
     and after `st-lower-to-kernels`: `st.kernel "moe"["sparse_reglu"] (...)`.
   }];
+  let options = [
+    Option<"mode", "mode", "std::string", /*default=*/"\"on\"",
+           "auto: per layer, where the cost model says it pays; on: every "
+           "layer the kernels can take">,
+    Option<"liveRowCost", "live-row-cost", "double", /*default=*/"2.0",
+           "Cost of a byte of a live row relative to a streamed one">,
+  ];
   let statistics = [
     Statistic<"numSparse", "sparse", "MoE blocks made sparse">,
     Statistic<"numKeptDense", "kept-dense", "MoE blocks left dense">,
+  ];
+}
+
+def StNeuronLayout : Pass<"st-neuron-layout", "mlir::ModuleOp"> {
+  let summary = "Orders each sparse expert's neurons hot-first, from the calibration";
+  let description = [{
+    SmallThinker's ReLU experts have hot neurons that fire for most tokens and a long
+    tail that rarely fires. The calibration (`stc compile`, compiler/calibrate)
+    records each neuron's firing frequency on its `st.moe` (`neuron_firing`,
+    [E, F]). For each `st.moe` that st-sparse-reglu made sparse, this pass orders
+    every expert's neurons by decreasing frequency (ties: lower index first) and
+    records the order (`neuron_order`, [E, F] i32: physical row p of expert e
+    holds neuron neuron_order[e][p]); the firing profile is permuted with it.
+    The model writer stores the gate and up rows and the rows of the transposed
+    down in that order, so the live rows of a decoded token sit together at the
+    front of each matrix instead of spread over it, and the runtime maps the
+    live rows back to their 32-neuron blocks (the quantized down's scales and
+    the activations' Q8_0 blocks stay those of the original order, which keeps
+    the result exact: the same integer sums per block as unpermuted).
+    A permutation of gate rows, up rows and down columns together leaves the
+    function unchanged. An `st.moe` without a profile, or left dense, is not
+    touched (statistic `unprofiled`).
+
+    Before:
+    ```mlir
+    %y = st.moe %h, %w, %i, %g, %u, %d {dead_share = 0.7 : f64, layer = 0 : i64,
+        neuron_firing = dense<[[0.1, 0.9, 0.5, 0.0]]> : tensor<1x4xf32>, sparse_reglu} : ...
+    ```
+    After:
+    ```mlir
+    %y = st.moe %h, %w, %i, %g, %u, %d {dead_share = 0.7 : f64, layer = 0 : i64,
+        neuron_firing = dense<[[0.9, 0.5, 0.1, 0.0]]> : tensor<1x4xf32>,
+        neuron_order = dense<[[1, 2, 0, 3]]> : tensor<1x4xi32>, sparse_reglu} : ...
+    ```
+  }];
+  let statistics = [
+    Statistic<"numOrdered", "ordered", "MoE blocks ordered hot-first">,
+    Statistic<"numUnprofiled", "unprofiled",
+              "MoE blocks without a profile or left dense">,
   ];
 }
 

@@ -2,6 +2,7 @@
 // rows (see Passes.td).
 #include "dialects/st/StDialect.h"
 #include "passes/Passes.h"
+#include "passes/SparseCostModel.h"
 
 #include "mlir/IR/SymbolTable.h"
 
@@ -28,11 +29,33 @@ std::string schemeOf(WeightOp w) {
   return e.isF16() ? "f16" : "f32";
 }
 
+// Bytes per element of a scheme's stored weights.
+double bytesPerElement(const std::string &s) {
+  return s == "q4_0" ? 18.0 / 32 : s == "q8_0" ? 34.0 / 32 : 4.0;
+}
+
 struct StSparseReglu : public stc::st::impl::StSparseRegluBase<StSparseReglu> {
+  using StSparseRegluBase::StSparseRegluBase;
+
   void runOnOperation() override {
+    if (mode != "auto" && mode != "on") {
+      getOperation().emitError(
+          "st-sparse-reglu: mode must be auto or on, got '")
+          << mode << "'";
+      return signalPassFailure();
+    }
     ModuleOp module = getOperation();
     SymbolTable symbols(module);
     MLIRContext *ctx = &getContext();
+    // The cost model's inputs, for the report.
+    module->setAttr(
+        "st.sparse_reglu",
+        DictionaryAttr::get(
+            ctx, {NamedAttribute(StringAttr::get(ctx, "mode"),
+                                 StringAttr::get(ctx, mode)),
+                  NamedAttribute(
+                      StringAttr::get(ctx, "live_row_cost"),
+                      FloatAttr::get(Float64Type::get(ctx), liveRowCost))}));
     module.walk([&](MoeOp moe) {
       auto weightOf = [&](Value v) -> WeightOp {
         auto load = v.getDefiningOp<LoadWeightOp>();
@@ -51,6 +74,30 @@ struct StSparseReglu : public stc::st::impl::StSparseRegluBase<StSparseReglu> {
       int64_t hidden = cast<RankedTensorType>(down.getType()).getDimSize(1);
       bool quantized = su != "f32" || sd != "f32";
       if (!supported(su) || !supported(sd) || (quantized && hidden % 64)) {
+        ++numKeptDense;
+        return;
+      }
+      // The cost model, where the calibration gave the layer's dead share;
+      // its verdict stays on the op for the report.
+      auto dead = moe->getAttrOfType<FloatAttr>("dead_share");
+      if (dead) {
+        WeightOp gate = weightOf(moe.getGate());
+        const double elems =
+            static_cast<double>(
+                cast<RankedTensorType>(up.getType()).getNumElements()) /
+            cast<RankedTensorType>(up.getType()).getDimSize(0);
+        SparseCost cost =
+            sparseCost(dead.getValueAsDouble(),
+                       elems * bytesPerElement(gate ? schemeOf(gate) : su),
+                       elems * bytesPerElement(su), elems * bytesPerElement(sd),
+                       liveRowCost);
+        moe->setAttr("sparse_cost",
+                     FloatAttr::get(Float64Type::get(ctx), cost.ratio()));
+        if (mode == "auto" && !sparsePays(cost)) {
+          ++numKeptDense;
+          return;
+        }
+      } else if (mode == "auto") { // no profile: nothing says it pays
         ++numKeptDense;
         return;
       }

@@ -314,6 +314,31 @@ bool Runtime::checkMoeLayouts(const model::Step *s, std::string &error) {
             "down with D a multiple of 64 when quantized)";
     return false;
   }
+  if (const auto *order = s->neuron_order()) {
+    // st-neuron-layout's order: each expert's a permutation of its neurons,
+    // and only where the sparse path reads it.
+    if (!sparse || order->size() != static_cast<uint32_t>(E * F)) {
+      error = where + ": a neuron order " +
+              (sparse ? "of " + std::to_string(order->size()) +
+                            " entries, expected experts x ffn = " +
+                            std::to_string(E * F)
+                      : std::string("on a dense MoE step"));
+      return false;
+    }
+    std::vector<bool> seen(F);
+    for (int64_t e = 0; e < E; ++e) {
+      std::fill(seen.begin(), seen.end(), false);
+      for (int64_t p = 0; p < F; ++p) {
+        const int32_t f = order->Get(static_cast<uint32_t>(e * F + p));
+        if (f < 0 || f >= F || seen[f]) {
+          error = where + ": the neuron order of expert " + std::to_string(e) +
+                  " is not a permutation of 0.." + std::to_string(F - 1);
+          return false;
+        }
+        seen[f] = true;
+      }
+    }
+  }
   sparse_ = sparse_ || sparse;
   return true;
 }

@@ -189,11 +189,12 @@ private:
   // weights, D values per row).
   bool sparseUp(const Weight &up, int experts, const int32_t *ent, int count,
                 const float *x, float *u, std::string &error);
-  // y = one expert's down projection of the activation `act` (F values, zero
-  // for dead neurons), reading the transposed rows of live neurons only. Row
-  // `row` of qx_/dx_ holds `act` quantized (quantized weights).
-  bool sparseDown(const Weight &down, const float *act, int row, float *y,
-                  std::string &error);
+  // y = one expert's down projection of the activation `act` (F values in
+  // neuron order, zero for dead neurons), reading the transposed rows of live
+  // neurons only. Row `row` of qx_/dx_ holds `act` quantized (quantized
+  // weights). `order`: st-neuron-layout's order of the stored rows, or null.
+  bool sparseDown(const Weight &down, const float *act, int row,
+                  const int32_t *order, float *y, std::string &error);
   // Top-k and combine weights of n rows of E router logits (ints: top_k,
   // softmax).
   void route(const float *logits, int E, int n, const model::Step *s,
@@ -243,6 +244,8 @@ private:
   std::vector<int32_t> sparseUpEnt_; // (expert, neuron, token) per live neuron
   std::vector<float> sparseU_;
   std::vector<int32_t> sparseLive_, sparseFirst_; // one expert's, for down
+  std::vector<int32_t> sparseFill_; // with a neuron order: the buckets' ends
+  std::vector<int8_t> sparseQa_;    // and the activations in stored order
 };
 
 } // namespace stc::rt

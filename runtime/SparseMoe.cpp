@@ -65,34 +65,59 @@ bool Runtime::sparseUp(const Weight &up, int experts, const int32_t *ent,
 }
 
 bool Runtime::sparseDown(const Weight &down, const float *act, int row,
-                         float *y, std::string &error) {
-  // Logical [D, F] (one expert), stored [F][D].
+                         const int32_t *order, float *y, std::string &error) {
+  // Logical [D, F] (one expert), stored [F][D]; with st-neuron-layout's order
+  // stored row p holds neuron order[p]. `act` is in neuron order.
   const int32_t D = static_cast<int32_t>(down.rows),
                 F = static_cast<int32_t>(down.cols);
   if (down.t->dtype() == model::DType::F32) {
     std::fill(y, y + D, 0.0f);
-    for (int32_t f = 0; f < F; ++f) {
-      if (act[f] == 0.0f)
+    for (int32_t p = 0; p < F; ++p) {
+      const float a = act[order ? order[p] : p];
+      if (a == 0.0f)
         continue;
       const float *w = reinterpret_cast<const float *>(down.data) +
-                       static_cast<size_t>(f) * D;
+                       static_cast<size_t>(p) * D;
       for (int32_t d = 0; d < D; ++d)
-        y[d] += act[f] * w[d];
+        y[d] += a * w[d];
     }
     return true;
   }
-  // The live neurons, block by block.
+  // The live rows, block by block: the kernel sums each block of 32 neurons
+  // (one weight scale and one activation scale per block and output) over
+  // its live rows.
   const int32_t G = F / 32;
-  sparseLive_.clear();
   sparseFirst_.resize(G + 1);
   sparseLive_.resize(F + 1);
   int32_t live = 0;
-  for (int32_t g = 0; g < G; ++g) {
-    sparseFirst_[g] = live;
-    for (int32_t f = 32 * g; f < 32 * g + 32; ++f) { // branch-free
-      sparseLive_[live] = f;
-      live += act[f] != 0.0f;
+  const int8_t *qa = qx_.data() + static_cast<size_t>(row) * F;
+  if (!order) {
+    for (int32_t g = 0; g < G; ++g) {
+      sparseFirst_[g] = live;
+      for (int32_t f = 32 * g; f < 32 * g + 32; ++f) { // branch-free
+        sparseLive_[live] = f;
+        live += act[f] != 0.0f;
+      }
     }
+  } else {
+    // Stored rows are hot-first: bucket the live ones by their neuron's
+    // block (a counting sort, rows increasing within a block), and give the
+    // kernel the activations in stored order.
+    std::fill(sparseFirst_.begin(), sparseFirst_.end(), 0);
+    for (int32_t p = 0; p < F; ++p)
+      sparseFirst_[order[p] / 32 + 1] += act[order[p]] != 0.0f;
+    for (int32_t g = 0; g < G; ++g)
+      sparseFirst_[g + 1] += sparseFirst_[g];
+    sparseFill_.assign(sparseFirst_.begin(), sparseFirst_.end() - 1);
+    sparseQa_.resize(F);
+    for (int32_t p = 0; p < F; ++p) {
+      const int32_t f = order[p];
+      sparseQa_[p] = qa[f];
+      if (act[f] != 0.0f)
+        sparseLive_[sparseFill_[f / 32]++] = p;
+    }
+    live = sparseFirst_[G];
+    qa = sparseQa_.data();
   }
   sparseFirst_[G] = live;
   sparseLive_.resize(live);
@@ -106,8 +131,7 @@ bool Runtime::sparseDown(const Weight &down, const float *act, int row,
           {{chunkBytes, 1}, {C, chunkBytes}, {F, C * chunkBytes}});
   HBuf hsw(down.data + static_cast<int64_t>(F) * C * chunkBytes,
            halide_type_uint, 16, {{D, 1}, {F / 32, D}});
-  HBuf hqa(qx_.data() + static_cast<size_t>(row) * F, halide_type_int, 8,
-           {{F, 1}});
+  HBuf hqa(qa, halide_type_int, 8, {{F, 1}});
   HBuf hda(dx_.data() + static_cast<size_t>(row) * (F / 32), halide_type_float,
            32, {{F / 32, 1}});
   HBuf hlive(sparseLive_.data(), halide_type_int, 32,
@@ -152,6 +176,11 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
                            : down.t->dtype() == model::DType::Q8_0 ? D
                                                                    : D * 4ull;
   const uint64_t neuronBytes = upRow + downRow;
+  // st-neuron-layout's order of expert e's stored rows, or null.
+  const auto *orders = s->neuron_order();
+  auto orderOf = [&](int32_t e) -> const int32_t * {
+    return orders ? orders->data() + static_cast<size_t>(e) * F : nullptr;
+  };
   sparseNeuronBytes_ = neuronBytes;
   uint64_t dead = 0;
   moeY_.resize(D);
@@ -185,15 +214,19 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
     return live;
   };
   // The down kernels' input: relu(gate) * up of each row's live neurons, zero
-  // for the dead ones, and its Q8_0 rounding in qx_ (quantized down weights).
-  auto activations = [&](int rows) {
+  // for the dead ones, in neuron order (the gate and up values are in stored
+  // order), and its Q8_0 rounding in qx_ (quantized down weights): the
+  // blocks the dense down rounds.
+  auto activations = [&](int rows, auto expertOf) {
     moeU_.assign(static_cast<size_t>(rows) * F, 0.0f);
-    for (int r = 0; r < rows; ++r)
+    for (int r = 0; r < rows; ++r) {
+      const int32_t *order = orderOf(expertOf(r));
       for (int i = rowStart[r]; i < rowStart[r + 1]; ++i) {
-        const size_t at = static_cast<size_t>(r) * F +
-                          sparseUpEnt_[static_cast<size_t>(i) * 3 + 1];
-        moeU_[at] = moeG_[at] * sparseU_[i];
+        const int32_t p = sparseUpEnt_[static_cast<size_t>(i) * 3 + 1];
+        const size_t row = static_cast<size_t>(r) * F;
+        moeU_[row + (order ? order[p] : p)] = moeG_[row + p] * sparseU_[i];
       }
+    }
     return !isQuant(down.t->dtype()) ||
            quantizeRows(moeU_.data(), rows, F, error);
   };
@@ -214,13 +247,13 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
         !sparseUp(up, E, sparseUpEnt_.data(), live, x, sparseU_.data(), error))
       return false;
     phase("moe up (live rows)", t);
-    if (!activations(K))
+    if (!activations(K, [&](int j) { return idx[j]; }))
       return false;
     phase("moe down prep", t);
     for (int j = 0; j < K; ++j) {
       if (!sparseDown(weight(s->weights()->Get(2), idx[j]),
-                      &moeU_[static_cast<size_t>(j) * F], j, moeY_.data(),
-                      error))
+                      &moeU_[static_cast<size_t>(j) * F], j, orderOf(idx[j]),
+                      moeY_.data(), error))
         return false;
       for (int d = 0; d < D; ++d)
         out[d] += wts[j] * moeY_[d];
@@ -231,7 +264,7 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
     // tokens.
     bool ok = forEachExpert(
         s, n,
-        [&](int, const std::vector<int> &slots, const Weight *mats) {
+        [&](int expert, const std::vector<int> &slots, const Weight *mats) {
           const int m = static_cast<int>(slots.size());
           moeG_.resize(static_cast<size_t>(m) * F);
           if (!gemm(moeX_.data(), m, mats[0], moeG_.data(), error))
@@ -247,11 +280,11 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
           if (live > 0 && !sparseUp(mats[1], 1, sparseUpEnt_.data(), live,
                                     moeX_.data(), sparseU_.data(), error))
             return false;
-          if (!activations(m))
+          if (!activations(m, [&](int) { return expert; }))
             return false;
           for (int i = 0; i < m; ++i) {
             if (!sparseDown(mats[2], &moeU_[static_cast<size_t>(i) * F], i,
-                            moeY_.data(), error))
+                            orderOf(expert), moeY_.data(), error))
               return false;
             const int slot = slots[i];
             float *o = out + static_cast<size_t>(slot / K) * D;

@@ -24,6 +24,12 @@ struct TargetInfo {
   // KernelBuild.cpp).
   std::string dotHalideTarget;
   std::string dotLlcCpu;
+  // st-sparse-reglu's cost model (auto mode): what reading one live neuron's
+  // up and down rows costs per byte, relative to streaming the dense matrices.
+  // 2: on the x86 machines measured (stc-bench's live_row_read_share, ~0.5),
+  // a live row (~800 bytes at a data-dependent place) reads at about half the
+  // streaming rate; assumed the same on arm64 (not measured there).
+  double liveRowCost = 2.0;
 };
 
 const std::vector<TargetInfo> &allTargets();

@@ -80,6 +80,11 @@ struct WeightPlan {
   uint64_t offset = 0, size = 0, expertStride = 0;
   // The extents hold each expert's matrix transposed (PowerInfer's down).
   bool transposedSource = false;
+  // st-neuron-layout's order ([E * F]: physical neuron p of expert e is
+  // neuron order[e * F + p]), applied to the rows of gate and up
+  // (`orderRows`) or to the neuron rows of a transposed down.
+  std::vector<int32_t> order;
+  bool orderRows = false;
 };
 
 // Reads byte ranges of a weight's concatenated source extents.
@@ -210,6 +215,7 @@ public:
 
   Status run(const std::string &path, ModelWriteStats &stats) {
     STC_TRY(collectWeights());
+    STC_TRY(collectNeuronOrders());
     STC_TRY(buildPlan());
     // Tensor offsets, relative to data_start.
     uint64_t offset = 0;
@@ -303,6 +309,48 @@ private:
       }
       index_[w.name] = static_cast<int>(weights_.size());
       weights_.push_back(std::move(w));
+    });
+    return st;
+  }
+
+  // st-neuron-layout's orders, from the moe kernels to their three weights.
+  Status collectNeuronOrders() {
+    Status st;
+    module_.walk([&](st::KernelOp k) {
+      auto order = k.getParams().getAs<DenseIntElementsAttr>("neuron_order");
+      if (!st.ok() || k.getOp() != "moe" || !order)
+        return;
+      std::vector<int32_t> values;
+      for (const APInt &v : order.getValues<APInt>())
+        values.push_back(static_cast<int32_t>(v.getSExtValue()));
+      auto inputs = k.getInputs();
+      for (unsigned i = 3; i < 6 && i < inputs.size(); ++i) {
+        auto l = inputs[i].getDefiningOp<st::LoadWeightOp>();
+        auto it = l ? index_.find(l.getName().str()) : index_.end();
+        if (it == index_.end()) {
+          st = Status::error("moe kernel: expert weight " + std::to_string(i) +
+                             " is not a loaded weight");
+          return;
+        }
+        WeightPlan &w = weights_[it->second];
+        const int64_t E = w.shape.size() == 3 ? w.shape[0] : 0;
+        const int64_t F = i == 5 ? w.shape.back() : w.shape[1];
+        if (E * F != static_cast<int64_t>(values.size())) {
+          st = Status::error(
+              "weight '" + w.name + "': neuron_order has " +
+              std::to_string(values.size()) +
+              " entries, expected experts x ffn = " + std::to_string(E * F));
+          return;
+        }
+        if (i == 5 && w.layout != fb::Layout::Transposed) {
+          st = Status::error("weight '" + w.name +
+                             "': a neuron order needs the transposed down "
+                             "layout (st-sparse-reglu)");
+          return;
+        }
+        w.order = values;
+        w.orderRows = i != 5;
+      }
     });
     return st;
   }
@@ -416,6 +464,10 @@ private:
                 param(k, "window"), param(k, "kv_slots")};
     } else if (op == "moe") {
       s.op = fb::Op::Moe;
+      if (auto order =
+              k.getParams().getAs<DenseIntElementsAttr>("neuron_order"))
+        for (const APInt &v : order.getValues<APInt>())
+          s.neuronOrder.push_back(static_cast<int32_t>(v.getSExtValue()));
     } else if (op == "add") {
       s.op = fb::Op::Add;
     } else {
@@ -464,10 +516,11 @@ private:
           bufferWidths_[i]));
     std::vector<flatbuffers::Offset<fb::Step>> steps;
     for (const StepDesc &s : steps_)
-      steps.push_back(
-          fb::CreateStep(b, s.op, s.layer, b.CreateVector(s.inputs),
-                         b.CreateVector(s.outputs), b.CreateVector(s.weights),
-                         b.CreateVector(s.ints), b.CreateVector(s.floats)));
+      steps.push_back(fb::CreateStep(
+          b, s.op, s.layer, b.CreateVector(s.inputs), b.CreateVector(s.outputs),
+          b.CreateVector(s.weights), b.CreateVector(s.ints),
+          b.CreateVector(s.floats),
+          s.neuronOrder.empty() ? 0 : b.CreateVector(s.neuronOrder)));
     std::vector<flatbuffers::Offset<flatbuffers::String>> features;
     for (const std::string &f : target_.features)
       features.push_back(b.CreateString(f));
@@ -506,6 +559,21 @@ private:
   // read whole and transposed back, once per expert.
   Status readRows(const WeightPlan &w, int64_t e, int64_t r0, int64_t n,
                   std::vector<uint8_t> &out, DType &type) {
+    if (!w.orderRows)
+      return readSourceRows(w, e, r0, n, out, type);
+    // Hot-first rows: gathered one by one through the order.
+    const int64_t rows = w.shape[w.shape.size() - 2];
+    out.clear();
+    std::vector<uint8_t> row;
+    for (int64_t p = r0; p < r0 + n; ++p) {
+      STC_TRY(readSourceRows(w, e, w.order[e * rows + p], 1, row, type));
+      out.insert(out.end(), row.begin(), row.end());
+    }
+    return Status::success();
+  }
+
+  Status readSourceRows(const WeightPlan &w, int64_t e, int64_t r0, int64_t n,
+                        std::vector<uint8_t> &out, DType &type) {
     const int64_t rows = w.shape.size() >= 2 ? w.shape[w.shape.size() - 2] : 1;
     const int64_t cols = w.shape.back();
     if (!w.transposedSource) {
@@ -620,12 +688,16 @@ private:
         for (int64_t r = 0; r < rows; ++r)
           for (int64_t c = 0; c < cols; ++c)
             f32[c * rows + r] = m[r * cols + c];
+        permuteNeuronRows(w, e, cols, f32.size() * 4,
+                          reinterpret_cast<uint8_t *>(f32.data()));
         STC_TRY(out.write(f32.data(), f32.size() * 4));
       } else {
         if (w.layout == fb::Layout::Transposed)
           transposeBlocks(w.stored, stored, rows, cols, data, scales);
         else
           repackBlocks16(w.stored, stored, rows, cols, data, scales);
+        // The scales stay per 32 neurons of the original order.
+        permuteNeuronRows(w, e, cols, data.size(), data.data());
         STC_TRY(out.write(data.data(), data.size()));
         STC_TRY(out.write(scales.data(), scales.size()));
       }
@@ -634,12 +706,26 @@ private:
     return Status::success();
   }
 
+  // A transposed down's `neurons` rows (of bytes / neurons each) in
+  // st-neuron-layout's order; other weights untouched.
+  void permuteNeuronRows(const WeightPlan &w, int64_t e, int64_t neurons,
+                         size_t bytes, uint8_t *data) {
+    if (w.order.empty() || w.orderRows || w.layout != fb::Layout::Transposed)
+      return;
+    const size_t rowBytes = bytes / neurons;
+    std::vector<uint8_t> copy(data, data + bytes);
+    for (int64_t p = 0; p < neurons; ++p)
+      std::memcpy(data + p * rowBytes,
+                  copy.data() + w.order[e * neurons + p] * rowBytes, rowBytes);
+  }
+
   struct StepDesc {
     fb::Op op = fb::Op::Add;
     int layer = -1;
     std::vector<int32_t> inputs, outputs, weights;
     std::vector<int64_t> ints;
     std::vector<double> floats;
+    std::vector<int32_t> neuronOrder;
   };
 
   ModuleOp module_;

@@ -79,6 +79,51 @@ std::string howBuilt(llvm::StringRef op, llvm::StringRef impl,
   return "runtime C++ (small: top-k, gather, residual add)";
 }
 
+// The ReLU sparsity plan: what the calibration measured per layer, what the
+// cost model made of it, and st-neuron-layout's hot prefix.
+void sparsityPlan(ModuleOp module, llvm::raw_ostream &os) {
+  auto plan = module->getAttrOfType<DictionaryAttr>("st.sparse_reglu");
+  if (!plan)
+    return;
+  auto mode = plan.getAs<StringAttr>("mode");
+  auto cost = plan.getAs<FloatAttr>("live_row_cost");
+  auto calibration = module->getAttrOfType<StringAttr>("st.calibration");
+  os << "\nReLU sparsity plan (st-sparse-reglu mode "
+     << (mode ? mode.getValue() : "on") << "): calibrated on "
+     << (calibration ? calibration.getValue()
+                     : "nothing (no profile: auto "
+                       "keeps every layer dense)")
+     << "\n  cost model: sparse when gate + (1 - dead) x (up + down) x "
+     << llvm::format("%.2f", cost ? cost.getValueAsDouble() : 0.0)
+     << " (this target's cost of a live row's byte, TargetInfo::liveRowCost) "
+        "< 0.95 x (gate + up + down)\n";
+  module.walk([&](st::KernelOp k) {
+    if (k.getOp() != "moe")
+      return;
+    DictionaryAttr p = k.getParams();
+    auto layer = p.getAs<IntegerAttr>("layer");
+    auto dead = p.getAs<FloatAttr>("dead_share");
+    auto ratio = p.getAs<FloatAttr>("sparse_cost");
+    auto hot = p.getAs<FloatAttr>("hot_prefix");
+    auto hotShare = p.getAs<FloatAttr>("hot_live_share");
+    os << "  layer " << (layer ? layer.getInt() : -1) << ": ";
+    if (dead)
+      os << llvm::format("%.1f%% dead", 100 * dead.getValueAsDouble());
+    else
+      os << "no profile";
+    if (ratio)
+      os << llvm::format(", sparse costs %.2f of dense",
+                         ratio.getValueAsDouble());
+    os << " -> " << (k.getImpl() == "sparse_reglu" ? "sparse" : "dense");
+    if (p.get("neuron_order") && hot && hotShare)
+      os << llvm::format(", neurons hot-first: %.1f per expert fire for half "
+                         "the tokens or more, %.0f%% of the live rows",
+                         hot.getValueAsDouble(),
+                         100 * hotShare.getValueAsDouble());
+    os << "\n";
+  });
+}
+
 } // namespace
 
 std::string compileReport(ModuleOp module, const TargetInfo &target,
@@ -200,6 +245,7 @@ std::string compileReport(ModuleOp module, const TargetInfo &target,
       }
     }
   }
+  sparsityPlan(module, os);
   auto budget = module->getAttrOfType<IntegerAttr>("st.memory_budget");
   if (budget && budget.getInt() > 0) {
     uint64_t dense = total - expertsAll;

@@ -2,13 +2,15 @@
 // RUN: stc-opt %s --pass-pipeline='builtin.module(st-compile{quant=q8_0 max-batch=4 rules=wq=f16})' | FileCheck %s --check-prefix=OPTS
 
 // The registered pipeline stc compile runs: route-ahead dispatch, quantization,
-// KV plan, lowering, all in one name.
-// CHECK: module attributes {st.max_batch = 256 : i64}
+// st-sparse-reglu in auto mode (this IR carries no calibration profile, so the
+// moe stays dense) and st-neuron-layout, KV plan, lowering, all in one name.
+// CHECK: module attributes {st.max_batch = 256 : i64, st.sparse_reglu = {live_row_cost = 2.000000e+00 : f64, mode = "auto"}}
 // CHECK-DAG: st.weight @wq : tensor<32x32x!st.q4_0> from tensor<32x32xf32>
 // CHECK-DAG: st.weight @blk.0.ffn_gate_inp : tensor<4x32xf32> {{.*}}quant = "f32"
 // CHECK: st.kernel "dispatch"
 // CHECK: st.kernel "attention"{{.*}}kv_slots = 263 : i64
-// OPTS: module attributes {st.max_batch = 4 : i64}
+// CHECK: st.kernel "moe"["runtime"]
+// OPTS: module attributes {st.max_batch = 4 : i64, st.sparse_reglu = {{.*}}}
 // OPTS-DAG: st.weight @wq : tensor<32x32xf16>
 // OPTS-DAG: st.weight @g : tensor<4x32x32x!st.q8_0>
 // OPTS: st.kernel "attention"{{.*}}kv_slots = 11 : i64

@@ -50,11 +50,11 @@ func.func @moe(%h: tensor<?x128xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi32>) 
 // CHECK-LABEL: st.weight @u : tensor<4x64x128xf32>
 // CHECK-NOT: layout
 // CHECK: st.moe
-// CHECK-NOT: sparse_reglu
+// CHECK-NOT: sparse_reglu}
 // CHECK: st.weight @u2 : tensor<4x64x96xf32>
 // CHECK-NOT: layout
 // CHECK: st.moe
-// CHECK-NOT: sparse_reglu
+// CHECK-NOT: sparse_reglu}
 st.weight @u : tensor<4x64x128xf32> extents [#st.extent<"m", 0, 131072>] {quant = "f16"}
 st.weight @d : tensor<4x128x64xf32> extents [#st.extent<"m", 0, 131072>] {quant = "f16"}
 func.func @f16(%h: tensor<?x128xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi32>) -> tensor<?x128xf32> {
@@ -70,4 +70,34 @@ func.func @narrow(%h: tensor<?x96xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi32>
   %d = st.load_weight @d2 : tensor<4x96x64xf32>
   %y = st.moe %h, %w, %i, %u, %u, %d {layer = 0 : i64} : (tensor<?x96xf32>, tensor<?x2xf32>, tensor<?x2xi32>, tensor<4x64x96xf32>, tensor<4x64x96xf32>, tensor<4x96x64xf32>) -> tensor<?x96xf32>
   return %y : tensor<?x96xf32>
+}
+
+// -----
+
+// mode=auto (stc compile's default) decides per layer from the calibrated dead share
+// with the cost model: q4_0 gate, up and down of equal size, live-row cost 2: sparse
+// costs (1 + (1 - d) * 2 * 2) / 3 of dense, so d = 0.9 goes sparse (0.47), d = 0.5
+// stays dense (1.0), and a layer without a profile stays dense. Each profiled op keeps
+// its ratio; the module records the mode and the cost.
+// RUN: stc-opt %s --split-input-file --st-sparse-reglu="mode=auto live-row-cost=2" | FileCheck %s --check-prefix=AUTO
+// AUTO-LABEL: module attributes {st.sparse_reglu = {live_row_cost = 2.000000e+00 : f64, mode = "auto"}}
+// AUTO: st.moe {{.*}} {dead_share = 9.000000e-01 : f64, layer = 0 : i64, sparse_cost = 0.4666{{[0-9]*}} : f64, sparse_reglu}
+// AUTO: st.moe {{.*}} {dead_share = 5.000000e-01 : f64, layer = 1 : i64, sparse_cost = 1.000000e+00 : f64}
+// AUTO: st.moe {{.*}} {layer = 2 : i64}
+// With mode=on every layer the kernels can take goes sparse, profiled or not.
+// RUN: stc-opt %s --split-input-file --st-sparse-reglu="mode=on" | FileCheck %s --check-prefix=ON
+// ON-LABEL: module attributes {st.sparse_reglu = {live_row_cost = 2.000000e+00 : f64, mode = "on"}}
+// ON-COUNT-3: sparse_reglu}
+// CHECK-LABEL: func.func @layers
+st.weight @g : tensor<4x64x128xf32> extents [#st.extent<"m", 0, 131072>] {quant = "q4_0"}
+st.weight @u : tensor<4x64x128xf32> extents [#st.extent<"m", 0, 131072>] {quant = "q4_0"}
+st.weight @d : tensor<4x128x64xf32> extents [#st.extent<"m", 0, 131072>] {quant = "q4_0"}
+func.func @layers(%h: tensor<?x128xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi32>) -> tensor<?x128xf32> {
+  %g = st.load_weight @g : tensor<4x64x128xf32>
+  %u = st.load_weight @u : tensor<4x64x128xf32>
+  %d = st.load_weight @d : tensor<4x128x64xf32>
+  %y0 = st.moe %h, %w, %i, %g, %u, %d {dead_share = 0.9 : f64, layer = 0 : i64} : (tensor<?x128xf32>, tensor<?x2xf32>, tensor<?x2xi32>, tensor<4x64x128xf32>, tensor<4x64x128xf32>, tensor<4x128x64xf32>) -> tensor<?x128xf32>
+  %y1 = st.moe %y0, %w, %i, %g, %u, %d {dead_share = 0.5 : f64, layer = 1 : i64} : (tensor<?x128xf32>, tensor<?x2xf32>, tensor<?x2xi32>, tensor<4x64x128xf32>, tensor<4x64x128xf32>, tensor<4x128x64xf32>) -> tensor<?x128xf32>
+  %y2 = st.moe %y1, %w, %i, %g, %u, %d {layer = 2 : i64} : (tensor<?x128xf32>, tensor<?x2xf32>, tensor<?x2xi32>, tensor<4x64x128xf32>, tensor<4x64x128xf32>, tensor<4x128x64xf32>) -> tensor<?x128xf32>
+  return %y2 : tensor<?x128xf32>
 }

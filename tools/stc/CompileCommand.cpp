@@ -15,8 +15,22 @@ int runCompile(int argc, char **argv) {
   // --quant-rule may repeat: collect those by hand before the generic parse.
   std::vector<std::string> rules;
   std::vector<char *> rest;
+  // --sparse-reglu alone means "on" (what it meant before auto), so it is
+  // parsed by hand too.
+  std::string sparse = "auto";
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
+    if (a == "--sparse-reglu") {
+      sparse = "on";
+      continue;
+    }
+    if (a.rfind("--sparse-reglu=", 0) == 0) {
+      sparse = a.substr(15);
+      if (sparse != "auto" && sparse != "on" && sparse != "off")
+        return fail("compile: --sparse-reglu expects auto, on or off, got '" +
+                    sparse + "'");
+      continue;
+    }
     if (a == "--quant-rule" && i + 1 < argc) {
       rules.push_back(argv[++i]);
       continue;
@@ -27,11 +41,10 @@ int runCompile(int argc, char **argv) {
     }
     rest.push_back(argv[i]);
   }
-  Args args(
-      {"--target", "--quant", "--quant-rules", "-o", "--pass-pipeline",
-       "--dump-ir-after", "--emit", "--max-batch", "--memory-budget",
-       "--kernel-cache"},
-      {"--report", "--sparse-reglu", "--no-kernel-cache", "-q", "--quiet"});
+  Args args({"--target", "--quant", "--quant-rules", "-o", "--pass-pipeline",
+             "--dump-ir-after", "--emit", "--max-batch", "--memory-budget",
+             "--kernel-cache", "--calibrate"},
+            {"--report", "--no-kernel-cache", "-q", "--quiet"});
   std::string err;
   if (!args.parse(static_cast<int>(rest.size()), rest.data(), 2, err))
     return fail("compile: " + err);
@@ -53,7 +66,8 @@ int runCompile(int argc, char **argv) {
   o.dumpIrAfter = args.get("--dump-ir-after");
   o.emit = args.get("--emit");
   o.report = args.has("--report");
-  o.sparseReglu = args.has("--sparse-reglu");
+  o.sparseReglu = sparse;
+  o.calibrate = args.get("--calibrate");
   o.quiet = args.has("-q") || args.has("--quiet");
   if (args.has("--kernel-cache"))
     o.kernelCache = args.get("--kernel-cache");
