@@ -41,7 +41,7 @@ struct StCompilePipelineOptions
   Option<double> liveRowCost{
       *this, "live-row-cost",
       llvm::cl::desc("st-sparse-reglu's cost of a live row per streamed byte"),
-      llvm::cl::init(2.0)};
+      llvm::cl::init(3.0)};
   Option<int64_t> memoryBudget{*this, "memory-budget",
                                llvm::cl::desc("Bytes, 0 = unlimited"),
                                llvm::cl::init(0)};

@@ -61,12 +61,16 @@ STC_KERNEL stc_sparse_up_q8_0(halide_buffer_t *w, halide_buffer_t *sw,
                               uint64_t sw_address, halide_buffer_t *u);
 STC_KERNEL stc_sparse_down_q4_0(halide_buffer_t *w, halide_buffer_t *sw,
                                 halide_buffer_t *qa, halide_buffer_t *da,
-                                halide_buffer_t *live, halide_buffer_t *first,
+                                halide_buffer_t *live,
+                                halide_buffer_t *live_block,
+                                halide_buffer_t *block_live,
                                 int32_t chunks_per_task, uint64_t w_address,
                                 uint64_t sw_address, halide_buffer_t *y);
 STC_KERNEL stc_sparse_down_q8_0(halide_buffer_t *w, halide_buffer_t *sw,
                                 halide_buffer_t *qa, halide_buffer_t *da,
-                                halide_buffer_t *live, halide_buffer_t *first,
+                                halide_buffer_t *live,
+                                halide_buffer_t *live_block,
+                                halide_buffer_t *block_live,
                                 int32_t chunks_per_task, uint64_t w_address,
                                 uint64_t sw_address, halide_buffer_t *y);
 STC_KERNEL stc_quantize_q8(halide_buffer_t *x, halide_buffer_t *qx,

@@ -243,9 +243,10 @@ private:
   // Sparse ReGLU: the live neurons and their up values.
   std::vector<int32_t> sparseUpEnt_; // (expert, neuron, token) per live neuron
   std::vector<float> sparseU_;
-  std::vector<int32_t> sparseLive_, sparseFirst_; // one expert's, for down
-  std::vector<int32_t> sparseFill_; // with a neuron order: the buckets' ends
-  std::vector<int8_t> sparseQa_;    // and the activations in stored order
+  // One expert's live rows for the down kernel, their blocks, each block's
+  // count, and (with a neuron order) the activations in stored order.
+  std::vector<int32_t> sparseLive_, sparseLiveBlock_, sparseBlockLive_;
+  std::vector<int8_t> sparseQa_;
 };
 
 } // namespace stc::rt

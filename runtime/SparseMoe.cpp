@@ -83,44 +83,32 @@ bool Runtime::sparseDown(const Weight &down, const float *act, int row,
     }
     return true;
   }
-  // The live rows, block by block: the kernel sums each block of 32 neurons
-  // (one weight scale and one activation scale per block and output) over
-  // its live rows.
+  // The live rows in stored order, each with its block of 32 neurons (the
+  // kernel sums each block's rows in integers: one weight scale and one
+  // activation scale per block and output), and each block's count; with a
+  // neuron order, the kernel's activations in stored order too.
   const int32_t G = F / 32;
-  sparseFirst_.resize(G + 1);
   sparseLive_.resize(F + 1);
-  int32_t live = 0;
+  sparseLiveBlock_.resize(F + 1);
+  sparseBlockLive_.assign(G, 0);
   const int8_t *qa = qx_.data() + static_cast<size_t>(row) * F;
-  if (!order) {
-    for (int32_t g = 0; g < G; ++g) {
-      sparseFirst_[g] = live;
-      for (int32_t f = 32 * g; f < 32 * g + 32; ++f) { // branch-free
-        sparseLive_[live] = f;
-        live += act[f] != 0.0f;
-      }
-    }
-  } else {
-    // Stored rows are hot-first: bucket the live ones by their neuron's
-    // block (a counting sort, rows increasing within a block), and give the
-    // kernel the activations in stored order.
-    std::fill(sparseFirst_.begin(), sparseFirst_.end(), 0);
-    for (int32_t p = 0; p < F; ++p)
-      sparseFirst_[order[p] / 32 + 1] += act[order[p]] != 0.0f;
-    for (int32_t g = 0; g < G; ++g)
-      sparseFirst_[g + 1] += sparseFirst_[g];
-    sparseFill_.assign(sparseFirst_.begin(), sparseFirst_.end() - 1);
+  if (order) {
     sparseQa_.resize(F);
-    for (int32_t p = 0; p < F; ++p) {
-      const int32_t f = order[p];
-      sparseQa_[p] = qa[f];
-      if (act[f] != 0.0f)
-        sparseLive_[sparseFill_[f / 32]++] = p;
-    }
-    live = sparseFirst_[G];
+    for (int32_t p = 0; p < F; ++p)
+      sparseQa_[p] = qa[order[p]];
     qa = sparseQa_.data();
   }
-  sparseFirst_[G] = live;
+  int32_t live = 0;
+  for (int32_t p = 0; p < F; ++p) { // branch-free
+    const int32_t f = order ? order[p] : p;
+    const bool on = act[f] != 0.0f;
+    sparseLive_[live] = p;
+    sparseLiveBlock_[live] = f / 32;
+    sparseBlockLive_[f / 32] += on;
+    live += on;
+  }
   sparseLive_.resize(live);
+  sparseLiveBlock_.resize(live);
   if (sparseLive_.empty()) {
     std::fill(y, y + D, 0.0f);
     return true;
@@ -134,20 +122,20 @@ bool Runtime::sparseDown(const Weight &down, const float *act, int row,
   HBuf hqa(qa, halide_type_int, 8, {{F, 1}});
   HBuf hda(dx_.data() + static_cast<size_t>(row) * (F / 32), halide_type_float,
            32, {{F / 32, 1}});
-  HBuf hlive(sparseLive_.data(), halide_type_int, 32,
-             {{static_cast<int32_t>(sparseLive_.size()), 1}});
-  HBuf hfirst(sparseFirst_.data(), halide_type_int, 32, {{G + 1, 1}});
+  HBuf hlive(sparseLive_.data(), halide_type_int, 32, {{live, 1}});
+  HBuf hblock(sparseLiveBlock_.data(), halide_type_int, 32, {{live, 1}});
+  HBuf hcount(sparseBlockLive_.data(), halide_type_int, 32, {{G, 1}});
   HBuf hy(y, halide_type_float, 32, {{32, 1}, {2, 32}, {C, 64}});
   // One slice of the outputs per thread (the last slice shifts inwards when
   // the threads do not divide the chunks).
   const int32_t perTask = (C + threads_ - 1) / threads_;
   const uint64_t weights = address(down.data), scales = address(hsw.buf.host);
   int rc = q4 ? stc_sparse_down_q4_0(hw.get(), hsw.get(), hqa.get(), hda.get(),
-                                     hlive.get(), hfirst.get(), perTask,
-                                     weights, scales, hy.get())
+                                     hlive.get(), hblock.get(), hcount.get(),
+                                     perTask, weights, scales, hy.get())
               : stc_sparse_down_q8_0(hw.get(), hsw.get(), hqa.get(), hda.get(),
-                                     hlive.get(), hfirst.get(), perTask,
-                                     weights, scales, hy.get());
+                                     hlive.get(), hblock.get(), hcount.get(),
+                                     perTask, weights, scales, hy.get());
   if (rc != 0) {
     error = kernelError("sparse down kernel failed on tensor '" +
                         down.t->name()->str() + "'");

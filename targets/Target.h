@@ -24,12 +24,14 @@ struct TargetInfo {
   // KernelBuild.cpp).
   std::string dotHalideTarget;
   std::string dotLlcCpu;
-  // st-sparse-reglu's cost model (auto mode): what reading one live neuron's
-  // up and down rows costs per byte, relative to streaming the dense matrices.
-  // 2: on the x86 machines measured (stc-bench's live_row_read_share, ~0.5),
-  // a live row (~800 bytes at a data-dependent place) reads at about half the
-  // streaming rate; assumed the same on arm64 (not measured there).
-  double liveRowCost = 2.0;
+  // st-sparse-reglu's cost model (auto mode): what one byte of a live
+  // neuron's up and down rows costs in decode time, relative to a byte of the
+  // dense up/down matrices. 3: measured on a Zen 5 (2 threads, the 4B shape at
+  // the paper's sparsity, stc-bench --profile): the sparse kernels spent 3.0x
+  // the time per byte of the dense ones (rows at data-dependent places, 16-bit
+  // sums, a kernel call per expert), and auto with 3 decoded faster than with 2
+  // or with every layer sparse. Assumed the same on arm64 (not measured).
+  double liveRowCost = 3.0;
 };
 
 const std::vector<TargetInfo> &allTargets();

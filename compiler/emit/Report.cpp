@@ -38,11 +38,13 @@ std::string howBuilt(llvm::StringRef op, llvm::StringRef impl,
            "0): "
            "their up rows (blocks16, int8 dot, sparse_up) and their down rows "
            "(transposed, 16-bit integer sums per block of 32 neurons, "
-           "sparse_down), rows prefetched into L2 ahead of use; a live row "
-           "costs about twice its bytes in time (measured on a Zen 4: the "
-           "hardware prefetchers fetch the row after it too, and the down's "
-           "16-bit sums are compute-bound), so it pays only well above half "
-           "the neurons dead (the lines below measure it on this machine); "
+           "sparse_down, rows walked in stored order), rows prefetched into "
+           "L2 ahead of use; a live row costs 2-3 times its bytes in time "
+           "(Zen 4: twice, the hardware prefetchers fetch the row after it "
+           "too; Zen 5: 3x, the down's 16-bit sums and a call per expert), so "
+           "it pays only well above half the neurons dead (the lines below "
+           "measure the read rate on this machine, the plan below uses the "
+           "target's cost); "
            "prefill: each expert once for all its tokens";
   if (op == "moe")
     return "the top-k experts' gate/up/down: in decode one expert-gathering "

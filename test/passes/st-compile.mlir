@@ -4,7 +4,7 @@
 // The registered pipeline stc compile runs: route-ahead dispatch, quantization,
 // st-sparse-reglu in auto mode (this IR carries no calibration profile, so the
 // moe stays dense) and st-neuron-layout, KV plan, lowering, all in one name.
-// CHECK: module attributes {st.max_batch = 256 : i64, st.sparse_reglu = {live_row_cost = 2.000000e+00 : f64, mode = "auto"}}
+// CHECK: module attributes {st.max_batch = 256 : i64, st.sparse_reglu = {live_row_cost = 3.000000e+00 : f64, mode = "auto"}}
 // CHECK-DAG: st.weight @wq : tensor<32x32x!st.q4_0> from tensor<32x32xf32>
 // CHECK-DAG: st.weight @blk.0.ffn_gate_inp : tensor<4x32xf32> {{.*}}quant = "f32"
 // CHECK: st.kernel "dispatch"

@@ -86,7 +86,7 @@ func.func @narrow(%h: tensor<?x96xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi32>
 // AUTO: st.moe {{.*}} {layer = 2 : i64}
 // With mode=on every layer the kernels can take goes sparse, profiled or not.
 // RUN: stc-opt %s --split-input-file --st-sparse-reglu="mode=on" | FileCheck %s --check-prefix=ON
-// ON-LABEL: module attributes {st.sparse_reglu = {live_row_cost = 2.000000e+00 : f64, mode = "on"}}
+// ON-LABEL: module attributes {st.sparse_reglu = {live_row_cost = 3.000000e+00 : f64, mode = "on"}}
 // ON-COUNT-3: sparse_reglu}
 // CHECK-LABEL: func.func @layers
 st.weight @g : tensor<4x64x128xf32> extents [#st.extent<"m", 0, 131072>] {quant = "q4_0"}
