@@ -334,8 +334,11 @@ Status compile(const CompileOptions &o) {
   }
 
   // The sparsity profile st-sparse-reglu (auto) and st-neuron-layout plan
-  // with; resumed IR keeps the one it carries.
-  if (o.sparseReglu != "off" && haveCheckpoint &&
+  // with; resumed IR keeps the one it carries, and IR past the lowering has
+  // no st.moe left to profile.
+  bool hasMoe = false;
+  (*module)->walk([&](st::MoeOp) { hasMoe = true; });
+  if (o.sparseReglu != "off" && haveCheckpoint && hasMoe &&
       !(*module)->hasAttr("st.calibration")) {
     CalibrationTokens calib;
     STC_TRY(calibrationTokens(o.calibrate, ck.config,

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cctype>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -20,13 +21,6 @@ using namespace mlir;
 namespace stc {
 
 namespace {
-
-uint64_t splitmix(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 // A line of token ids: integers separated by commas and/or blanks.
 bool parseIds(const std::string &line, std::vector<int64_t> &ids) {
@@ -60,11 +54,13 @@ Status calibrationTokens(const std::string &file, const ModelConfig &c,
   out = CalibrationTokens();
   int64_t total = 0;
   if (file.empty()) {
+    // mt19937_64's output is fixed by the standard: the same ids everywhere.
+    std::mt19937_64 rng(kDefaultCalibrationSeed);
     for (int64_t s = 0; s < kDefaultCalibrationSequences; ++s) {
       std::vector<int64_t> seq;
       for (int64_t i = 0; i < kDefaultCalibrationLength; ++i)
-        seq.push_back(static_cast<int64_t>(splitmix(s * 1000003 + i) %
-                                           static_cast<uint64_t>(c.vocabSize)));
+        seq.push_back(
+            static_cast<int64_t>(rng() % static_cast<uint64_t>(c.vocabSize)));
       out.sequences.push_back(seq);
     }
     out.description = std::to_string(kDefaultCalibrationSequences) +

@@ -23,6 +23,7 @@ struct TokenizerData;
 // Without --calibrate: this many seeded random sequences of this many tokens.
 constexpr int64_t kDefaultCalibrationSequences = 8;
 constexpr int64_t kDefaultCalibrationLength = 32;
+constexpr uint64_t kDefaultCalibrationSeed = 1;
 // Longer calibration sequences are cut into pieces of this many tokens (the
 // reference keeps no KV cache: its cost grows with the square of the length).
 constexpr int64_t kCalibrationMaxLength = 128;

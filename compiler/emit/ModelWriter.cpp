@@ -342,6 +342,23 @@ private:
               " entries, expected experts x ffn = " + std::to_string(E * F));
           return;
         }
+        // Edited IR may carry any numbers: each expert's must be a
+        // permutation, or the rows would be read out of range.
+        std::vector<bool> seen(F);
+        for (int64_t e = 0; e < E && st.ok(); ++e) {
+          std::fill(seen.begin(), seen.end(), false);
+          for (int64_t p = 0; p < F; ++p) {
+            const int32_t f = values[e * F + p];
+            if (f < 0 || f >= F || seen[f]) {
+              st = Status::error(
+                  "weight '" + w.name + "': neuron_order of expert " +
+                  std::to_string(e) + " is not a permutation of 0.." +
+                  std::to_string(F - 1));
+              return;
+            }
+            seen[f] = true;
+          }
+        }
         if (i == 5 && w.layout != fb::Layout::Transposed) {
           st = Status::error("weight '" + w.name +
                              "': a neuron order needs the transposed down "
