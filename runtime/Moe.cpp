@@ -149,8 +149,15 @@ bool Runtime::denseMoe(const model::Step *s, int n, std::string &error) {
         if (!gemm(moeX_.data(), m, mats[0], moeG_.data(), error) ||
             !gemm(moeX_.data(), m, mats[1], moeU_.data(), error))
           return false;
-        for (size_t i = 0; i < moeG_.size(); ++i) // ReGLU: relu(gate) * up
+        uint64_t dead = 0;
+        for (size_t i = 0; i < moeG_.size(); ++i) { // ReGLU: relu(gate) * up
+          dead += moeG_[i] <= 0.0f;
           moeG_[i] = std::max(moeG_[i], 0.0f) * moeU_[i];
+        }
+        if (n == 1) { // decode counts the ReLU sparsity as without a budget
+          deadNeurons_ += dead;
+          expertNeurons_ += moeG_.size();
+        }
         if (!gemm(moeG_.data(), m, mats[2], moeY_.data(), error))
           return false;
         for (int i = 0; i < m; ++i) {
