@@ -21,26 +21,6 @@ BlockType kQuantType(Type t) {
   return b && kTileKind(b.getKind()) ? b : BlockType();
 }
 
-// The storage element type for a scheme name, or the current type made
-// kernel-readable.
-Type storageType(MLIRContext *ctx, Type current, StringAttr quant) {
-  if (quant) {
-    llvm::StringRef q = quant.getValue();
-    if (q == "q4_0")
-      return Q4_0Type::get(ctx);
-    if (q == "q8_0")
-      return Q8_0Type::get(ctx);
-    if (kTileKind(q))
-      return kTileBlockType(ctx, q);
-    if (q == "f16")
-      return Float16Type::get(ctx);
-    return Float32Type::get(ctx);
-  }
-  if (current.isBF16())
-    return Float32Type::get(ctx); // no kernel reads bf16
-  return current;
-}
-
 std::string gemmImpl(Value w) {
   Type e = cast<RankedTensorType>(w.getType()).getElementType();
   if (isa<Q4_0Type>(e))

@@ -29,9 +29,14 @@ std::string schemeOf(WeightOp w) {
   return e.isF16() ? "f16" : "f32";
 }
 
-// Bytes per element of a scheme's stored weights.
-double bytesPerElement(const std::string &s) {
-  return s == "q4_0" ? 18.0 / 32 : s == "q8_0" ? 34.0 / 32 : 4.0;
+// Bytes one expert matrix of `w` occupies in the scheme it will be stored in.
+double expertBytes(WeightOp w) {
+  auto type = cast<RankedTensorType>(w.getType());
+  Type stored = storageType(w.getContext(), type.getElementType(),
+                            w->getAttrOfType<StringAttr>("quant"));
+  uint64_t bytes = 0;
+  storageBytes(stored, type.getNumElements() / type.getDimSize(0), bytes);
+  return static_cast<double>(bytes);
 }
 
 struct StSparseReglu : public stc::st::impl::StSparseRegluBase<StSparseReglu> {
@@ -82,15 +87,9 @@ struct StSparseReglu : public stc::st::impl::StSparseRegluBase<StSparseReglu> {
       auto dead = moe->getAttrOfType<FloatAttr>("dead_share");
       if (dead) {
         WeightOp gate = weightOf(moe.getGate());
-        const double elems =
-            static_cast<double>(
-                cast<RankedTensorType>(up.getType()).getNumElements()) /
-            cast<RankedTensorType>(up.getType()).getDimSize(0);
         SparseCost cost =
-            sparseCost(dead.getValueAsDouble(),
-                       elems * bytesPerElement(gate ? schemeOf(gate) : su),
-                       elems * bytesPerElement(su), elems * bytesPerElement(sd),
-                       liveRowCost);
+            sparseCost(dead.getValueAsDouble(), expertBytes(gate ? gate : up),
+                       expertBytes(up), expertBytes(down), liveRowCost);
         moe->setAttr("sparse_cost",
                      FloatAttr::get(Float64Type::get(ctx), cost.ratio()));
         if (mode == "auto" && !sparsePays(cost)) {

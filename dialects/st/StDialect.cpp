@@ -59,6 +59,24 @@ stc::st::BlockType stc::st::kTileBlockType(MLIRContext *ctx,
   return {};
 }
 
+Type stc::st::storageType(MLIRContext *ctx, Type current, StringAttr quant) {
+  if (quant) {
+    llvm::StringRef q = quant.getValue();
+    if (q == "q4_0")
+      return Q4_0Type::get(ctx);
+    if (q == "q8_0")
+      return Q8_0Type::get(ctx);
+    if (kTileKind(q))
+      return kTileBlockType(ctx, q);
+    if (q == "f16")
+      return Float16Type::get(ctx);
+    return Float32Type::get(ctx);
+  }
+  if (current.isBF16())
+    return Float32Type::get(ctx); // no kernel reads bf16
+  return current;
+}
+
 bool stc::st::storageBytes(Type t, uint64_t count, uint64_t &bytes) {
   if (auto b = dyn_cast<BlockType>(t)) {
     if (b.getElements() == 0 || count % b.getElements() != 0)

@@ -31,6 +31,12 @@ namespace stc::st {
 // blocks). Returns false for a block count that is not whole blocks.
 bool storageBytes(mlir::Type t, uint64_t count, uint64_t &bytes);
 
+// The storage element type of a weight whose element type is `current` and
+// whose st-quantize scheme is `quant` (null: none chosen): the scheme's type,
+// or `current` made kernel-readable (bf16 becomes f32).
+mlir::Type storageType(mlir::MLIRContext *ctx, mlir::Type current,
+                       mlir::StringAttr quant);
+
 // The K-quants whose kernels read rows16k tiles (runtime/KQuantLayout.h), by
 // ggml name ("q4_k", "q5_k", "q6_k", "q3_k"): the tile kind, or none for any
 // other name. Their quant scheme has the same name.
