@@ -16,26 +16,31 @@ using namespace stc::st;
 
 namespace {
 
-// The scheme a weight will be stored in: st-quantize's decision, else what
-// st-lower-to-kernels makes of its type.
-std::string schemeOf(WeightOp w) {
-  if (auto q = w->getAttrOfType<StringAttr>("quant"))
-    return q.getValue().str();
-  Type e = cast<RankedTensorType>(w.getType()).getElementType();
-  if (isa<Q4_0Type>(e))
-    return "q4_0";
-  if (isa<Q8_0Type>(e))
-    return "q8_0";
-  return e.isF16() ? "f16" : "f32";
+// The element type a weight will be stored in: st-quantize's decision, else
+// what st-lower-to-kernels makes of its type (the same mapping it applies).
+Type storedElementType(WeightOp w) {
+  return storageType(w.getContext(),
+                     cast<RankedTensorType>(w.getType()).getElementType(),
+                     w->getAttrOfType<StringAttr>("quant"));
 }
 
-// Bytes one expert matrix of `w` occupies in the scheme it will be stored in.
+// That type as the sparse kernels' scheme name; "other" for the types they do
+// not read (f16, the K-quants).
+std::string schemeOf(WeightOp w) {
+  Type stored = storedElementType(w);
+  if (isa<Q4_0Type>(stored))
+    return "q4_0";
+  if (isa<Q8_0Type>(stored))
+    return "q8_0";
+  return stored.isF32() ? "f32" : "other";
+}
+
+// Bytes one expert matrix of `w` occupies in the type it will be stored in.
 double expertBytes(WeightOp w) {
   auto type = cast<RankedTensorType>(w.getType());
-  Type stored = storageType(w.getContext(), type.getElementType(),
-                            w->getAttrOfType<StringAttr>("quant"));
   uint64_t bytes = 0;
-  storageBytes(stored, type.getNumElements() / type.getDimSize(0), bytes);
+  storageBytes(storedElementType(w), type.getNumElements() / type.getDimSize(0),
+               bytes);
   return static_cast<double>(bytes);
 }
 
