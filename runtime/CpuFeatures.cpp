@@ -59,6 +59,21 @@ std::vector<std::string> hostCpuFeatures() {
   return f;
 }
 
+std::string hostCpuVendor() {
+#if defined(__x86_64__)
+  unsigned a, b, c, d;
+  if (!__get_cpuid(0, &a, &b, &c, &d))
+    return "";
+  const unsigned regs[3] = {b, d, c};
+  std::string v(12, '\0');
+  for (int i = 0; i < 12; ++i)
+    v[i] = static_cast<char>((regs[i / 4] >> (8 * (i % 4))) & 0xff);
+  return v;
+#else
+  return "";
+#endif
+}
+
 bool hostHas(const std::string &feature) {
   static const std::vector<std::string> features = hostCpuFeatures();
   return std::find(features.begin(), features.end(), feature) != features.end();

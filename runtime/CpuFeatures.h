@@ -13,5 +13,7 @@ namespace stc::rt {
 // avx512fp16.
 std::vector<std::string> hostCpuFeatures();
 bool hostHas(const std::string &feature);
+// cpuid's vendor string ("GenuineIntel", "AuthenticAMD", ...), empty off x86.
+std::string hostCpuVendor();
 
 } // namespace stc::rt

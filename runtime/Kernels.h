@@ -24,10 +24,12 @@ STC_KERNEL stc_gemm_f16(halide_buffer_t *w, halide_buffer_t *x,
 STC_KERNEL stc_gemm_q4_0(halide_buffer_t *w, halide_buffer_t *sw,
                          halide_buffer_t *qx, halide_buffer_t *dx,
                          halide_buffer_t *sx, int32_t groups_per_task,
+                         uint64_t w_address, int32_t request_bytes,
                          halide_buffer_t *y);
 STC_KERNEL stc_gemm_q8_0(halide_buffer_t *w, halide_buffer_t *sw,
                          halide_buffer_t *qx, halide_buffer_t *dx,
                          halide_buffer_t *sx, int32_t groups_per_task,
+                         uint64_t w_address, int32_t request_bytes,
                          halide_buffer_t *y);
 STC_KERNEL stc_gemm_experts_q4_0(halide_buffer_t *w, halide_buffer_t *sw,
                                  halide_buffer_t *idx, halide_buffer_t *qx,

@@ -33,6 +33,11 @@ public:
   // (measured: 4 groups per task reached 27 GB/s on the 131 MB head with 2
   // threads, 16 reached 30).
   Input<int32_t> groups_per_task{"groups_per_task"};
+  // w's host address, and how many bytes of the next row group to request
+  // while a group runs (0: none; the runtime chooses by CPU, see
+  // runtime/Gemm.cpp).
+  Input<uint64_t> w_address{"w_address"};
+  Input<int32_t> request_bytes{"request_bytes"};
   Output<Buffer<float>> y{"y", 3}; // (l, g, t) == row-major [t][16g + l]
 
   void generate() {
@@ -46,7 +51,13 @@ public:
         [&](Expr k, Expr t) { return qx(k, t); },
         [&](Expr b, Expr t) { return dx(b, t); },
         [&](Expr b, Expr t) { return sx(b, t); }, groups_per_task,
-        /*slotMajor=*/false);
+        /*slotMajor=*/false,
+        stc::kernelgen::requestNextGroup(
+            [&](Expr gv, Expr) {
+              return w_address + ConciseCasts::u64(gv) *
+                                     ConciseCasts::u64(w.dim(4).stride());
+            },
+            request_bytes, w.dim(4).extent(), [](Expr sv) { return sv > 0; }));
 
     stc::kernelgen::constrainRows16(w, sw, qx, dx, sx, y, quads);
   }

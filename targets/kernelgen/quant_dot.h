@@ -136,9 +136,14 @@ void constrainActivations(Q &qx, D &dx, X &sx, Y &y) {
 // fp16 scale bits for slot s, and qx/dx/sx give slot s's Q8_0 activations.
 // `quads` is 4 for q4_0 (nibbles, offset 8) and 8 for q8_0 (bytes, offset 128).
 // `slotMajor`: see scheduleRowGroupTasks.
-// No software prefetch: the rows16 tiles and their separate scale array are two
-// plain streams the hardware prefetcher follows (requestNextGroup made the Q4_0
-// kernel slower: 20 against 24 GB/s, one thread, 32768 x 1536 from DRAM).
+// `request` (requestNextGroup), if defined, asks for the next row group's
+// tiles while a group runs. gemm_quant defines it with a run-time byte count
+// that the runtime sets by CPU: on Zen 5, where the hardware prefetcher follows
+// the tiles and the scale array as two plain streams, it made the Q4_0 kernel
+// slower (20 against 24 GB/s, one thread, 32768 x 1536 from DRAM); on an Intel
+// Xeon it made the 4b dense gemm 24-26% faster (runtime/Gemm.cpp). The expert
+// kernel (gemm_quant_experts) has none: with it the 4b q4_0 MoE took 5-7%
+// longer on the same Xeon.
 inline void defineQuantDot(
     Halide::Func y, int quads, Halide::Expr blocks,
     const std::function<Halide::Expr(Halide::Expr, Halide::Expr, Halide::Expr,
@@ -149,7 +154,8 @@ inline void defineQuantDot(
     const std::function<Halide::Expr(Halide::Expr, Halide::Expr)> &qx,
     const std::function<Halide::Expr(Halide::Expr, Halide::Expr)> &dx,
     const std::function<Halide::Expr(Halide::Expr, Halide::Expr)> &sx,
-    Halide::Expr groupsPerTask, bool slotMajor) {
+    Halide::Expr groupsPerTask, bool slotMajor,
+    Halide::Func request = Halide::Func()) {
   using namespace Halide;
   using namespace Halide::ConciseCasts;
   Var l("l"), g("g"), s("s"), b("b");
@@ -170,13 +176,15 @@ inline void defineQuantDot(
   Func acc("acc");
   acc(l, g, s) = 0.0f;
   acc(l, g, s) += dw * (dx(rb, s) * f32(dot(l, rb, g, s)) - offset * sx(rb, s));
-  y(l, g, s) = acc(l, g, s);
+  if (request.defined())
+    defineOutput(y, acc, request);
+  else
+    y(l, g, s) = acc(l, g, s);
 
   // Schedule: row groups in tasks; the reduction over the 4 bytes of a quad is
   // innermost and atomic so it becomes a dot instruction (vpdpbusd on VNNI
   // targets).
-  scheduleRowGroupTasks(y, acc, Halide::Func(), l, g, s, groupsPerTask,
-                        slotMajor);
+  scheduleRowGroupTasks(y, acc, request, l, g, s, groupsPerTask, slotMajor);
   scheduleBlockDot(dot, rd, l, acc, rb);
 }
 
