@@ -189,12 +189,19 @@ private:
   // weights, D values per row).
   bool sparseUp(const Weight &up, int experts, const int32_t *ent, int count,
                 const float *x, float *u, std::string &error);
-  // y = one expert's down projection of the activation `act` (F values in
+  // One expert's down projection for sparseDowns: y = down x act (F values in
   // neuron order, zero for dead neurons), reading the transposed rows of live
   // neurons only. Row `row` of qx_/dx_ holds `act` quantized (quantized
   // weights). `order`: st-neuron-layout's order of the stored rows, or null.
-  bool sparseDown(const Weight &down, const float *act, int row,
-                  const int32_t *order, float *y, std::string &error);
+  struct SparseDownJob {
+    Weight down;
+    const float *act;
+    int row;
+    const int32_t *order;
+    float *y;
+  };
+  // Runs n jobs (one dtype and shape) in one parallel loop over the threads.
+  bool sparseDowns(const SparseDownJob *jobs, int n, std::string &error);
   // Top-k and combine weights of n rows of E router logits (ints: top_k,
   // softmax).
   void route(const float *logits, int E, int n, const model::Step *s,
@@ -243,10 +250,14 @@ private:
   // Sparse ReGLU: the live neurons and their up values.
   std::vector<int32_t> sparseUpEnt_; // (expert, neuron, token) per live neuron
   std::vector<float> sparseU_;
-  // One expert's live rows for the down kernel, their blocks, each block's
-  // count, and (with a neuron order) the activations in stored order.
-  std::vector<int32_t> sparseLive_, sparseLiveBlock_, sparseBlockLive_;
-  std::vector<int8_t> sparseQa_;
+  // Per down job: the live rows for the down kernel, their blocks, each
+  // block's count, and the quantized activations in stored order.
+  struct SparseDownScratch {
+    std::vector<int32_t> live, liveBlock, blockLive;
+    std::vector<int8_t> qa;
+  };
+  std::vector<SparseDownScratch> sparseDownScratch_;
+  std::vector<SparseDownJob> downJobs_;
 };
 
 } // namespace stc::rt

@@ -64,81 +64,116 @@ bool Runtime::sparseUp(const Weight &up, int experts, const int32_t *ent,
   return true;
 }
 
-bool Runtime::sparseDown(const Weight &down, const float *act, int row,
-                         const int32_t *order, float *y, std::string &error) {
+bool Runtime::sparseDowns(const SparseDownJob *jobs, int n,
+                          std::string &error) {
   // Logical [D, F] (one expert), stored [F][D]; with st-neuron-layout's order
   // stored row p holds neuron order[p]. `act` is in neuron order.
-  const int32_t D = static_cast<int32_t>(down.rows),
-                F = static_cast<int32_t>(down.cols);
-  if (down.t->dtype() == model::DType::F32) {
-    std::fill(y, y + D, 0.0f);
-    for (int32_t p = 0; p < F; ++p) {
-      const float a = act[order ? order[p] : p];
-      if (a == 0.0f)
-        continue;
-      const float *w = reinterpret_cast<const float *>(down.data) +
-                       static_cast<size_t>(p) * D;
-      for (int32_t d = 0; d < D; ++d)
-        y[d] += a * w[d];
+  if (n == 0)
+    return true;
+  const int32_t D = static_cast<int32_t>(jobs[0].down.rows),
+                F = static_cast<int32_t>(jobs[0].down.cols);
+  const model::DType dtype = jobs[0].down.t->dtype();
+  if (dtype == model::DType::F32) {
+    for (int j = 0; j < n; ++j) {
+      const SparseDownJob &job = jobs[j];
+      std::fill(job.y, job.y + D, 0.0f);
+      for (int32_t p = 0; p < F; ++p) {
+        const float a = job.act[job.order ? job.order[p] : p];
+        if (a == 0.0f)
+          continue;
+        const float *w = reinterpret_cast<const float *>(job.down.data) +
+                         static_cast<size_t>(p) * D;
+        for (int32_t d = 0; d < D; ++d)
+          job.y[d] += a * w[d];
+      }
     }
     return true;
   }
-  // The live rows in stored order, each with its block of 32 neurons (the
-  // kernel sums each block's rows in integers: one weight scale and one
+  // Per job: the live rows in stored order, each with its block of 32 neurons
+  // (the kernel sums each block's rows in integers: one weight scale and one
   // activation scale per block and output), and each block's count; with a
   // neuron order, the kernel's activations in stored order too.
   const int32_t G = F / 32;
-  sparseLive_.resize(F + 1);
-  sparseLiveBlock_.resize(F + 1);
-  sparseBlockLive_.assign(G, 0);
-  const int8_t *qa = qx_.data() + static_cast<size_t>(row) * F;
-  if (order) {
-    sparseQa_.resize(F);
+  if (sparseDownScratch_.size() < static_cast<size_t>(n))
+    sparseDownScratch_.resize(n);
+  for (int j = 0; j < n; ++j) {
+    const SparseDownJob &job = jobs[j];
+    SparseDownScratch &sc = sparseDownScratch_[j];
+    sc.live.resize(F + 1);
+    sc.liveBlock.resize(F + 1);
+    sc.blockLive.assign(G, 0);
+    const int8_t *qa = qx_.data() + static_cast<size_t>(job.row) * F;
+    sc.qa.resize(F);
     for (int32_t p = 0; p < F; ++p)
-      sparseQa_[p] = qa[order[p]];
-    qa = sparseQa_.data();
+      sc.qa[p] = qa[job.order ? job.order[p] : p];
+    int32_t live = 0;
+    for (int32_t p = 0; p < F; ++p) { // branch-free
+      const int32_t f = job.order ? job.order[p] : p;
+      const bool on = job.act[f] != 0.0f;
+      sc.live[live] = p;
+      sc.liveBlock[live] = f / 32;
+      sc.blockLive[f / 32] += on;
+      live += on;
+    }
+    sc.live.resize(live);
+    sc.liveBlock.resize(live);
+    if (live == 0)
+      std::fill(job.y, job.y + D, 0.0f);
   }
-  int32_t live = 0;
-  for (int32_t p = 0; p < F; ++p) { // branch-free
-    const int32_t f = order ? order[p] : p;
-    const bool on = act[f] != 0.0f;
-    sparseLive_[live] = p;
-    sparseLiveBlock_[live] = f / 32;
-    sparseBlockLive_[f / 32] += on;
-    live += on;
-  }
-  sparseLive_.resize(live);
-  sparseLiveBlock_.resize(live);
-  if (sparseLive_.empty()) {
-    std::fill(y, y + D, 0.0f);
-    return true;
-  }
-  const bool q4 = down.t->dtype() == model::DType::Q4_0;
+  // Tasks: each job whole on one thread when there are enough jobs to keep
+  // the threads busy (the decode's k experts on 2 threads: each row read by
+  // one core, one parallel loop per layer instead of one per expert), else
+  // each job split into slices of its outputs.
+  const bool q4 = dtype == model::DType::Q4_0;
   const int32_t chunkBytes = q4 ? 32 : 64, C = D / 64;
-  HBuf hw(down.data, halide_type_uint, 8,
-          {{chunkBytes, 1}, {C, chunkBytes}, {F, C * chunkBytes}});
-  HBuf hsw(down.data + static_cast<int64_t>(F) * C * chunkBytes,
-           halide_type_uint, 16, {{D, 1}, {F / 32, D}});
-  HBuf hqa(qa, halide_type_int, 8, {{F, 1}});
-  HBuf hda(dx_.data() + static_cast<size_t>(row) * (F / 32), halide_type_float,
-           32, {{F / 32, 1}});
-  HBuf hlive(sparseLive_.data(), halide_type_int, 32, {{live, 1}});
-  HBuf hblock(sparseLiveBlock_.data(), halide_type_int, 32, {{live, 1}});
-  HBuf hcount(sparseBlockLive_.data(), halide_type_int, 32, {{G, 1}});
-  HBuf hy(y, halide_type_float, 32, {{32, 1}, {2, 32}, {C, 64}});
-  // One slice of the outputs per thread (the last slice shifts inwards when
-  // the threads do not divide the chunks).
-  const int32_t perTask = (C + threads_ - 1) / threads_;
-  const uint64_t weights = address(down.data), scales = address(hsw.buf.host);
-  int rc = q4 ? stc_sparse_down_q4_0(hw.get(), hsw.get(), hqa.get(), hda.get(),
-                                     hlive.get(), hblock.get(), hcount.get(),
-                                     perTask, weights, scales, hy.get())
-              : stc_sparse_down_q8_0(hw.get(), hsw.get(), hqa.get(), hda.get(),
-                                     hlive.get(), hblock.get(), hcount.get(),
-                                     perTask, weights, scales, hy.get());
-  if (rc != 0) {
-    error = kernelError("sparse down kernel failed on tensor '" +
-                        down.t->name()->str() + "'");
+  const int slices = std::min<int>(C, std::max(1, (2 * threads_ + n - 1) / n));
+  std::vector<std::string> errors(static_cast<size_t>(n) * slices);
+  auto task = [&](int i) -> int {
+    const int j = i / slices, slice = i % slices;
+    const SparseDownJob &job = jobs[j];
+    SparseDownScratch &sc = sparseDownScratch_[j];
+    const int32_t live = static_cast<int32_t>(sc.live.size());
+    if (live == 0)
+      return 0;
+    const int32_t c0 = slice * C / slices, c1 = (slice + 1) * C / slices;
+    const uint8_t *w = job.down.data + static_cast<size_t>(c0) * chunkBytes;
+    const uint8_t *sw = job.down.data +
+                        static_cast<int64_t>(F) * C * chunkBytes +
+                        static_cast<size_t>(c0) * 64 * 2;
+    HBuf hw(w, halide_type_uint, 8,
+            {{chunkBytes, 1}, {c1 - c0, chunkBytes}, {F, C * chunkBytes}});
+    HBuf hsw(sw, halide_type_uint, 16, {{(c1 - c0) * 64, 1}, {G, D}});
+    HBuf hqa(sc.qa.data(), halide_type_int, 8, {{F, 1}});
+    HBuf hda(dx_.data() + static_cast<size_t>(job.row) * G, halide_type_float,
+             32, {{G, 1}});
+    HBuf hlive(sc.live.data(), halide_type_int, 32, {{live, 1}});
+    HBuf hblock(sc.liveBlock.data(), halide_type_int, 32, {{live, 1}});
+    HBuf hcount(sc.blockLive.data(), halide_type_int, 32, {{G, 1}});
+    HBuf hy(job.y + static_cast<size_t>(c0) * 64, halide_type_float, 32,
+            {{32, 1}, {2, 32}, {c1 - c0, 64}});
+    const int32_t perTask = c1 - c0; // one slice per call
+    int rc =
+        q4 ? stc_sparse_down_q4_0(hw.get(), hsw.get(), hqa.get(), hda.get(),
+                                  hlive.get(), hblock.get(), hcount.get(),
+                                  perTask, address(w), address(sw), hy.get())
+           : stc_sparse_down_q8_0(hw.get(), hsw.get(), hqa.get(), hda.get(),
+                                  hlive.get(), hblock.get(), hcount.get(),
+                                  perTask, address(w), address(sw), hy.get());
+    if (rc != 0) {
+      errors[i] = kernelError("sparse down kernel failed on tensor '" +
+                              job.down.t->name()->str() + "'");
+      return 1;
+    }
+    return 0;
+  };
+  if (pool_->forEach(n * slices, task) != 0) {
+    for (const std::string &e : errors)
+      if (!e.empty()) {
+        error = e;
+        break;
+      }
+    if (error.empty())
+      error = "sparse down kernels failed";
     return false;
   }
   return true;
@@ -171,7 +206,6 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
   };
   sparseNeuronBytes_ = neuronBytes;
   uint64_t dead = 0;
-  moeY_.resize(D);
   auto phase = [&](const char *kind, double &since) {
     chargePhase(kind, since, n);
   };
@@ -238,14 +272,18 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
     if (!activations(K, [&](int j) { return idx[j]; }))
       return false;
     phase("moe down prep", t);
-    for (int j = 0; j < K; ++j) {
-      if (!sparseDown(weight(s->weights()->Get(2), idx[j]),
-                      &moeU_[static_cast<size_t>(j) * F], j, orderOf(idx[j]),
-                      moeY_.data(), error))
-        return false;
+    moeY_.resize(static_cast<size_t>(K) * D);
+    downJobs_.clear();
+    for (int j = 0; j < K; ++j)
+      downJobs_.push_back({weight(s->weights()->Get(2), idx[j]),
+                           &moeU_[static_cast<size_t>(j) * F], j,
+                           orderOf(idx[j]),
+                           &moeY_[static_cast<size_t>(j) * D]});
+    if (!sparseDowns(downJobs_.data(), K, error))
+      return false;
+    for (int j = 0; j < K; ++j)
       for (int d = 0; d < D; ++d)
-        out[d] += wts[j] * moeY_[d];
-    }
+        out[d] += wts[j] * moeY_[static_cast<size_t>(j) * D + d];
     phase("moe down (live rows)", t);
   } else {
     // Prefill, f32 weights and the expert cache: each expert once for all its
@@ -270,14 +308,20 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
             return false;
           if (!activations(m, [&](int) { return expert; }))
             return false;
+          moeY_.resize(static_cast<size_t>(m) * D);
+          downJobs_.clear();
+          for (int i = 0; i < m; ++i)
+            downJobs_.push_back({mats[2], &moeU_[static_cast<size_t>(i) * F], i,
+                                 orderOf(expert),
+                                 &moeY_[static_cast<size_t>(i) * D]});
+          if (!sparseDowns(downJobs_.data(), m, error))
+            return false;
           for (int i = 0; i < m; ++i) {
-            if (!sparseDown(mats[2], &moeU_[static_cast<size_t>(i) * F], i,
-                            orderOf(expert), moeY_.data(), error))
-              return false;
             const int slot = slots[i];
             float *o = out + static_cast<size_t>(slot / K) * D;
+            const float *y = &moeY_[static_cast<size_t>(i) * D];
             for (int d = 0; d < D; ++d)
-              o[d] += wts[slot] * moeY_[d];
+              o[d] += wts[slot] * y[d];
           }
           return true;
         },

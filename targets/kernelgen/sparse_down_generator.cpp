@@ -99,10 +99,11 @@ public:
         stc::kernelgen::halfBitsToFloat(sw(64 * c + 32 * z + v, g));
     RDom rg(0, G, "rg");
     rg.where(block_live(rg) > 0);
-    // The next block's scales, requested while this block runs.
+    // The next block's scales, requested while this block runs (sw's block
+    // stride: the caller may pass a slice of the outputs).
     Func requestScales("request_scales");
     requestScales(c, g) = stc_prefetch(
-        sw_address + u64(((g + 1) * w.dim(1).extent() * 64 + 64 * c) * 2), 128);
+        sw_address + u64(((g + 1) * sw.dim(1).stride() + 64 * c) * 2), 128);
     Func total("total");
     total(v, z, c) = 0.0f;
     total(v, z, c) +=
