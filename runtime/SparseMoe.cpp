@@ -7,6 +7,7 @@
 #include "RuntimeDetail.h"
 
 #include <algorithm>
+#include <atomic>
 
 namespace stc::rt {
 
@@ -127,7 +128,7 @@ bool Runtime::sparseDowns(const SparseDownJob *jobs, int n,
   const bool q4 = dtype == model::DType::Q4_0;
   const int32_t chunkBytes = q4 ? 32 : 64, C = D / 64;
   const int slices = std::min<int>(C, std::max(1, (2 * threads_ + n - 1) / n));
-  std::vector<std::string> errors(static_cast<size_t>(n) * slices);
+  std::atomic<int> failed{-1}; // a job whose kernel failed
   auto task = [&](int i) -> int {
     const int j = i / slices, slice = i % slices;
     const SparseDownJob &job = jobs[j];
@@ -160,20 +161,15 @@ bool Runtime::sparseDowns(const SparseDownJob *jobs, int n,
                                   hlive.get(), hblock.get(), hcount.get(),
                                   perTask, address(w), address(sw), hy.get());
     if (rc != 0) {
-      errors[i] = kernelError("sparse down kernel failed on tensor '" +
-                              job.down.t->name()->str() + "'");
+      failed.store(j);
       return 1;
     }
     return 0;
   };
   if (pool_->forEach(n * slices, task) != 0) {
-    for (const std::string &e : errors)
-      if (!e.empty()) {
-        error = e;
-        break;
-      }
-    if (error.empty())
-      error = "sparse down kernels failed";
+    const int j = std::max(failed.load(), 0);
+    error = kernelError("sparse down kernel failed on tensor '" +
+                        jobs[j].down.t->name()->str() + "'");
     return false;
   }
   return true;
@@ -254,7 +250,7 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
   };
   if (n == 1 && !cache_ && isQuant(gate.t->dtype()) && isQuant(up.t->dtype())) {
     // Decode: the k experts' gates in one call, one up call over the live
-    // neurons of all k, then one down call per expert.
+    // neurons of all k, then the k down kernels in one parallel loop.
     double t = seconds();
     moeG_.resize(static_cast<size_t>(K) * F);
     if (!quantizeRows(x, 1, D, error) ||
