@@ -355,8 +355,9 @@ Status compile(const CompileOptions &o) {
   removeStaleScratch(o.outDir);
   std::string pipeline =
       o.passPipeline.empty()
-          ? defaultPipeline(o.quant, rules, o.maxBatch, o.memoryBudget,
-                            o.sparseReglu, target.liveRowCost)
+          ? defaultPipeline(
+                o.quant, rules, o.maxBatch, o.memoryBudget, o.sparseReglu,
+                o.liveRowCost > 0 ? o.liveRowCost : target.liveRowCost)
           : o.passPipeline;
   std::string perr;
   llvm::raw_string_ostream perrs(perr);

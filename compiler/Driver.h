@@ -19,6 +19,9 @@ struct CompileOptions {
   // st-sparse-reglu: "auto" (per layer, from the calibrated dead share and
   // the target's cost of a live row), "on" (every layer it can) or "off".
   std::string sparseReglu = "auto";
+  // Its cost model's cost of a live row's byte; 0 = the target's
+  // (TargetInfo::liveRowCost).
+  double liveRowCost = 0;
   // Calibration tokens (ids or text; Calibration.h); empty = the seeded
   // default. Calibration runs unless sparseReglu is "off".
   std::string calibrate;

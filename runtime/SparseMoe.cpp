@@ -103,10 +103,12 @@ bool Runtime::sparseDowns(const SparseDownJob *jobs, int n,
     sc.live.resize(F + 1);
     sc.liveBlock.resize(F + 1);
     sc.blockLive.assign(G, 0);
-    const int8_t *qa = qx_.data() + static_cast<size_t>(job.row) * F;
-    sc.qa.resize(F);
-    for (int32_t p = 0; p < F; ++p)
-      sc.qa[p] = qa[job.order ? job.order[p] : p];
+    if (job.order) { // the activations in stored order
+      const int8_t *qa = qx_.data() + static_cast<size_t>(job.row) * F;
+      sc.qa.resize(F);
+      for (int32_t p = 0; p < F; ++p)
+        sc.qa[p] = qa[job.order[p]];
+    }
     int32_t live = 0;
     for (int32_t p = 0; p < F; ++p) { // branch-free
       const int32_t f = job.order ? job.order[p] : p;
@@ -144,7 +146,9 @@ bool Runtime::sparseDowns(const SparseDownJob *jobs, int n,
     HBuf hw(w, halide_type_uint, 8,
             {{chunkBytes, 1}, {c1 - c0, chunkBytes}, {F, C * chunkBytes}});
     HBuf hsw(sw, halide_type_uint, 16, {{(c1 - c0) * 64, 1}, {G, D}});
-    HBuf hqa(sc.qa.data(), halide_type_int, 8, {{F, 1}});
+    HBuf hqa(job.order ? sc.qa.data()
+                       : qx_.data() + static_cast<size_t>(job.row) * F,
+             halide_type_int, 8, {{F, 1}});
     HBuf hda(dx_.data() + static_cast<size_t>(job.row) * G, halide_type_float,
              32, {{G, 1}});
     HBuf hlive(sc.live.data(), halide_type_int, 32, {{live, 1}});

@@ -55,6 +55,8 @@ Status resolveTarget(const std::string &name, TargetInfo &out) {
           ok = ok && rt::hostHas(f);
         if (ok) {
           out = t;
+          if (rt::hostCpuVendor() == "GenuineIntel")
+            out.liveRowCost = kIntelLiveRowCost;
           return Status::success();
         }
       }

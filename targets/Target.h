@@ -30,12 +30,31 @@ struct TargetInfo {
   // the paper's sparsity, stc-bench --profile): the sparse kernels spent 3.0x
   // the time per byte of the dense ones (rows at data-dependent places, 16-bit
   // sums, a kernel call per expert), and auto with 3 decoded faster than with 2
-  // or with every layer sparse. Assumed the same on arm64 (not measured).
+  // or with every layer sparse. That was before the k experts' down kernels
+  // ran as one parallel loop (-27% sparse down time at 2 threads on Intel);
+  // not re-measured on Zen 5. Assumed the same on arm64 (not measured).
+  // `host` on an Intel CPU takes kIntelLiveRowCost instead.
   double liveRowCost = 3.0;
 };
 
+// The live-row cost `host` resolves to on an Intel CPU. Measured on a 2-vCPU
+// Xeon (AVX-512 VNNI, 2.0 GHz), the 4B q4_0 shape at the paper's sparsity
+// (70% of decoded neurons dead), 2 threads, stc-bench --profile: the dense up
+// and down took 9.76 ms per token, the sparse kernels 4.81 ms (5.32 with the
+// live list and the activations' reordering) for 29.7% of the rows: 1.66x
+// (1.84x) the time per byte. In round-robin runs (10 rounds at 2 threads, 5 at
+// 1) every layer sparse decoded 1.24x / 1.23x faster than dense, layers 0-24
+// (cost 2) 1.20x / 1.19x, layers 0-13 (cost 3) 1.12x / 1.13x: even the layers
+// at 50-53% dead pay in decode here, and random weights' 50% everywhere
+// decoded 1.16x / 1.15x faster sparse. Prefill pays for it: 0.80x / 0.92x of
+// dense at the paper's profile, 0.64x / 0.74x at 50% (each token's live rows
+// are read apart, where the dense gemm reuses each weight for all the tokens).
+constexpr double kIntelLiveRowCost = 1.7;
+
 const std::vector<TargetInfo> &allTargets();
-// Resolves a name ("host" included); the error lists the known targets.
+// Resolves a name ("host" included: the best target for this CPU, with the
+// live-row cost measured on its vendor's CPUs); the error lists the known
+// targets.
 Status resolveTarget(const std::string &name, TargetInfo &out);
 
 } // namespace stc

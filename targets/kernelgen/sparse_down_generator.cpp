@@ -15,12 +15,15 @@
 // names each live row's block of 32 neurons, whose weight and activation
 // scales apply to it.
 //
-// Schedule: the outputs split into one slice per thread; the live rows are
-// walked in stored order (ascending addresses, so the hot rows st-neuron-layout
-// put first are read as a stream), each row's slice multiplied into its
-// block's 16-bit (q4_0) or 32-bit (q8_0) integer accumulators, 32 lanes per
-// vector (all blocks' accumulators of a slice stay in L1/L2: 24 blocks x 768
-// outputs x 2 bytes for the 4B shape); then each block with a live row is
+// Schedule: one call computes the outputs it is given in slices of
+// chunks_per_task chunks (the runtime gives each call one expert whole, or a
+// slice of one when there are fewer experts than twice the threads, and runs
+// the calls of a layer in one parallel loop); the live rows are walked in
+// stored order (ascending addresses, so the hot rows st-neuron-layout put first
+// are read as a stream), each row's slice multiplied into its block's 16-bit
+// (q4_0) or 32-bit (q8_0) integer accumulators, 32 lanes per vector (all
+// blocks' accumulators of a slice stay in L2: 24 blocks x 1536 outputs x 2
+// bytes for a whole expert of the 4B shape); then each block with a live row is
 // scaled into the f32 sum (blocks without one read no scales). The integer form
 // does per value a third of the work of an f32 axpy (measured: the f32 axpy was
 // compute-bound at ~7 GB/s with 2 threads). q4_0 cannot overflow 16 bits: 32 *

@@ -8,6 +8,7 @@
 #include "targets/Target.h"
 
 #include <cstdio>
+#include <cstdlib>
 
 namespace stc {
 
@@ -43,7 +44,7 @@ int runCompile(int argc, char **argv) {
   }
   Args args({"--target", "--quant", "--quant-rules", "-o", "--pass-pipeline",
              "--dump-ir-after", "--emit", "--max-batch", "--memory-budget",
-             "--kernel-cache", "--calibrate"},
+             "--kernel-cache", "--calibrate", "--live-row-cost"},
             {"--report", "--no-kernel-cache", "-q", "--quiet"});
   std::string err;
   if (!args.parse(static_cast<int>(rest.size()), rest.data(), 2, err))
@@ -80,6 +81,18 @@ int runCompile(int argc, char **argv) {
                   "512MiB, got '" +
                   args.get("--memory-budget") + "'");
     o.memoryBudget = static_cast<int64_t>(bytes);
+  }
+  if (args.has("--live-row-cost")) {
+    const std::string v = args.get("--live-row-cost");
+    char *end = nullptr;
+    o.liveRowCost = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end || !(o.liveRowCost > 0 && o.liveRowCost <= 100))
+      return fail("compile: --live-row-cost expects a number in (0, 100] (a "
+                  "live row's byte against a streamed one), got '" +
+                  v + "'");
+    if (sparse == "off")
+      return fail("compile: --live-row-cost is st-sparse-reglu's cost "
+                  "model; it has no use with --sparse-reglu=off");
   }
   if (!args.getInt("--max-batch", 256, o.maxBatch, err))
     return fail("compile: " + err);
