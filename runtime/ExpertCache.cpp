@@ -1,5 +1,6 @@
 #include "ExpertCache.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include <sys/mman.h>
@@ -35,6 +36,7 @@ bool ExpertCache::init(const ModelFile &file,
   arena_ = static_cast<uint8_t *>(p);
   key_.assign(slots_, -1);
   lastUse_.assign(slots_, 0);
+  pinned_.assign(slots_, 0);
   state_.reset(new std::atomic<int>[slots_]);
   for (uint64_t i = 0; i < slots_; ++i)
     state_[i].store(0);
@@ -65,7 +67,7 @@ int ExpertCache::assign(int layer, int32_t e, bool ahead) {
   // Least recently used slot that is not being read for the current layer.
   int victim = -1;
   for (uint64_t s = 0; s < slots_; ++s) {
-    if (state_[s].load() == 1)
+    if (state_[s].load() == 1 || pinned_[s])
       continue;
     if (victim < 0 || lastUse_[s] < lastUse_[victim])
       victim = static_cast<int>(s);
@@ -108,7 +110,7 @@ bool ExpertCache::acquire(int layer, int32_t e, const uint8_t *matrices[3],
       std::unique_lock<std::mutex> lock(mutex_);
       done_.wait(lock, [&] {
         for (uint64_t s = 0; s < slots_; ++s)
-          if (state_[s].load() != 1)
+          if (state_[s].load() != 1 && !pinned_[s])
             return true;
         return false;
       });
@@ -131,6 +133,23 @@ bool ExpertCache::acquire(int layer, int32_t e, const uint8_t *matrices[3],
     off += file_->model()->tensors()->Get(tensors_[layer][i])->expert_stride();
   }
   return true;
+}
+
+bool ExpertCache::acquireAll(int layer, const int32_t *experts, int count,
+                             int32_t *slotsOut, std::string &error) {
+  // The budget holds at least top-k slots, so a slot that is neither pinned
+  // nor being read always frees up.
+  bool ok = true;
+  for (int i = 0; i < count && ok; ++i) {
+    const uint8_t *m[3];
+    ok = acquire(layer, experts[i], m, error);
+    if (ok) {
+      slotsOut[i] = static_cast<int32_t>((m[0] - arena_) / slotBytes_);
+      pinned_[slotsOut[i]] = 1;
+    }
+  }
+  std::fill(pinned_.begin(), pinned_.end(), 0);
+  return ok;
 }
 
 void ExpertCache::ioLoop() {

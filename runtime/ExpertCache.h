@@ -39,6 +39,15 @@ public:
   bool acquire(int layer, int32_t e, const uint8_t *matrices[3],
                std::string &error);
 
+  // acquire for `count` distinct experts of `layer` at once: all of them stay
+  // resident until the next call (none is the victim of another's read), and
+  // slotsOut[i] is experts[i]'s slot in the arena.
+  bool acquireAll(int layer, const int32_t *experts, int count,
+                  int32_t *slotsOut, std::string &error);
+  // The slots, slotStride() bytes apart; a slot holds gate, up and down, each
+  // at the same offset in every slot.
+  const uint8_t *arena() const { return arena_; }
+  uint64_t slotStride() const { return slotBytes_; }
   uint64_t slots() const { return slots_; }
   uint64_t misses() const { return misses_; }
   // Of the misses, the reads queued by prefetch (ahead of their use) rather
@@ -62,6 +71,7 @@ private:
   uint8_t *arena_ = nullptr;
   std::vector<int64_t> key_;      // (layer * E + e) held by each slot
   std::vector<uint64_t> lastUse_; // LRU clock per slot
+  std::vector<char> pinned_;      // held by the acquireAll running
   std::unique_ptr<std::atomic<int>[]>
       state_; // 0 empty, 1 queued, 2 ready, 3 failed
   std::unordered_map<int64_t, int> where_; // key -> slot

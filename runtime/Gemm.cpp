@@ -128,17 +128,24 @@ bool Runtime::kquantGemm(const Weight &w, int32_t experts, int64_t stride,
 bool Runtime::expertsGemm(int tensor, const int32_t *idx, int slots,
                           bool sharedInput, float *y, std::string &error) {
   Weight w = weight(tensor);
+  return expertsGemm(w, static_cast<int32_t>(w.t->shape()->Get(0)),
+                     static_cast<int64_t>(w.t->expert_stride()), idx, slots,
+                     sharedInput, y, error);
+}
+
+bool Runtime::expertsGemm(const Weight &w, int32_t E, int64_t expertStride,
+                          const int32_t *idx, int slots, bool sharedInput,
+                          float *y, std::string &error) {
   if (isKQuant(w.t->dtype()))
-    return kquantGemm(w, static_cast<int32_t>(w.t->shape()->Get(0)),
-                      static_cast<int64_t>(w.t->expert_stride()), idx, slots,
-                      qx_.data(), dx_.data(), sx_.data(), sharedInput, y,
+    return kquantGemm(w, E, expertStride, idx, slots, qx_.data(), dx_.data(),
+                      sx_.data(), sharedInput, y,
                       groupsPerTask(static_cast<int32_t>(w.rows / 16)), error);
   const int32_t K = static_cast<int32_t>(w.cols),
                 N = static_cast<int32_t>(w.rows);
   const int32_t B = K / 32, G = N / 16, Q = quads(w.t->dtype());
-  const int32_t E = static_cast<int32_t>(w.t->shape()->Get(0));
   const int32_t tile = Q * 64;
-  const int32_t stride = static_cast<int32_t>(w.t->expert_stride());
+  // Halide's strides are 32-bit: callers keep E * stride below 2^31.
+  const int32_t stride = static_cast<int32_t>(expertStride);
   // Every slot reads row 0 of the quantized input when they share it (stride
   // 0).
   const int32_t rowK = sharedInput ? 0 : K, rowB = sharedInput ? 0 : B;

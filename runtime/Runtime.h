@@ -153,6 +153,11 @@ private:
   // in qx_ (one shared row, or one per slot), into y [slots][rows].
   bool expertsGemm(int tensor, const int32_t *idx, int slots, bool sharedInput,
                    float *y, std::string &error);
+  // The same on `experts` matrices of w's tensor's type and shape at w.data,
+  // `stride` bytes apart (the tensor's experts, or the expert cache's slots).
+  bool expertsGemm(const Weight &w, int32_t experts, int64_t stride,
+                   const int32_t *idx, int slots, bool sharedInput, float *y,
+                   std::string &error);
   // The K-quant kernel on `experts` stacked rows16k matrices at `data`
   // (`stride` bytes apart): slot s multiplies expert idx[s] with quantized row
   // s (row 0 for every slot when sharedInput). Uses no member scratch.
@@ -184,11 +189,12 @@ private:
                      std::string &error);
   // Shapes and layouts of a Moe step's expert tensors (dense or sparse ReGLU).
   bool checkMoeLayouts(const model::Step *s, std::string &error);
-  // u[i] = up row ent[3i+1] of expert ent[3i] (an index into `up`'s experts)
-  // dotted with row ent[3i+2] of the activations quantized in qx_ (`x` for f32
-  // weights, D values per row).
-  bool sparseUp(const Weight &up, int experts, const int32_t *ent, int count,
-                const float *x, float *u, std::string &error);
+  // u[i] = up row ent[3i+1] of matrix ent[3i] (of `experts` at up.data,
+  // `stride` bytes apart) dotted with row ent[3i+2] of the activations
+  // quantized in qx_ (`x` for f32 weights, D values per row).
+  bool sparseUp(const Weight &up, int experts, int64_t stride,
+                const int32_t *ent, int count, const float *x, float *u,
+                std::string &error);
   // One expert's down projection for sparseDowns: y = down x act (F values in
   // neuron order, zero for dead neurons), reading the transposed rows of live
   // neurons only. Row `row` of qx_/dx_ holds `act` quantized (quantized
@@ -249,6 +255,7 @@ private:
   std::vector<int8_t> prefillQ_;
   // Sparse ReGLU: the live neurons and their up values.
   std::vector<int32_t> sparseUpEnt_; // (expert, neuron, token) per live neuron
+  std::vector<int32_t> expertSlots_; // decode's k experts' expert-cache slots
   std::vector<float> sparseU_;
   // Per down job: the live rows for the down kernel, their blocks, each
   // block's count, and the quantized activations in stored order.

@@ -11,17 +11,17 @@
 
 namespace stc::rt {
 
-bool Runtime::sparseUp(const Weight &up, int experts, const int32_t *ent,
-                       int count, const float *x, float *u,
+bool Runtime::sparseUp(const Weight &up, int experts, int64_t expertStride,
+                       const int32_t *ent, int count, const float *x, float *u,
                        std::string &error) {
   const int32_t D = static_cast<int32_t>(up.cols),
                 F = static_cast<int32_t>(up.rows);
   if (up.t->dtype() == model::DType::F32) {
     // The exact path (f32 weights): plain loops.
     for (int i = 0; i < count; ++i) {
-      const float *w = reinterpret_cast<const float *>(
-                           up.data + ent[3 * i] * up.t->expert_stride()) +
-                       static_cast<size_t>(ent[3 * i + 1]) * D;
+      const float *w =
+          reinterpret_cast<const float *>(up.data + ent[3 * i] * expertStride) +
+          static_cast<size_t>(ent[3 * i + 1]) * D;
       const float *xt = x + static_cast<size_t>(ent[3 * i + 2]) * D;
       float acc = 0;
       for (int32_t k = 0; k < D; ++k)
@@ -33,7 +33,8 @@ bool Runtime::sparseUp(const Weight &up, int experts, const int32_t *ent,
   const int32_t Q = quads(up.t->dtype()), tile = Q * 64, B = D / 32;
   const int32_t tiles = static_cast<int32_t>(blocks16Tiles(D));
   const int32_t T = static_cast<int32_t>(qx_.size() / D);
-  const int32_t stride = static_cast<int32_t>(up.t->expert_stride());
+  // Halide's strides are 32-bit: callers keep experts * stride below 2^31.
+  const int32_t stride = static_cast<int32_t>(expertStride);
   HBuf hw(up.data, halide_type_uint, 8,
           {{4, 1},
            {16, 4},
@@ -252,21 +253,49 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
     return !isQuant(down.t->dtype()) ||
            quantizeRows(moeU_.data(), rows, F, error);
   };
-  if (n == 1 && !cache_ && isQuant(gate.t->dtype()) && isQuant(up.t->dtype())) {
+  // Under a memory budget the k experts' cache slots stand in for the stacked
+  // tensors (matrix slot[j] of the arena instead of matrix idx[j]), while the
+  // arena fits the kernels' 32-bit strides.
+  const bool slotsFit =
+      cache_ && cache_->slots() * cache_->slotStride() < (1ull << 31);
+  if (n == 1 && (!cache_ || slotsFit) && isQuant(gate.t->dtype()) &&
+      isQuant(up.t->dtype())) {
     // Decode: the k experts' gates in one call, one up call over the live
     // neurons of all k, then the k down kernels in one parallel loop.
     double t = seconds();
+    int32_t matrices = E;
+    const int32_t *which = idx;
+    int64_t strides[3];
+    Weight *mats[3] = {&gate, &up, &down};
+    for (int w = 0; w < 3; ++w)
+      strides[w] = static_cast<int64_t>(mats[w]->t->expert_stride());
+    if (cache_) {
+      expertSlots_.resize(K);
+      if (!cache_->acquireAll(s->layer(), idx, K, expertSlots_.data(), error))
+        return false;
+      matrices = static_cast<int32_t>(cache_->slots());
+      which = expertSlots_.data();
+      // gate, up and down at their offsets in slot 0.
+      uint64_t offset = 0;
+      for (int w = 0; w < 3; ++w) {
+        mats[w]->data = cache_->arena() + offset;
+        offset += static_cast<uint64_t>(strides[w]);
+        strides[w] = static_cast<int64_t>(cache_->slotStride());
+      }
+      phase("moe expert cache", t);
+    }
     moeG_.resize(static_cast<size_t>(K) * F);
     if (!quantizeRows(x, 1, D, error) ||
-        !expertsGemm(s->weights()->Get(0), idx, K, true, moeG_.data(), error))
+        !expertsGemm(gate, matrices, strides[0], which, K, true, moeG_.data(),
+                     error))
       return false;
     phase("moe gate", t);
     const int live = listLive(
-        K, [&](int j) { return idx[j]; }, [](int) { return 0; });
+        K, [&](int j) { return which[j]; }, [](int) { return 0; });
     sparseU_.resize(live);
     phase("moe live list", t);
-    if (live > 0 &&
-        !sparseUp(up, E, sparseUpEnt_.data(), live, x, sparseU_.data(), error))
+    if (live > 0 && !sparseUp(up, matrices, strides[1], sparseUpEnt_.data(),
+                              live, x, sparseU_.data(), error))
       return false;
     phase("moe up (live rows)", t);
     if (!activations(K, [&](int j) { return idx[j]; }))
@@ -275,10 +304,12 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
     moeY_.resize(static_cast<size_t>(K) * D);
     downJobs_.clear();
     for (int j = 0; j < K; ++j)
-      downJobs_.push_back({weight(s->weights()->Get(2), idx[j]),
-                           &moeU_[static_cast<size_t>(j) * F], j,
-                           orderOf(idx[j]),
-                           &moeY_[static_cast<size_t>(j) * D]});
+      downJobs_.push_back(
+          {{down.t, down.data + which[j] * strides[2], down.rows, down.cols},
+           &moeU_[static_cast<size_t>(j) * F],
+           j,
+           orderOf(idx[j]),
+           &moeY_[static_cast<size_t>(j) * D]});
     if (!sparseDowns(downJobs_.data(), K, error))
       return false;
     for (int j = 0; j < K; ++j)
@@ -303,8 +334,10 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
           const int live = listLive(
               m, [](int) { return 0; }, [](int i) { return i; });
           sparseU_.resize(live);
-          if (live > 0 && !sparseUp(mats[1], 1, sparseUpEnt_.data(), live,
-                                    moeX_.data(), sparseU_.data(), error))
+          if (live > 0 &&
+              !sparseUp(mats[1], 1, static_cast<int64_t>(up.t->expert_stride()),
+                        sparseUpEnt_.data(), live, moeX_.data(),
+                        sparseU_.data(), error))
             return false;
           if (!activations(m, [&](int) { return expert; }))
             return false;
