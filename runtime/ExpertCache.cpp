@@ -64,7 +64,8 @@ int ExpertCache::assign(int layer, int32_t e, bool ahead) {
     lastUse_[it->second] = ++clock_;
     return it->second;
   }
-  // Least recently used slot that is not being read for the current layer.
+  // Least recently used slot that is neither being read for the current
+  // layer nor pinned by the acquireAll running.
   int victim = -1;
   for (uint64_t s = 0; s < slots_; ++s) {
     if (state_[s].load() == 1 || pinned_[s])
