@@ -97,15 +97,31 @@ void ExpertCache::prefetch(int layer, const int32_t *experts, int count) {
       assign(layer, experts[i], true);
 }
 
+const uint8_t *ExpertCache::slotMatrix(int layer, int slot, int which) const {
+  uint64_t off = static_cast<uint64_t>(slot) * slotBytes_;
+  for (int i = 0; i < which; ++i)
+    off += file_->model()->tensors()->Get(tensors_[layer][i])->expert_stride();
+  return arena_ + off;
+}
+
 bool ExpertCache::acquire(int layer, int32_t e, const uint8_t *matrices[3],
                           std::string &error) {
+  const int slot = waitForSlot(layer, e, error);
+  if (slot < 0)
+    return false;
+  for (int i = 0; i < 3; ++i)
+    matrices[i] = slotMatrix(layer, slot, i);
+  return true;
+}
+
+int ExpertCache::waitForSlot(int layer, int32_t e, std::string &error) {
   int slot = assign(layer, e, false);
   while (slot < 0) {
     // Every slot is being read (a prefill prefetched more experts than fit):
     // wait for one read to finish, then take the least recently used slot.
     if (slots_ == 0) {
       error = "expert cache: the budget leaves no slot for an expert";
-      return false;
+      return -1;
     }
     {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -125,15 +141,9 @@ bool ExpertCache::acquire(int layer, int32_t e, const uint8_t *matrices[3],
   if (state_[slot].load() == 3) {
     error = file_->path() + ": cannot read expert " + std::to_string(e) +
             " of layer " + std::to_string(layer);
-    return false;
+    return -1;
   }
-  uint8_t *base = arena_ + static_cast<uint64_t>(slot) * slotBytes_;
-  uint64_t off = 0;
-  for (int i = 0; i < 3; ++i) {
-    matrices[i] = base + off;
-    off += file_->model()->tensors()->Get(tensors_[layer][i])->expert_stride();
-  }
-  return true;
+  return slot;
 }
 
 bool ExpertCache::acquireAll(int layer, const int32_t *experts, int count,
@@ -142,12 +152,10 @@ bool ExpertCache::acquireAll(int layer, const int32_t *experts, int count,
   // nor being read always frees up.
   bool ok = true;
   for (int i = 0; i < count && ok; ++i) {
-    const uint8_t *m[3];
-    ok = acquire(layer, experts[i], m, error);
-    if (ok) {
-      slotsOut[i] = static_cast<int32_t>((m[0] - arena_) / slotBytes_);
+    slotsOut[i] = waitForSlot(layer, experts[i], error);
+    ok = slotsOut[i] >= 0;
+    if (ok)
       pinned_[slotsOut[i]] = 1;
-    }
   }
   std::fill(pinned_.begin(), pinned_.end(), 0);
   return ok;

@@ -44,9 +44,9 @@ public:
   // slotsOut[i] is experts[i]'s slot in the arena.
   bool acquireAll(int layer, const int32_t *experts, int count,
                   int32_t *slotsOut, std::string &error);
-  // The slots, slotStride() bytes apart; a slot holds gate, up and down, each
-  // at the same offset in every slot.
-  const uint8_t *arena() const { return arena_; }
+  // Matrix `which` (0 gate, 1 up, 2 down) of a layer's expert in `slot`; the
+  // slots are slotStride() bytes apart.
+  const uint8_t *slotMatrix(int layer, int slot, int which) const;
   uint64_t slotStride() const { return slotBytes_; }
   uint64_t slots() const { return slots_; }
   uint64_t misses() const { return misses_; }
@@ -62,6 +62,8 @@ private:
   // Main thread only: the slot for (layer, e), queueing its read on a miss
   // (`ahead`: for a prefetch, counted in readsAhead()).
   int assign(int layer, int32_t e, bool ahead);
+  // acquire's wait: the resident slot of (layer, e), or -1 with `error`.
+  int waitForSlot(int layer, int32_t e, std::string &error);
   void ioLoop();
 
   const ModelFile *file_ = nullptr;

@@ -275,11 +275,8 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
         return false;
       matrices = static_cast<int32_t>(cache_->slots());
       which = expertSlots_.data();
-      // gate, up and down at their offsets in slot 0.
-      uint64_t offset = 0;
-      for (int w = 0; w < 3; ++w) {
-        mats[w]->data = cache_->arena() + offset;
-        offset += static_cast<uint64_t>(strides[w]);
+      for (int w = 0; w < 3; ++w) { // matrix 0 is slot 0's
+        mats[w]->data = cache_->slotMatrix(s->layer(), 0, w);
         strides[w] = static_cast<int64_t>(cache_->slotStride());
       }
       phase("moe expert cache", t);
