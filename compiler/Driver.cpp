@@ -47,14 +47,15 @@ namespace stc {
 std::string defaultPipeline(const std::string &quant,
                             const std::vector<std::string> &rules,
                             int64_t maxBatch, int64_t memoryBudget,
-                            const std::string &sparseReglu,
-                            double liveRowCost) {
+                            const std::string &sparseReglu, double liveRowCost,
+                            const std::string &kvType) {
   char cost[32];
   std::snprintf(cost, sizeof(cost), "%g", liveRowCost);
   std::string p = "builtin.module(st-compile{quant=" + quant +
                   " max-batch=" + std::to_string(maxBatch) +
                   " memory-budget=" + std::to_string(memoryBudget) +
-                  " sparse-reglu=" + sparseReglu + " live-row-cost=" + cost;
+                  " sparse-reglu=" + sparseReglu + " live-row-cost=" + cost +
+                  " kv-type=" + kvType;
   if (!rules.empty()) {
     p += " rules=";
     for (size_t i = 0; i < rules.size(); ++i)
@@ -357,7 +358,8 @@ Status compile(const CompileOptions &o) {
       o.passPipeline.empty()
           ? defaultPipeline(
                 o.quant, rules, o.maxBatch, o.memoryBudget, o.sparseReglu,
-                o.liveRowCost > 0 ? o.liveRowCost : target.liveRowCost)
+                o.liveRowCost > 0 ? o.liveRowCost : target.liveRowCost,
+                o.kvType)
           : o.passPipeline;
   std::string perr;
   llvm::raw_string_ostream perrs(perr);
@@ -414,6 +416,15 @@ Status compile(const CompileOptions &o) {
     if (!written.open(joinPath(tmp, "model.stcm"), err))
       return Status::error("compile: the model file just written: " + err);
     kernels = rt::kernelsFor(*written.model());
+    // Every KV cache type's attention kernels besides the planned one's, so
+    // stc-run, stc-bench, stc-serve and apps can choose the cache's type at
+    // run time (--kv-type).
+    for (model::KvType t :
+         {model::KvType::F32, model::KvType::F16, model::KvType::Q8_0})
+      for (const std::string &k :
+           rt::attentionKernels(t, written.model()->config()->head_dim()))
+        if (std::find(kernels.begin(), kernels.end(), k) == kernels.end())
+          kernels.push_back(k);
   }
   KernelBuildStats kstats;
   STC_TRY(buildKernels(target, findTool("stc-kernelgen"),

@@ -32,6 +32,9 @@ struct CompileOptions {
   std::string dumpIrAfter;  // pass name or "all"
   std::string emit;         // "" or "mlir"
   int64_t maxBatch = 256;   // planned prefill chunk (st-kv-plan)
+  // The KV cache's element type (st-kv-plan): f16, q8_0, f32, or auto (f32
+  // for an all-f32 compile, else f16).
+  std::string kvType = "auto";
   int64_t memoryBudget = 0; // bytes, 0 = unlimited (st-expert-cache-plan)
   bool report = false;      // write out/report.txt and print it
   bool quiet = false;       // -q: errors only (no notes, summary, progress)
@@ -44,7 +47,8 @@ struct CompileOptions {
 std::string defaultPipeline(const std::string &quant,
                             const std::vector<std::string> &rules,
                             int64_t maxBatch, int64_t memoryBudget,
-                            const std::string &sparseReglu, double liveRowCost);
+                            const std::string &sparseReglu, double liveRowCost,
+                            const std::string &kvType = "auto");
 
 Status compile(const CompileOptions &options);
 

@@ -218,13 +218,16 @@ struct StLowerToKernels
       }
       // The KV plan (st-kv-plan) travels with the kernel; 0 = full context.
       auto slots = a->getAttrOfType<IntegerAttr>("kv_slots");
-      Value o = kernel(b, loc, "attention", "halide",
-                       {q, k, v, a.getPositions()}, {act(b, h * hd)},
-                       {named("head_dim", i64(hd)), named("heads", i64(h)),
-                        named("kv_heads", i64(kv)),
-                        named("kv_slots", i64(slots ? slots.getInt() : 0)),
-                        named("layer", a.getLayerAttr()),
-                        named("window", a.getWindowAttr())});
+      auto kvType = a->getAttrOfType<StringAttr>("kv_type");
+      Value o =
+          kernel(b, loc, "attention", "halide", {q, k, v, a.getPositions()},
+                 {act(b, h * hd)},
+                 {named("head_dim", i64(hd)), named("heads", i64(h)),
+                  named("kv_heads", i64(kv)),
+                  named("kv_slots", i64(slots ? slots.getInt() : 0)),
+                  named("kv_type", kvType ? kvType : b.getStringAttr("f32")),
+                  named("layer", a.getLayerAttr()),
+                  named("window", a.getWindowAttr())});
       a.replaceAllUsesWith(gemm(b, loc, o, a.getWo()));
     } else if (auto m = dyn_cast<MoeOp>(op)) {
       // st-neuron-layout's order travels to the model writer, which stores

@@ -27,6 +27,7 @@ void buildStCompilePipeline(OpPassManager &pm,
   }
   StKvPlanOptions kv;
   kv.maxBatch = options.maxBatch;
+  kv.kvType = options.kvType;
   pm.addPass(createStKvPlan(kv));
   pm.addPass(createStLowerToKernels());
   StExpertCachePlanOptions budget;

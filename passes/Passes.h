@@ -29,6 +29,10 @@ struct StCompilePipelineOptions
   Option<int64_t> maxBatch{*this, "max-batch",
                            llvm::cl::desc("Planned prefill chunk"),
                            llvm::cl::init(256)};
+  Option<std::string> kvType{
+      *this, "kv-type",
+      llvm::cl::desc("The KV cache's element type: f16, q8_0, f32 or auto"),
+      llvm::cl::init("auto")};
   Option<bool> routeAhead{*this, "route-ahead",
                           llvm::cl::desc("Run st-route-ahead"),
                           llvm::cl::init(true)};

@@ -286,8 +286,16 @@ def StNeuronLayout : Pass<"st-neuron-layout", "mlir::ModuleOp"> {
 }
 
 def StKvPlan : Pass<"st-kv-plan", "mlir::ModuleOp"> {
-  let summary = "Plan each layer's KV cache: a ring on sliding-window layers";
+  let summary = "Plan each layer's KV cache: its element type, a ring on sliding-window layers";
   let description = [{
+    The KV cache's element type (`kv_type` on each attention op): `f16` (the default),
+    `q8_0` (int8 values with an fp16 scale per 32 of head_dim, as ggml's blocks) or
+    `f32`. `auto` (the default option) keeps `f32` for a module whose weights are all
+    stored as f32 (an exact compile keeps an exact cache) and takes `f16` otherwise:
+    the cache is read in full for every decoded token, and f32 doubles what a long
+    context reads and holds (64 KiB per token of the 4B's context). The attention
+    kernels read the stored type; queries stay f32.
+
     A sliding-window layer never looks further back than its window, so its KV cache
     needs only `window + max-batch - 1` slots: a ring that a prefill chunk of up to
     `max-batch` tokens can append to while its earliest query still sees its whole
@@ -302,15 +310,18 @@ def StKvPlan : Pass<"st-kv-plan", "mlir::ModuleOp"> {
     ```mlir
     %a = st.attention %h, %pos, %wq, %wk, %wv, %wo {... layer = 1 : i64, ... window = 8 : i64} : ...
     ```
-    After `--st-kv-plan=max-batch=4`:
+    After `--st-kv-plan=max-batch=4` (weights quantized):
     ```mlir
     module attributes {st.max_batch = 4 : i64} {
-    %a = st.attention %h, %pos, %wq, %wk, %wv, %wo {kv_slots = 11 : i64, ... window = 8 : i64} : ...
+    %a = st.attention %h, %pos, %wq, %wk, %wv, %wo {kv_slots = 11 : i64, kv_type = "f16", ... window = 8 : i64} : ...
     ```
   }];
   let options = [
     Option<"maxBatch", "max-batch", "int64_t", /*default=*/"256",
            "Most tokens the runtime evaluates in one pass (prefill chunk)">,
+    Option<"kvType", "kv-type", "std::string", /*default=*/"\"auto\"",
+           "The KV cache's element type: f16, q8_0, f32, or auto (f32 for an "
+           "all-f32 module, else f16)">,
   ];
   let statistics = [
     Statistic<"numRings", "rings", "Layers given a ring-buffer KV cache">,

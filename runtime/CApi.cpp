@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 #include <numeric>
@@ -18,21 +19,41 @@ stc_model *stc_load(const char *path, int threads, char *error,
                     size_t error_size) {
   stc_options o = {};
   o.threads = threads;
-  return stc_load_with(path, &o, error, error_size);
+  return stc_load_sized(path, &o, sizeof(o), error, error_size);
 }
 
 stc_model *stc_load_with(const char *path, const stc_options *options,
                          char *error, size_t error_size) {
+  return stc_load_sized(path, options, offsetof(stc_options, kv_type), error,
+                        error_size);
+}
+
+stc_model *stc_load_sized(const char *path, const stc_options *options,
+                          size_t options_size, char *error, size_t error_size) {
+  // The fields the app's header had; the rest keep their defaults (0).
+  stc_options in = {};
+  std::memcpy(&in, options, std::min(options_size, sizeof(in)));
   auto *m = new stc_model();
   stc::rt::RuntimeOptions o;
-  o.threads = options->threads;
-  o.maxContext = options->max_context;
-  o.populate = !options->lazy;
-  o.memoryBudget = options->memory_budget;
-  o.expertsFromStorage = options->experts_from_storage != 0;
-  o.sharedMapping = options->shared_mapping != 0;
+  o.threads = in.threads;
+  o.maxContext = in.max_context;
+  o.populate = !in.lazy;
+  o.memoryBudget = in.memory_budget;
+  o.expertsFromStorage = in.experts_from_storage != 0;
+  o.sharedMapping = in.shared_mapping != 0;
+  o.kvType =
+      in.kv_type == STC_KV_F32    ? static_cast<int>(stc::model::KvType::F32)
+      : in.kv_type == STC_KV_F16  ? static_cast<int>(stc::model::KvType::F16)
+      : in.kv_type == STC_KV_Q8_0 ? static_cast<int>(stc::model::KvType::Q8_0)
+                                  : -1;
   std::string err;
-  bool ok = m->runtime.load(path, o, err);
+  bool ok = true;
+  if (in.kv_type < STC_KV_MODEL || in.kv_type > STC_KV_Q8_0) {
+    err = std::string(path) + ": stc_options.kv_type " +
+          std::to_string(in.kv_type) + " is not one of STC_KV_*";
+    ok = false;
+  }
+  ok = ok && m->runtime.load(path, o, err);
   if (ok && m->runtime.file().model()->tokenizer()) {
     // The tokenizer's tables are built once, here.
     stc::rt::TokenizerData data;

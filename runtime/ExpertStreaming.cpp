@@ -27,9 +27,7 @@ bool Runtime::initExpertCache(uint64_t budget, bool expertsFromStorage,
   uint64_t overhead = kReserve + (cos_.size() + sin_.size()) * 4;
   for (const std::vector<uint8_t> &b : bufs_)
     overhead += b.size();
-  for (size_t l = 0; l < kcache_.size(); ++l)
-    overhead +=
-        (kcache_[l].size() + vcache_[l].size()) * 4 + kpos_[l].size() * 4;
+  overhead += kv_.bytes();
   const uint64_t slotBytes = ExpertCache::slotBytes(file_, moeWeights_);
   const uint64_t minimum = dense + overhead + slotBytes * c.top_k();
   if (slotBytes == 0 || budget < minimum) {

@@ -25,22 +25,29 @@ const char *suffix(model::DType t) {
 
 } // namespace
 
-bool attentionHd128(int headDim, int heads, int kvHeads) {
-  return headDim == 128 && kvHeads > 0 && (heads / kvHeads) % 2 == 0;
+std::vector<std::string> attentionKernels(model::KvType type, int headDim) {
+  const std::string base = std::string("stc_attention_") + kvTypeName(type);
+  if (headDim != 128)
+    return {base};
+  return {base + "_hd128", base + "_hd128_tile"};
 }
 
 std::vector<std::string> kernelsFor(const model::Model &m) {
-  std::vector<std::string> out = {"stc_rms_norm", "stc_rope_neox",
-                                  attentionHd128(m.config()->head_dim(),
-                                                 m.config()->num_heads(),
-                                                 m.config()->num_kv_heads())
-                                      ? "stc_attention_hd128"
-                                      : "stc_attention"};
+  std::vector<std::string> out = {"stc_rms_norm", "stc_rope_neox"};
   auto add = [&](const std::string &k) {
     if (std::find(out.begin(), out.end(), k) == out.end())
       out.push_back(k);
   };
   for (const model::Step *s : *m.steps()) {
+    if (s->op() == model::Op::Attention) {
+      const auto *ints = s->ints();
+      const auto type = ints && ints->size() > 5
+                            ? static_cast<model::KvType>(ints->Get(5))
+                            : model::KvType::F32;
+      for (const std::string &k :
+           attentionKernels(type, m.config()->head_dim()))
+        add(k);
+    }
     if (!s->weights() || s->op() == model::Op::Embed ||
         s->op() == model::Op::RmsNorm)
       continue;

@@ -11,10 +11,9 @@
 
 namespace stc::rt {
 
-// Whether a head shape takes the attention kernel specialized for head_dim 128
-// (stc_attention_hd128): an even number of query heads per KV head, as it
-// takes two at a time.
-bool attentionHd128(int headDim, int heads, int kvHeads);
+// The attention kernels a KV cache of `type` calls: for head_dim 128 the
+// decode and the prefill-tile kernels specialized for it, else the generic one.
+std::vector<std::string> attentionKernels(model::KvType type, int headDim);
 
 // The kernel functions ("stc_gemm_q4_0", ...) the plan of `m` may call, from
 // its weights' types and layouts (a superset: every path a step can take,

@@ -82,15 +82,24 @@ STC_KERNEL stc_rms_norm(halide_buffer_t *x, halide_buffer_t *w, float eps,
 STC_KERNEL stc_rope_neox(halide_buffer_t *x, halide_buffer_t *pos,
                          halide_buffer_t *cos_t, halide_buffer_t *sin_t,
                          halide_buffer_t *y);
-STC_KERNEL stc_attention(halide_buffer_t *q, halide_buffer_t *k,
-                         halide_buffer_t *v, halide_buffer_t *kpos,
-                         int32_t pos0, int32_t window, float scale,
-                         halide_buffer_t *out);
-// The same for SmallThinker's head_dim 128, fixed at compile time.
-STC_KERNEL stc_attention_hd128(halide_buffer_t *q, halide_buffer_t *k,
-                               halide_buffer_t *v, halide_buffer_t *kpos,
-                               int32_t pos0, int32_t window, float scale,
-                               halide_buffer_t *out);
+// One KV head's attention over a chunk of cached keys in the KV cache's type
+// (targets/kernelgen/attention_generator.cpp): a generic head_dim, and for
+// head_dim 128 a decode and a prefill-tile schedule.
+#define STC_ATTENTION(name)                                                    \
+  STC_KERNEL name(                                                             \
+      halide_buffer_t *q, halide_buffer_t *qpos, halide_buffer_t *k,           \
+      halide_buffer_t *k_scale, halide_buffer_t *v, halide_buffer_t *v_scale,  \
+      halide_buffer_t *kpos, int32_t window, float scale, uint64_t k_address,  \
+      uint64_t v_address, halide_buffer_t *o, halide_buffer_t *ml)
+STC_ATTENTION(stc_attention_f32);
+STC_ATTENTION(stc_attention_f32_hd128);
+STC_ATTENTION(stc_attention_f32_hd128_tile);
+STC_ATTENTION(stc_attention_f16);
+STC_ATTENTION(stc_attention_f16_hd128);
+STC_ATTENTION(stc_attention_f16_hd128_tile);
+STC_ATTENTION(stc_attention_q8_0);
+STC_ATTENTION(stc_attention_q8_0_hd128);
+STC_ATTENTION(stc_attention_q8_0_hd128_tile);
 }
 
 namespace stc::rt {

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace stc::rt {
 
@@ -15,6 +16,31 @@ constexpr char kModelMagic[8] = {'S', 'T', 'C', 'M', 'O', 'D', 'L', '1'};
 constexpr uint32_t kModelFormatVersion = 1;
 constexpr uint64_t kDataAlignment = 4096; // data_start and each expert matrix
 constexpr uint64_t kTensorAlignment = 64; // every other tensor
+
+// The KV cache's element types by name ("f32", "f16", "q8_0": --kv-type, the
+// IR's kv_type) and the bytes one position of one KV head takes in K (or in
+// V): head_dim values and, for q8_0, an fp16 scale per 32 of them.
+inline const char *kvTypeName(model::KvType t) {
+  return t == model::KvType::F16    ? "f16"
+         : t == model::KvType::Q8_0 ? "q8_0"
+                                    : "f32";
+}
+inline bool parseKvType(const std::string &name, model::KvType &out) {
+  for (model::KvType t :
+       {model::KvType::F32, model::KvType::F16, model::KvType::Q8_0})
+    if (name == kvTypeName(t)) {
+      out = t;
+      return true;
+    }
+  return false;
+}
+inline int kvElementBytes(model::KvType t) {
+  return t == model::KvType::F32 ? 4 : t == model::KvType::F16 ? 2 : 1;
+}
+inline uint64_t kvRowBytes(model::KvType t, int headDim) {
+  return static_cast<uint64_t>(headDim) * kvElementBytes(t) +
+         (t == model::KvType::Q8_0 ? headDim / 32 * 2 : 0);
+}
 
 // Tiles of 16 blocks (512 values) a Blocks16 row of `cols` values occupies.
 inline uint64_t blocks16Tiles(int64_t cols) {

@@ -30,11 +30,26 @@ namespace {
 
 // The first kernel the plan of `m` may call that this binary has only a stub
 // of, or "".
+bool absent(const std::string &kernel) {
+  for (const char *const *a = stc_absent_kernels; *a; ++a)
+    if (kernel == *a)
+      return true;
+  return false;
+}
+
 std::string missingKernel(const model::Model &m) {
   for (const std::string &k : kernelsFor(m))
-    for (const char *const *absent = stc_absent_kernels; *absent; ++absent)
-      if (k == *absent)
-        return k;
+    if (absent(k))
+      return k;
+  return "";
+}
+
+// The first attention kernel a KV cache of `type` needs that this binary has
+// only a stub of, or "".
+std::string missingAttentionKernel(model::KvType type, int headDim) {
+  for (const std::string &k : attentionKernels(type, headDim))
+    if (absent(k))
+      return k;
   return "";
 }
 
@@ -113,8 +128,15 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
                     : static_cast<int>(std::thread::hardware_concurrency());
   threads_ = std::max(1, threads);
   pool_ = std::make_unique<ThreadPool>(threads_, options.workersOnly);
-  maxContext_ = options.maxContext > 0 ? options.maxContext
-                                       : std::min(c.max_positions(), 4096);
+  // The context defaults to the model's trained length: its KV cache is
+  // reserved, and a page is touched only when a position fills it.
+  if (options.maxContext > c.max_positions()) {
+    error = path + ": a context of " + std::to_string(options.maxContext) +
+            " tokens is past the model's trained length of " +
+            std::to_string(c.max_positions());
+    return false;
+  }
+  maxContext_ = options.maxContext > 0 ? options.maxContext : c.max_positions();
   maxBatch_ = std::max(1, options.maxBatch);
   // Ring KV caches were sized for chunks of at most the planned batch.
   if (m->max_batch() > 0)
@@ -124,45 +146,55 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
   for (size_t i = 0; i < bufs_.size(); ++i)
     bufs_[i].assign(
         static_cast<size_t>(m->buffers()->Get(i)->width()) * maxBatch_ * 4, 0);
-  if (c.head_dim() % 16 != 0) {
+  if (c.head_dim() % 32 != 0) {
     error = path + ": head_dim " + std::to_string(c.head_dim()) +
-            " is not a multiple of 16, which the attention kernels need";
+            " is not a multiple of 32, which the attention kernels need";
     return false;
   }
   // KV caches as planned (st-kv-plan): a ring of kv_slots on sliding-window
-  // layers, the whole context on the others.
-  const size_t kvWidth = static_cast<size_t>(c.num_kv_heads()) * c.head_dim();
-  kvSlots_.assign(c.num_layers(), maxContext_);
-  kvWindow_.assign(c.num_layers(), 0);
+  // layers, the whole context on the others, in the planned element type
+  // unless the options name another.
+  std::vector<KvLayerPlan> kvPlan(c.num_layers());
+  for (KvLayerPlan &l : kvPlan)
+    l.slots = maxContext_;
   for (const model::Step *s : *m->steps()) {
     if (s->op() != model::Op::Attention || !s->ints() || s->layer() < 0)
       continue;
+    KvLayerPlan &l = kvPlan[s->layer()];
     if (s->ints()->size() > 3)
-      kvWindow_[s->layer()] = static_cast<int>(s->ints()->Get(3));
-    if (s->ints()->size() > 4 && s->ints()->Get(4) > 0)
-      kvSlots_[s->layer()] =
-          static_cast<int>(std::min<int64_t>(s->ints()->Get(4), maxContext_));
-  }
-  kcache_.resize(c.num_layers());
-  vcache_.resize(c.num_layers());
-  kpos_.resize(c.num_layers());
-  for (int l = 0; l < c.num_layers(); ++l) {
-    kcache_[l].assign(kvWidth * kvSlots_[l], 0.0f);
-    vcache_[l].assign(kvWidth * kvSlots_[l], 0.0f);
-    kpos_[l].assign(kvSlots_[l], -1);
-  }
-  // RoPE tables in double precision: angle = pos * theta^(-2j/d).
-  const int half = c.head_dim() / 2;
-  cos_.resize(static_cast<size_t>(maxContext_) * half);
-  sin_.resize(cos_.size());
-  for (int p = 0; p < maxContext_; ++p)
-    for (int j = 0; j < half; ++j) {
-      double angle = p * std::pow(c.rope_theta(), -2.0 * j / c.head_dim());
-      cos_[static_cast<size_t>(p) * half + j] =
-          static_cast<float>(std::cos(angle));
-      sin_[static_cast<size_t>(p) * half + j] =
-          static_cast<float>(std::sin(angle));
+      l.window = static_cast<int>(s->ints()->Get(3));
+    if (s->ints()->size() > 4 && s->ints()->Get(4) > 0 &&
+        s->ints()->Get(4) < maxContext_) {
+      l.ring = true;
+      l.slots = static_cast<int>(s->ints()->Get(4));
     }
+    if (s->ints()->size() > 5) {
+      const int64_t t = s->ints()->Get(5);
+      if (t < 0 || t > static_cast<int64_t>(model::KvType::MAX)) {
+        error = path + ": layer " + std::to_string(s->layer()) +
+                " names KV cache type " + std::to_string(t) +
+                ", which this runtime does not know";
+        return false;
+      }
+      l.type = static_cast<model::KvType>(t);
+    }
+    if (options.kvType >= 0)
+      l.type = static_cast<model::KvType>(options.kvType);
+    kvType_ = l.type;
+  }
+  if (const std::string k = missingAttentionKernel(kvType_, c.head_dim());
+      !k.empty()) {
+    error = path + ": a " + kvTypeName(kvType_) +
+            " KV cache needs the kernel " + k +
+            ", which this binary was not linked with (compile with --kv-type " +
+            kvTypeName(kvType_) + ")";
+    return false;
+  }
+  if (!kv_.init(kvPlan, c.num_kv_heads(), c.head_dim(), maxContext_, error)) {
+    error = path + ": " + error;
+    return false;
+  }
+  ropeRows_ = 0; // the RoPE tables grow as positions are reached (ropeTo)
   lastLogits_.assign(c.vocab_size(), 0.0f);
   // The tail: the steps after the last per-layer step. Buffers written before
   // it are the ones whose last row the tail may need.
@@ -191,6 +223,25 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
   return true;
 }
 
+void Runtime::ropeTo(int positions) {
+  if (positions <= ropeRows_)
+    return;
+  // In double precision: angle = pos * theta^(-2j/d).
+  const model::Config &c = config();
+  const int half = c.head_dim() / 2;
+  cos_.resize(static_cast<size_t>(positions) * half);
+  sin_.resize(cos_.size());
+  for (int p = ropeRows_; p < positions; ++p)
+    for (int j = 0; j < half; ++j) {
+      double angle = p * std::pow(c.rope_theta(), -2.0 * j / c.head_dim());
+      cos_[static_cast<size_t>(p) * half + j] =
+          static_cast<float>(std::cos(angle));
+      sin_[static_cast<size_t>(p) * half + j] =
+          static_cast<float>(std::sin(angle));
+    }
+  ropeRows_ = positions;
+}
+
 Runtime::Weight Runtime::weight(int tensor, int expert) const {
   const model::Tensor *t = file_.model()->tensors()->Get(tensor);
   const auto *shape = t->shape();
@@ -206,8 +257,7 @@ Runtime::Weight Runtime::weight(int tensor, int expert) const {
 
 void Runtime::reset() {
   pos_ = 0;
-  for (std::vector<int32_t> &k : kpos_)
-    std::fill(k.begin(), k.end(), -1);
+  kv_.forgetFrom(0);
 }
 
 bool Runtime::rewind(int n, std::string &error) {
@@ -218,44 +268,33 @@ bool Runtime::rewind(int n, std::string &error) {
   }
   // Position n attends to the keys in (n - window, n): on a ring, those must
   // not have been overwritten by the positions being forgotten.
-  for (size_t l = 0; l < kpos_.size(); ++l) {
-    const int slots = kvSlots_[l];
-    if (slots >= maxContext_)
-      continue;
-    const int window = kvWindow_[l] > 0 ? kvWindow_[l] : slots;
-    for (int p = std::max(0, n - window + 1); p < n; ++p)
-      if (kpos_[l][p % slots] != p) {
-        error = "cannot rewind to " + std::to_string(n) + " tokens: layer " +
-                std::to_string(l) + "'s sliding-window cache no longer " +
-                "holds position " + std::to_string(p);
-        return false;
-      }
+  std::string why;
+  if (!kv_.holdsWindowBefore(n, why)) {
+    error = "cannot rewind to " + std::to_string(n) + " tokens: " + why;
+    return false;
   }
-  for (std::vector<int32_t> &k : kpos_)
-    for (int32_t &p : k)
-      if (p >= n)
-        p = -1;
+  kv_.forgetFrom(n);
   pos_ = n;
   return true;
 }
 
 uint64_t Runtime::kvBytesPerToken() const {
   const model::Config &c = config();
-  uint64_t perLayer = 2ull * c.num_kv_heads() * c.head_dim() * 4;
   uint64_t total = 0;
-  for (int l = 0; l < c.num_layers(); ++l)
-    if (kvSlots_[l] == maxContext_)
-      total += perLayer;
+  for (int l = 0; l < kv_.numLayers(); ++l)
+    if (!kv_.layer(l).ring)
+      total +=
+          2 * c.num_kv_heads() * kvRowBytes(kv_.layer(l).type, c.head_dim());
   return total;
 }
 
 uint64_t Runtime::kvRingBytes() const {
   const model::Config &c = config();
-  uint64_t perSlot = 2ull * c.num_kv_heads() * c.head_dim() * 4;
   uint64_t total = 0;
-  for (int l = 0; l < c.num_layers(); ++l)
-    if (kvSlots_[l] != maxContext_)
-      total += perSlot * kvSlots_[l];
+  for (int l = 0; l < kv_.numLayers(); ++l)
+    if (kv_.layer(l).ring)
+      total += 2ull * c.num_kv_heads() *
+               kvRowBytes(kv_.layer(l).type, c.head_dim()) * kv_.layer(l).slots;
   return total;
 }
 
@@ -332,10 +371,8 @@ bool Runtime::runStep(const model::Step *s, int n, std::string &error) {
     HBuf hx(f32(in(0)), halide_type_float, 32,
             {{half, 1}, {2, half}, {H, hd}, {n, H * hd}});
     HBuf hp(i32(in(1)), halide_type_int, 32, {{n, 1}});
-    HBuf hc(cos_.data(), halide_type_float, 32,
-            {{half, 1}, {maxContext_, half}});
-    HBuf hs(sin_.data(), halide_type_float, 32,
-            {{half, 1}, {maxContext_, half}});
+    HBuf hc(cos_.data(), halide_type_float, 32, {{half, 1}, {ropeRows_, half}});
+    HBuf hs(sin_.data(), halide_type_float, 32, {{half, 1}, {ropeRows_, half}});
     HBuf hy(f32(outb(0)), halide_type_float, 32,
             {{half, 1}, {2, half}, {H, hd}, {n, H * hd}});
     if (stc_rope_neox(hx.get(), hp.get(), hc.get(), hs.get(), hy.get()) != 0) {
@@ -378,6 +415,7 @@ bool Runtime::runChunk(const int32_t *tokens, int n, float *allLogits,
     ids[t] = tokens[t];
     positions[t] = pos_ + t;
   }
+  ropeTo(pos_ + n);
   const auto &steps = *m->steps();
   // Without a request for every position's logits, the steps after the last
   // layer (final norm, head) run on the last token only: the head is a quarter

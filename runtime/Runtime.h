@@ -4,6 +4,7 @@
 #pragma once
 
 #include "ExpertCache.h"
+#include "KvCache.h"
 #include "ModelFile.h"
 #include "ThreadPool.h"
 
@@ -18,7 +19,7 @@ namespace stc::rt {
 
 struct RuntimeOptions {
   int threads = 0;      // <= 0: every core
-  int maxContext = 0;   // <= 0: min(config max positions, 4096)
+  int maxContext = 0;   // <= 0: the model's trained length (max positions)
   int maxBatch = 256;   // tokens per pass; longer prompts run in chunks
   bool populate = true; // read every weight into memory at load
   // With populate and no budget: keep the weights in the file's page-cache
@@ -31,6 +32,9 @@ struct RuntimeOptions {
   // Under a budget: every streamed expert is read from storage (O_DIRECT), not
   // from the page cache, which no budget counts (ModelFile::readFromStorage).
   bool expertsFromStorage = false;
+  // The KV cache's element type; absent: the one st-kv-plan chose (the
+  // attention kernels for it must be linked).
+  int kvType = -1; // a model::KvType, or -1
   // Time every step by kind, for stc-bench --profile.
   bool profile = false;
   // A check, not a speed setting: the evaluating thread runs no parallel task
@@ -65,9 +69,10 @@ public:
   // Weight bytes one decoded token reads when every active weight is read once.
   uint64_t weightBytesPerToken() const;
   // KV cache growth per token of context (global layers), and the fixed size of
-  // the sliding-window layers' rings.
+  // the sliding-window layers' rings, in the cache's element type.
   uint64_t kvBytesPerToken() const;
   uint64_t kvRingBytes() const;
+  model::KvType kvType() const { return kvType_; }
   const ExpertCache *expertCache() const { return cache_.get(); }
   // Share of decoded tokens' expert neurons with relu(gate) = 0 so far
   // (counted in one-token evaluations without an expert cache, and in every
@@ -217,6 +222,24 @@ private:
   // no-op when the weights were populated at load.
   void prefetchExperts(int layer, const int32_t *idx, int count);
   bool attention(const model::Step *s, int n, std::string &error);
+  // Attention of n query tokens (q: n x H x hd, at positions pos0..) over
+  // layer `layer` of the KV cache, into out (n x H x hd).
+  bool attend(int layer, int H, int KV, int hd, int window, const float *q,
+              int n, int pos0, float *out, std::string &error);
+  // One kernel call: `rows` query rows over key slots [slot0, slot0 + count)
+  // of one KV head, into a chunk's partial state (o, ml).
+  bool attentionChunk(const KvCache::Head &kv, int hd, int rows, const float *q,
+                      const int32_t *qpos, int slot0, int count, int window,
+                      float scale, bool tile, float *o, float *ml) const;
+  // attend's work: one KV head x a tile of query tokens, and its chunks'
+  // entries in chunkRanges_ (slot0, count pairs).
+  struct AttentionUnit {
+    int kvHead, t0, t1; // query tokens [t0, t1)
+    int firstChunk, chunks;
+  };
+  std::vector<AttentionUnit> units_;
+  std::vector<int32_t> chunkRanges_, chunkUnit_, attnQpos_;
+  std::vector<float> attnQ_, attnO_, attnMl_, attnChunkO_, attnChunkMl_;
 
   ModelFile file_;
   std::unique_ptr<ThreadPool> pool_;
@@ -237,12 +260,12 @@ private:
   bool initExpertCache(uint64_t budget, bool expertsFromStorage,
                        std::string &error);
   std::vector<std::vector<uint8_t>> bufs_;
-  std::vector<std::vector<float>> kcache_,
-      vcache_;                             // per layer, [slot][kv width]
-  std::vector<std::vector<int32_t>> kpos_; // position held by each slot
-  std::vector<int> kvSlots_;               // slots per layer
-  std::vector<int> kvWindow_;              // sliding window per layer, 0: none
-  std::vector<float> cos_, sin_;           // [position][head_dim / 2]
+  KvCache kv_;
+  model::KvType kvType_ = model::KvType::F32;
+  std::vector<float> cos_, sin_; // [position][head_dim / 2]
+  int ropeRows_ = 0;             // positions the tables hold
+  // Extends the RoPE tables to the first `positions` positions.
+  void ropeTo(int positions);
   std::vector<float> lastLogits_;
   // Scratch for activations quantized to Q8_0 blocks and for the MoE gather.
   std::vector<int8_t> qx_;

@@ -26,7 +26,8 @@ stc_model *stc_load(const char *path, int threads, char *error,
 
 typedef struct stc_options {
   int threads;     /* <= 0: every core */
-  int max_context; /* <= 0: min(the model's, 4096) */
+  int max_context; /* <= 0: the model's trained length (KV cache pages are
+                      touched only as positions fill); past it: refused */
   int lazy; /* 1: fault weights in on use (and prefetch the routed experts
                ahead) instead of reading the whole file at load */
   uint64_t memory_budget;   /* bytes; 0: the model's own budget (if any) */
@@ -38,7 +39,19 @@ typedef struct stc_options {
                          that map it); 0 (default) copies them into private
                          2 MiB transparent huge pages where the OS has them,
                          which decodes faster (fewer TLB misses) */
+  /* Fields below were added later; stc_load_sized reads only those within
+   * the size the app passes, so an app built with an older header keeps
+   * working (the fields it does not know take their defaults, 0). */
+  int kv_type; /* the KV cache's element type: STC_KV_MODEL (0, what the
+                  model was compiled with), STC_KV_F32, STC_KV_F16 or
+                  STC_KV_Q8_0 (int8 with an fp16 scale per 32 values) */
 } stc_options;
+enum { STC_KV_MODEL = 0, STC_KV_F32 = 1, STC_KV_F16 = 2, STC_KV_Q8_0 = 3 };
+/* Loads with `options` of `options_size` bytes: pass sizeof(stc_options). */
+stc_model *stc_load_sized(const char *path, const stc_options *options,
+                          size_t options_size, char *error, size_t error_size);
+/* The same with the options this function took when it was introduced (the
+ * fields up to shared_mapping). */
 stc_model *stc_load_with(const char *path, const stc_options *options,
                          char *error, size_t error_size);
 

@@ -96,8 +96,24 @@ const KernelSpec kKernels[] = {
     {"quantize_q8", "stc_quantize_q8", "", false},
     {"rms_norm", "stc_rms_norm", "", false},
     {"rope_neox", "stc_rope_neox", "", false},
-    {"attention", "stc_attention", "", false},
-    {"attention", "stc_attention_hd128", "head_dim=128", false},
+    {"attention", "stc_attention_f32",
+     "kv_type=f32 k.type=float32 v.type=float32", false},
+    {"attention", "stc_attention_f32_hd128",
+     "kv_type=f32 k.type=float32 v.type=float32 head_dim=128", false},
+    {"attention", "stc_attention_f32_hd128_tile",
+     "kv_type=f32 k.type=float32 v.type=float32 head_dim=128 tile=true", false},
+    {"attention", "stc_attention_f16",
+     "kv_type=f16 k.type=uint16 v.type=uint16", false},
+    {"attention", "stc_attention_f16_hd128",
+     "kv_type=f16 k.type=uint16 v.type=uint16 head_dim=128", false},
+    {"attention", "stc_attention_f16_hd128_tile",
+     "kv_type=f16 k.type=uint16 v.type=uint16 head_dim=128 tile=true", false},
+    {"attention", "stc_attention_q8_0", "kv_type=q8_0 k.type=int8 v.type=int8",
+     false},
+    {"attention", "stc_attention_q8_0_hd128",
+     "kv_type=q8_0 k.type=int8 v.type=int8 head_dim=128", false},
+    {"attention", "stc_attention_q8_0_hd128_tile",
+     "kv_type=q8_0 k.type=int8 v.type=int8 head_dim=128 tile=true", false},
 };
 
 // Halide 14 reaches vpdpbusd only through its avx512_sapphirerapids target,
@@ -131,8 +147,14 @@ Status runGenerator(const std::string &kernelgen, const KernelSpec &k,
       k.function,  "-o",
       dir,         "-e",
       emit,        "target=" + halideTarget + "-no_runtime"};
-  if (*k.params)
-    argv.push_back(k.params);
+  // Space-separated name=value generator parameters, one argument each.
+  for (size_t at = 0; k.params[at];) {
+    const char *p = k.params + at;
+    const size_t len = std::strcspn(p, " ");
+    if (len > 0)
+      argv.emplace_back(p, len);
+    at += len + (p[len] == ' ');
+  }
   return runProgram(argv, std::string("stc-kernelgen ") + k.function);
 }
 

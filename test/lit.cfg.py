@@ -36,3 +36,9 @@ import shutil
 if (shutil.which("qemu-aarch64") and os.path.isdir("/usr/aarch64-linux-gnu")
         and os.path.isdir(os.path.join(config.stc_obj_root, "lib", "aarch64"))):
     config.available_features.add("aarch64-qemu")
+
+# The ASan + UBSan build: tests too slow under its instrumentation, or that need memory
+# limits its shadow memory and quarantine exceed, say `UNSUPPORTED: sanitizer` (lit
+# reports them as such, with the reason in the test).
+if getattr(config, "stc_sanitize", ""):
+    config.available_features.add("sanitizer")

@@ -477,8 +477,14 @@ private:
       ropeTheta_ = k.getParams().getAs<FloatAttr>("theta").getValueAsDouble();
     } else if (op == "attention") {
       s.op = fb::Op::Attention;
-      s.ints = {param(k, "heads"), param(k, "kv_heads"), param(k, "head_dim"),
-                param(k, "window"), param(k, "kv_slots")};
+      fb::KvType kvType = fb::KvType::F32;
+      if (auto t = k.getParams().getAs<StringAttr>("kv_type"))
+        if (!rt::parseKvType(t.getValue().str(), kvType))
+          return Status::error("attention kernel: unknown kv_type '" +
+                               t.getValue().str() + "'");
+      s.ints = {param(k, "heads"),    param(k, "kv_heads"),
+                param(k, "head_dim"), param(k, "window"),
+                param(k, "kv_slots"), static_cast<int64_t>(kvType)};
     } else if (op == "moe") {
       s.op = fb::Op::Moe;
       if (auto order =

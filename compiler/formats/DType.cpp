@@ -87,32 +87,7 @@ bool dtypeBytes(DType t, uint64_t count, uint64_t &bytes) {
 
 float f16ToF32(uint16_t h) { return rt::halfToFloat(h); }
 
-uint16_t f32ToF16(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  uint32_t sign = (x >> 16) & 0x8000;
-  uint32_t absx = x & 0x7FFFFFFF;
-  if (absx >= 0x7F800000) // inf or nan
-    return static_cast<uint16_t>(sign | 0x7C00 |
-                                 (absx > 0x7F800000 ? 0x200 : 0));
-  if (absx >= 0x477FF000) // rounds to >= 65520: overflow to inf
-    return static_cast<uint16_t>(sign | 0x7C00);
-  if (absx < 0x38800000) { // below the smallest normal half: subnormal or zero
-    // Scale into the subnormal range and let the FPU round to nearest even.
-    float a;
-    std::memcpy(&a, &absx, 4);
-    float scaled = a * 16777216.0f; // 2^24: one half-subnormal ulp becomes 1.0
-    uint32_t m = static_cast<uint32_t>(std::nearbyint(scaled));
-    return static_cast<uint16_t>(sign | m);
-  }
-  uint32_t exp = (absx >> 23) - 127 + 15;
-  uint32_t mant = absx & 0x7FFFFF;
-  uint32_t h = (exp << 10) | (mant >> 13);
-  uint32_t rest = mant & 0x1FFF;
-  if (rest > 0x1000 || (rest == 0x1000 && (h & 1)))
-    ++h; // may carry into the exponent, which is the correct rounding
-  return static_cast<uint16_t>(sign | h);
-}
+uint16_t f32ToF16(float f) { return rt::floatToHalf(f); }
 
 float bf16ToF32(uint16_t h) {
   uint32_t bits = static_cast<uint32_t>(h) << 16;
@@ -376,17 +351,9 @@ bool quantize(DType t, const float *src, void *dst, uint64_t count) {
     return true;
   case DType::Q8_0:
     for (uint64_t b = 0; b < count / kQuantBlock; ++b) {
-      const float *x = src + b * kQuantBlock;
       uint8_t *blk = p + b * kQ8_0BlockBytes;
-      float amax = 0;
-      for (int j = 0; j < kQuantBlock; ++j)
-        amax = std::fmax(amax, std::fabs(x[j]));
-      float d = amax / 127.0f;
-      float id = d != 0 ? 1.0f / d : 0.0f;
-      storeU16(blk, f32ToF16(d));
-      for (int j = 0; j < kQuantBlock; ++j)
-        blk[2 + j] =
-            static_cast<uint8_t>(static_cast<int8_t>(std::lround(x[j] * id)));
+      storeU16(blk, rt::quantizeQ8Block(src + b * kQuantBlock,
+                                        reinterpret_cast<int8_t *>(blk + 2)));
     }
     return true;
   case DType::Q4_0:

@@ -1,5 +1,7 @@
 #include "Reference.h"
 
+#include "Half.h"
+
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -199,6 +201,21 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
         for (int64_t hh = 0; hh < KV; ++hh)
           applyRopeNeox(&k[(t * KV + hh) * hd], hd, t, c.ropeTheta);
       }
+    }
+    if (options.kvType == DType::F16) {
+      // As the KV cache stores them (runtime/KvCache.cpp): f16, saturated.
+      for (std::vector<float> *kv : {&k, &v})
+        for (float &x : *kv)
+          x = rt::halfToFloat(rt::floatToHalfKv(x));
+    } else if (options.kvType == DType::Q8_0) {
+      // Q8_0 blocks along head_dim; the queries too, as llama.cpp rounds them
+      // for its q8_0 x q8_0 dot product with the keys (runtime/Attention.cpp).
+      std::vector<uint8_t> stored(hd / kQuantBlock * kQ8_0BlockBytes);
+      for (std::vector<float> *x : {&q, &k, &v})
+        for (float *row = x->data(); row < x->data() + x->size(); row += hd) {
+          quantize(DType::Q8_0, row, stored.data(), hd);
+          dequantize(DType::Q8_0, stored.data(), row, hd);
+        }
     }
     const int64_t window = c.layerWindow(layer);
     std::vector<double> scores(T);

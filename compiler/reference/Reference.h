@@ -47,6 +47,12 @@ struct Options {
   // then isolates the compiled kernels' own error from the (intended)
   // activation quantization.
   bool q8Activations = false;
+  // The KV cache's element type: every key (after RoPE) and value is rounded
+  // as the compiled model stores it, F16 (saturated at +-65504) or Q8_0
+  // (blocks of 32 along head_dim, ggml's rounding), before attention reads
+  // it. Queries stay f32, but for Q8_0, whose dot product with the keys
+  // takes Q8_0 queries (as llama.cpp's).
+  DType kvType = DType::F32;
   // Observers. `beforeExperts` sees each layer's expert input (T x D, after
   // ffn_norm) before that layer's expert weights are read; `onGate` sees the
   // gate pre-activations (F values, relu(g) = 0 is a dead neuron) of every

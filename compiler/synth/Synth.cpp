@@ -74,6 +74,28 @@ Status synthPresetConfig(const std::string &preset, ModelConfig &c) {
     c.ropeLayout = {0, 1};
     c.swaLayout = {0, 0};
     c.slidingWindow = 4096;
+  } else if (preset == "tiny-long") {
+    // The 21B's attention plan (NoPE + global attention at i % 4 == 0, RoPE +
+    // a 4096-token sliding window elsewhere) at tiny size, trained to 8192
+    // positions: long contexts past the window stay cheap for the reference.
+    c.numLayers = 4;
+    c.hiddenSize = 64;
+    c.numHeads = 2;
+    c.numKVHeads = 1;
+    c.headDim = 32;
+    c.vocabSize = 512;
+    c.numExperts = 4;
+    c.topK = 2;
+    c.expertFfn = 32;
+    c.ropeTheta = 10000.0;
+    c.maxPositions = 8192;
+    c.bosTokenId = 509;
+    c.eosTokenIds = {509, 511};
+    c.weighting = RouterWeighting::Softmax;
+    c.tieWordEmbeddings = true;
+    c.ropeLayout = {0, 1, 1, 1};
+    c.swaLayout = {0, 1, 1, 1};
+    c.slidingWindow = 4096;
   } else if (preset == "4b") {
     c.numLayers = 32;
     c.hiddenSize = 1536;
@@ -115,8 +137,9 @@ Status synthPresetConfig(const std::string &preset, ModelConfig &c) {
     c.bosTokenId = 151643;
     c.eosTokenIds = {151643, 151645};
   } else {
-    return Status::error("unknown preset '" + preset +
-                         "' (expected tiny, tiny-swa, tiny-k, 4b or 21b)");
+    return Status::error(
+        "unknown preset '" + preset +
+        "' (expected tiny, tiny-swa, tiny-k, tiny-long, 4b or 21b)");
   }
   return c.validate("preset " + preset);
 }

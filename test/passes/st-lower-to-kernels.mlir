@@ -18,7 +18,7 @@
 // CHECK: %[[V:.+]] = st.kernel "gemm"["gemm_f32"] (%[[H]], %{{.+}})
 // CHECK: %[[QR:.+]] = st.kernel "rope"["halide"] (%[[Q]], %{{.+}}) {head_dim = 8 : i64, heads = 4 : i64, theta = 1.000000e+04 : f64}
 // CHECK: %[[KR:.+]] = st.kernel "rope"["halide"] (%[[K]], %{{.+}}) {head_dim = 8 : i64, heads = 2 : i64, theta = 1.000000e+04 : f64}
-// CHECK: %[[A:.+]] = st.kernel "attention"["halide"] (%[[QR]], %[[KR]], %[[V]], %{{.+}}) {head_dim = 8 : i64, heads = 4 : i64, kv_heads = 2 : i64, kv_slots = 0 : i64, layer = 0 : i64, window = 16 : i64}
+// CHECK: %[[A:.+]] = st.kernel "attention"["halide"] (%[[QR]], %[[KR]], %[[V]], %{{.+}}) {head_dim = 8 : i64, heads = 4 : i64, kv_heads = 2 : i64, kv_slots = 0 : i64, kv_type = "f32", layer = 0 : i64, window = 16 : i64}
 // CHECK: %[[O:.+]] = st.kernel "gemm"["gemm_f32"] (%[[A]], %{{.+}})
 // CHECK: %[[X1:.+]] = st.kernel "add"["runtime"] (%[[X]], %[[O]])
 // CHECK: st.kernel "moe"["runtime"] (%{{.+}}, %[[R]]#0, %[[R]]#1, %{{.+}}, %{{.+}}, %{{.+}}) {layer = 0 : i64} : (tensor<?x32xf32>, tensor<?x2xf32>, tensor<?x2xi32>, tensor<4x32x32x!st.q8_0>, tensor<4x32x32x!st.q8_0>, tensor<4x32x32x!st.q8_0>)

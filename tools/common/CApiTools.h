@@ -13,9 +13,10 @@
 namespace stc::tools {
 
 // --threads, --ctx, --lazy, --memory-budget, --experts-from-storage,
-// --shared-mapping.
+// --shared-mapping, --kv-type.
 struct LoadFlags {
   int threads = 0, ctx = 0;
+  int kvType = STC_KV_MODEL;
   bool lazy = false, fromStorage = false, sharedMapping = false;
   uint64_t budget = 0;
 
@@ -27,9 +28,19 @@ struct LoadFlags {
     o.memory_budget = budget;
     o.experts_from_storage = fromStorage ? 1 : 0;
     o.shared_mapping = sharedMapping ? 1 : 0;
+    o.kv_type = kvType;
     return o;
   }
 };
+
+// --kv-type's names: f32, f16, q8_0; false for another.
+inline bool parseKvTypeFlag(const std::string &name, int &kvType) {
+  kvType = name == "f32"    ? STC_KV_F32
+           : name == "f16"  ? STC_KV_F16
+           : name == "q8_0" ? STC_KV_Q8_0
+                            : -1;
+  return kvType >= 0;
+}
 
 // Appends the ids of `text` to `out`; control tokens are matched only with
 // `special`. False (stc_last_error says why) on invalid UTF-8 or a model

@@ -30,7 +30,8 @@ double now() {
 
 const char *const kUsage =
     "usage: stc-bench <out-dir | model.stcm> [--threads N] [--prompt 128]\n"
-    "                 [--gen 64] [--memory-budget SIZE]\n"
+    "                 [--gen 64] [--depth N] [--kv-type T]\n"
+    "                 [--memory-budget SIZE]\n"
     "                 [--experts-from-storage] [--json] [--profile]\n"
     "                 [--workers-only] [--shared-mapping]\n"
     "Prefill and decode speed of a compiled model on random token ids, peak\n"
@@ -38,7 +39,12 @@ const char *const kUsage =
     "measured in the same run).\n"
     "  --threads N     threads (default: every core)\n"
     "  --prompt N      prompt tokens for the prefill (default 128)\n"
-    "  --gen N         tokens decoded one at a time (default 64)\n"
+    "  --gen N         tokens decoded one at a time (default 64), each a\n"
+    "                  random id as llama-bench's (not the model's choice)\n"
+    "  --depth N       both measured after N tokens already in the context\n"
+    "                  (as llama-bench -d N; the fill is not timed)\n"
+    "  --kv-type T     the KV cache's element type: f16, q8_0, f32 (default:\n"
+    "                  the compiled one)\n"
     "  --memory-budget SIZE / --experts-from-storage   as stc-run's\n"
     "  --json          one JSON object instead of text\n"
     "  --profile       where a prompt token's and a decoded token's time go,\n"
@@ -64,7 +70,7 @@ int main(int argc, char **argv) {
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
     path += "/model.stcm";
   int threads = static_cast<int>(std::thread::hardware_concurrency());
-  int prompt = 128, gen = 64;
+  int prompt = 128, gen = 64, depth = 0, kvType = -1;
   bool json = false, profile = false, fromStorage = false, workersOnly = false,
        sharedMapping = false;
   uint64_t budget = 0;
@@ -82,7 +88,7 @@ int main(int argc, char **argv) {
       continue;
     }
     if (a != "--memory-budget" && a != "--threads" && a != "--prompt" &&
-        a != "--gen") {
+        a != "--gen" && a != "--depth" && a != "--kv-type") {
       std::fprintf(stderr, "stc-bench: unknown option '%s'\n", a.c_str());
       return 2;
     }
@@ -97,18 +103,35 @@ int main(int argc, char **argv) {
       }
       continue;
     }
+    if (a == "--kv-type") {
+      stc::model::KvType t;
+      if (!stc::rt::parseKvType(argv[++i], t)) {
+        std::fprintf(stderr, "stc-bench: --kv-type expects f16, q8_0 or f32\n");
+        return 2;
+      }
+      kvType = static_cast<int>(t);
+      continue;
+    }
     int v = std::atoi(argv[++i]);
+    if (v < 0 || (v == 0 && a != "--depth")) {
+      std::fprintf(stderr, "stc-bench: %s expects a positive number\n",
+                   a.c_str());
+      return 2;
+    }
     if (a == "--threads")
       threads = v;
     else if (a == "--prompt")
       prompt = v;
+    else if (a == "--depth")
+      depth = v;
     else
       gen = v;
   }
   stc::rt::Runtime rt;
   stc::rt::RuntimeOptions o;
   o.threads = threads;
-  o.maxContext = prompt + gen + 1;
+  o.maxContext = depth + std::max(prompt, gen) + 8;
+  o.kvType = kvType;
   o.memoryBudget = budget;
   o.expertsFromStorage = fromStorage;
   o.profile = profile;
@@ -119,27 +142,39 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "stc-bench: %s\n", err.c_str());
     return 1;
   }
+  // Random ids, as llama-bench's: the fill, the prompt and every decoded
+  // token (feeding back the model's own argmax would repeat a token for many
+  // steps on random weights and flatter every cache).
   std::mt19937 rng(1);
-  std::vector<int32_t> tokens(prompt);
-  for (int32_t &t : tokens)
-    t = static_cast<int32_t>(rng() % rt.vocab());
+  auto randomIds = [&](int n) {
+    std::vector<int32_t> ids(n);
+    for (int32_t &t : ids)
+      t = static_cast<int32_t>(rng() % rt.vocab());
+    return ids;
+  };
+  const std::vector<int32_t> fill = randomIds(depth),
+                             tokens = randomIds(prompt),
+                             decoded = randomIds(gen);
   // Warm-up: touch every weight once so page faults are not timed.
   if (!rt.eval(tokens.data(), std::min(prompt, 8), nullptr, err)) {
     std::fprintf(stderr, "stc-bench: %s\n", err.c_str());
     return 1;
   }
   rt.reset();
+  bool ok = depth == 0 || rt.eval(fill.data(), depth, nullptr, err);
   rt.clearProfile();
   double t0 = now();
-  bool ok = rt.eval(tokens.data(), prompt, nullptr, err);
+  ok = ok && rt.eval(tokens.data(), prompt, nullptr, err);
   double prefill = now() - t0;
-  int32_t next = 0;
-  t0 = now();
-  for (int i = 0; ok && i < gen; ++i) {
-    const float *l = rt.lastLogits();
-    next = static_cast<int32_t>(std::max_element(l, l + rt.vocab()) - l);
-    ok = rt.eval(&next, 1, nullptr, err);
+  // Decode from the same depth as the prefill started at (filled again where
+  // a sliding-window ring no longer holds what the rewind needs).
+  if (ok && !rt.rewind(depth, err)) {
+    rt.reset();
+    ok = depth == 0 || rt.eval(fill.data(), depth, nullptr, err);
   }
+  t0 = now();
+  for (int i = 0; ok && i < gen; ++i)
+    ok = rt.eval(&decoded[i], 1, nullptr, err);
   double decode = now() - t0;
   if (!ok) {
     std::fprintf(stderr, "stc-bench: %s\n", err.c_str());
@@ -180,7 +215,8 @@ int main(int argc, char **argv) {
   if (json) {
     std::printf(
         "{\"model\": \"%s\", \"target\": \"%s\", \"threads\": %d, "
-        "\"prompt\": %d, \"gen\": %d, \"prefill_tok_s\": %.3f, "
+        "\"prompt\": %d, \"gen\": %d, \"depth\": %d, \"kv_type\": \"%s\", "
+        "\"prefill_tok_s\": %.3f, "
         "\"decode_tok_s\": %.3f, \"peak_rss_bytes\": %llu, "
         "\"weight_bytes_per_token\": %llu, \"bandwidth_bytes_s\": %.0f, "
         "\"roofline_share\": %.4f, \"kv_bytes_per_token\": %llu, "
@@ -192,8 +228,9 @@ int main(int argc, char **argv) {
         "\"skipped_bytes_per_token\": %.0f, \"dense_roofline_tok_s\": %.3f, "
         "\"decode_over_dense_roofline\": %.4f, \"live_row_read_share\": %.4f, "
         "\"sparse_roofline_tok_s\": %.3f, \"weights_in_huge_pages\": %s}\n",
-        path.c_str(), target.c_str(), threads, prompt, gen, prefillTps,
-        decodeTps, static_cast<unsigned long long>(peakRss),
+        path.c_str(), target.c_str(), threads, prompt, gen, depth,
+        stc::rt::kvTypeName(rt.kvType()), prefillTps, decodeTps,
+        static_cast<unsigned long long>(peakRss),
         static_cast<unsigned long long>(bytesPerToken), bandwidth, roofline,
         static_cast<unsigned long long>(rt.kvBytesPerToken()),
         static_cast<unsigned long long>(rt.kvRingBytes()),
@@ -208,10 +245,10 @@ int main(int argc, char **argv) {
   } else {
     std::printf("model                   %s (%s, %d threads)\n", path.c_str(),
                 target.c_str(), threads);
-    std::printf("prefill                 %.2f tok/s (%d tokens)\n", prefillTps,
-                prompt);
-    std::printf("decode                  %.2f tok/s (%d tokens)\n", decodeTps,
-                gen);
+    std::printf("prefill                 %.2f tok/s (%d tokens, at depth %d)\n",
+                prefillTps, prompt, depth);
+    std::printf("decode                  %.2f tok/s (%d tokens, at depth %d)\n",
+                decodeTps, gen, depth);
     std::printf("peak RSS                %.1f MiB\n", peakRss / 1048576.0);
     std::printf("weights                 %s\n",
                 rt.weightsInHugePages() ? "a private copy in 2 MiB huge pages"
@@ -240,8 +277,9 @@ int main(int argc, char **argv) {
                   "(what st-sparse-reglu would skip)\n",
                   rt.reluZeroFraction() * 100);
     std::printf(
-        "KV cache                %llu bytes per token of context + %.1f MiB "
-        "of sliding-window rings\n",
+        "KV cache                %s, %llu bytes per token of context + %.1f "
+        "MiB of sliding-window rings\n",
+        stc::rt::kvTypeName(rt.kvType()),
         static_cast<unsigned long long>(rt.kvBytesPerToken()),
         rt.kvRingBytes() / 1048576.0);
     if (cache)

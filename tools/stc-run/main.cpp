@@ -47,12 +47,17 @@ const char *const kUsage =
     "                    --temp 0 is greedy)\n"
     "  --seed S          (text: without it a random seed, printed)\n"
     "  --threads N --ctx N --lazy --memory-budget SIZE --experts-from-storage\n"
+    "  --kv-type T       the KV cache's element type (f16, q8_0, f32; "
+    "default:\n"
+    "                    the compiled one)\n"
     "  --shared-mapping  weights in the file's page-cache pages (loads in a\n"
     "                    quarter second) instead of a private copy in 2 MiB\n"
     "                    huge pages (faster prefill; the copy takes 1-5 s for\n"
     "                    the 4b shape)\n"
     "  --logits FILE     raw float32 logits: every position (--tokens), the\n"
     "                    last one (text)\n"
+    "  --logits-last N   (--tokens) only the last N positions' logits (the\n"
+    "                    prompt before them is evaluated on its own first)\n"
     "  --ids-out FILE    (text) every id of the context at the end\n"
     "  --token-by-token  (--tokens) evaluate the prompt one token at a time\n"
     "  --stats           expert cache and sparsity counters\n"
@@ -102,6 +107,7 @@ struct Options {
   bool haveSeed = false;
   unsigned long long seed = 0;
   bool tokenByToken = false, stats = false;
+  int logitsLast = 0; // --logits-last: only the last N positions' logits
   bool quiet = false;
   const char *logitsPath = nullptr, *idsPath = nullptr;
 };
@@ -157,7 +163,8 @@ int parse(int argc, char **argv, Options &o) {
         "--tokens",        "--prompt", "--prompt-file",   "--system",
         "--chat-template", "-n",       "--logits",        "--ids-out",
         "--threads",       "--ctx",    "--memory-budget", "--temp",
-        "--top-k",         "--top-p",  "--seed"};
+        "--top-k",         "--top-p",  "--seed",          "--kv-type",
+        "--logits-last"};
     if (std::find(std::begin(kValued), std::end(kValued), a) ==
         std::end(kValued))
       return fail("unknown option '" + a + "' (see --help)");
@@ -195,6 +202,11 @@ int parse(int argc, char **argv, Options &o) {
       o.n = std::atoi(v);
     } else if (a == "--logits") {
       o.logitsPath = v;
+    } else if (a == "--logits-last") {
+      o.logitsLast = std::atoi(v);
+      if (o.logitsLast < 1)
+        return fail("--logits-last expects a positive count, got '" +
+                    std::string(v) + "'");
     } else if (a == "--ids-out") {
       o.idsPath = v;
     } else if (a == "--threads") {
@@ -204,6 +216,10 @@ int parse(int argc, char **argv, Options &o) {
     } else if (a == "--memory-budget") {
       if (!stc::rt::parseByteSize(v, o.load.budget))
         return fail("--memory-budget expects a size such as 1GiB, got '" +
+                    std::string(v) + "'");
+    } else if (a == "--kv-type") {
+      if (!stc::tools::parseKvTypeFlag(v, o.load.kvType))
+        return fail("--kv-type expects f16, q8_0 or f32, got '" +
                     std::string(v) + "'");
     } else if (a == "--temp") {
       o.temp = std::strtof(v, nullptr);
@@ -264,12 +280,24 @@ int runTokens(stc_model *m, const Options &o) {
   const int V = stc_vocab_size(m);
   const int n = o.n == -2 ? 16 : o.n;
   std::vector<float> logits;
+  // Evaluates `count` tokens; with --logits keeps their logits (those of
+  // positions past `from`: --logits-last).
+  int position = 0;
+  const int total = static_cast<int>(o.tokens.size()) + std::max(n - 1, 0);
+  const int from = o.logitsLast > 0 ? std::max(0, total - o.logitsLast) : 0;
   auto evalOne = [&](const int32_t *t, int count) {
+    const bool keep = o.logitsPath && position + count > from;
     size_t at = logits.size();
-    if (o.logitsPath)
+    if (keep)
       logits.resize(at + static_cast<size_t>(count) * V);
-    return stc_eval(m, t, count, o.logitsPath ? logits.data() + at : nullptr) ==
-           0;
+    position += count;
+    if (stc_eval(m, t, count, keep ? logits.data() + at : nullptr) != 0)
+      return false;
+    if (keep && position - count < from) // drop the rows before `from`
+      logits.erase(logits.begin() + at,
+                   logits.begin() + at +
+                       static_cast<size_t>(from - (position - count)) * V);
+    return true;
   };
   bool ok = true;
   const double t0 = now();
@@ -277,7 +305,12 @@ int runTokens(stc_model *m, const Options &o) {
     for (size_t i = 0; ok && i < o.tokens.size(); ++i)
       ok = evalOne(&o.tokens[i], 1);
   } else {
-    ok = evalOne(o.tokens.data(), static_cast<int>(o.tokens.size()));
+    // With --logits-last the prompt before the kept positions is its own
+    // evaluation, so the head runs only on the rows kept.
+    const int T = static_cast<int>(o.tokens.size());
+    const int head = o.logitsPath && from > 0 ? std::min(from, T - 1) : 0;
+    ok = (head == 0 || evalOne(o.tokens.data(), head)) &&
+         evalOne(o.tokens.data() + head, T - head);
   }
   const double t1 = now();
   stc_sampler *sampler =
@@ -475,7 +508,8 @@ int main(int argc, char **argv) {
     return rc;
   char err[1024];
   const stc_options options = o.load.options();
-  stc_model *m = stc_load_with(o.path.c_str(), &options, err, sizeof(err));
+  stc_model *m = stc_load_sized(o.path.c_str(), &options, sizeof(options), err,
+                                sizeof(err));
   if (!m)
     return fail(err);
   if (!o.haveTokens && !stc_has_tokenizer(m)) {

@@ -38,6 +38,7 @@ const char *const kUsage =
     "  --model-name NAME  the id /v1/models reports (default: the folder's "
     "name)\n"
     "  --threads N --ctx N --lazy --memory-budget SIZE --experts-from-storage\n"
+    "  --kv-type T        the KV cache's element type (f16, q8_0, f32)\n"
     "  --shared-mapping   as for stc-run\n"
     "  --chat-template chatml   format chats as ChatML even if the model's\n"
     "                     stored template is another\n"
@@ -107,8 +108,9 @@ int parse(int argc, char **argv, Options &o) {
       continue;
     }
     static const char *const kValued[] = {
-        "--host",  "--port",     "--model-name",    "--threads",      "--ctx",
-        "--queue", "--max-body", "--memory-budget", "--chat-template"};
+        "--host",          "--port",   "--model-name", "--threads",
+        "--ctx",           "--queue",  "--max-body",   "--memory-budget",
+        "--chat-template", "--kv-type"};
     if (std::find(std::begin(kValued), std::end(kValued), a) ==
         std::end(kValued))
       return fail("unknown option '" + a + "' (see --help)");
@@ -132,6 +134,8 @@ int parse(int argc, char **argv, Options &o) {
       ok = stc::rt::parseByteSize(v, o.maxBody) && o.maxBody > 0;
     else if (a == "--memory-budget")
       ok = stc::rt::parseByteSize(v, o.load.budget);
+    else if (a == "--kv-type")
+      ok = stc::tools::parseKvTypeFlag(v, o.load.kvType);
     else if (a == "--chat-template") {
       ok = std::string(v) == "chatml";
       o.forceChatMl = true;
@@ -397,7 +401,8 @@ int main(int argc, char **argv) {
 
   char err[1024];
   const stc_options options = o.load.options();
-  stc_model *m = stc_load_with(o.path.c_str(), &options, err, sizeof(err));
+  stc_model *m = stc_load_sized(o.path.c_str(), &options, sizeof(options), err,
+                                sizeof(err));
   if (!m)
     return fail(err);
   if (!stc_has_tokenizer(m)) {

@@ -44,7 +44,7 @@ int runCompile(int argc, char **argv) {
   }
   Args args({"--target", "--quant", "--quant-rules", "-o", "--pass-pipeline",
              "--dump-ir-after", "--emit", "--max-batch", "--memory-budget",
-             "--kernel-cache", "--calibrate", "--live-row-cost"},
+             "--kernel-cache", "--calibrate", "--live-row-cost", "--kv-type"},
             {"--report", "--no-kernel-cache", "-q", "--quiet"});
   std::string err;
   if (!args.parse(static_cast<int>(rest.size()), rest.data(), 2, err))
@@ -69,6 +69,11 @@ int runCompile(int argc, char **argv) {
   o.report = args.has("--report");
   o.sparseReglu = sparse;
   o.calibrate = args.get("--calibrate");
+  o.kvType = args.get("--kv-type", "auto");
+  if (o.kvType != "auto" && o.kvType != "f16" && o.kvType != "q8_0" &&
+      o.kvType != "f32")
+    return fail("compile: --kv-type expects f16, q8_0, f32 or auto, got '" +
+                o.kvType + "'");
   o.quiet = args.has("-q") || args.has("--quiet");
   if (args.has("--kernel-cache"))
     o.kernelCache = args.get("--kernel-cache");

@@ -43,9 +43,9 @@ void printSparsityStats(const ref::SparsityStats &stats) {
 } // namespace
 
 int runRef(int argc, char **argv) {
-  Args args(
-      {"--tokens", "--top-k", "--dump-logits", "--convention", "--generate"},
-      {"--q8-activations", "--stats"});
+  Args args({"--tokens", "--top-k", "--dump-logits", "--convention",
+             "--generate", "--kv-type"},
+            {"--q8-activations", "--stats"});
   std::string err;
   if (!args.parse(argc, argv, 2, err))
     return fail("ref: " + err);
@@ -73,6 +73,15 @@ int runRef(int argc, char **argv) {
     std::fprintf(stderr, "stc: note: %s\n", n.c_str());
   ref::Options options;
   options.q8Activations = args.has("--q8-activations");
+  if (args.has("--kv-type")) {
+    const std::string t = args.get("--kv-type");
+    if (t == "f16")
+      options.kvType = DType::F16;
+    else if (t == "q8_0")
+      options.kvType = DType::Q8_0;
+    else if (t != "f32")
+      return fail("ref: --kv-type expects f32, f16 or q8_0, got '" + t + "'");
+  }
   Convention &conv = options.convention;
   conv = ck.config.convention;
   if (args.has("--convention")) {
