@@ -3,6 +3,7 @@
 #include "dialects/st/StDialect.h"
 
 #include "Bandwidth.h"
+#include "ModelLayout.h"
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "llvm/Support/Format.h"
@@ -273,19 +274,41 @@ std::string compileReport(ModuleOp module, const TargetInfo &target,
   }
   os << "KV cache:";
   bool any = false;
+  std::string planned = "f32";
+  // Bytes a position of context takes in the global layers (rings are fixed),
+  // for each element type the runtime can hold (--kv-type).
+  uint64_t perPosition[3] = {0, 0, 0};
+  const model::KvType types[3] = {model::KvType::F16, model::KvType::Q8_0,
+                                  model::KvType::F32};
   module.walk([&](st::KernelOp k) {
     if (k.getOp() != "attention")
       return;
     auto slots = k.getParams().getAs<IntegerAttr>("kv_slots");
     auto layer = k.getParams().getAs<IntegerAttr>("layer");
+    if (auto t = k.getParams().getAs<StringAttr>("kv_type"))
+      planned = t.getValue().str();
     if (slots && slots.getInt() > 0) {
       os << (any ? "," : "") << " layer " << (layer ? layer.getInt() : -1)
          << " ring of " << slots.getInt();
       any = true;
+      return;
     }
+    const int64_t kvHeads =
+        k.getParams().getAs<IntegerAttr>("kv_heads").getInt();
+    const int64_t headDim =
+        k.getParams().getAs<IntegerAttr>("head_dim").getInt();
+    for (int i = 0; i < 3; ++i)
+      perPosition[i] += 2 * kvHeads * rt::kvRowBytes(types[i], headDim);
   });
   os << (any ? "; the other layers hold the whole context\n"
              : " every layer holds the whole context\n");
+  os << "KV cache element type: " << planned
+     << " (st-kv-plan; stc-run --kv-type chooses another); bytes per position "
+        "of context:";
+  for (int i = 0; i < 3; ++i)
+    os << (i ? "," : "") << " " << rt::kvTypeName(types[i]) << " "
+       << perPosition[i];
+  os << "\n";
   return os.str();
 }
 
