@@ -331,14 +331,18 @@ def StKvPlan : Pass<"st-kv-plan", "mlir::ModuleOp"> {
 def StExpertCachePlan : Pass<"st-expert-cache-plan", "mlir::ModuleOp"> {
   let summary = "Check a memory budget and plan which weights stay resident";
   let description = [{
-    With a memory budget, the dense weights (embedding, attention, routers, norms,
-    head) stay resident and the experts stream from the model file into a cache that
-    holds as many (layer, expert) triples of gate/up/down as the budget leaves room for
-    (least recently used out). The smallest workable budget is the dense weights plus
-    one layer's active experts (top_k triples); anything less is an error that names
-    that minimum. The pass runs on kernel-level IR (the stored types decide the bytes)
-    and records `st.memory_budget` on the module; the runtime sizes the cache from it
-    after its own buffers and KV caches. Budget 0 (the default) means no limit.
+    With a memory budget, the dense weights (attention, routers, norms, head) stay
+    resident and the experts stream from the model file into a cache that holds as
+    many (layer, expert) triples of gate/up/down as the budget leaves room for (the
+    expert whose layer runs again furthest from now goes first). The smallest budget
+    this pass accepts is the dense weights plus one layer's active experts (top_k
+    triples); anything less is an error that names that minimum. The pass runs on
+    kernel-level IR (the stored types decide the bytes) and records
+    `st.memory_budget` on the module; the runtime plans the whole budget at load
+    (runtime/MemoryPlan.h: the KV cache for the context it chooses, activations, the
+    process, a margin, an embedding no matmul reads taken out of residency) and
+    refuses, with the numbers, a budget its plan cannot hold. Budget 0 (the default)
+    means no limit.
 
     Before:
     ```mlir

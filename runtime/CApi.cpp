@@ -62,6 +62,8 @@ stc_model *stc_load_sized(const char *path, const stc_options *options,
          m->tokenizer.init(std::move(data), path, err);
     m->hasTokenizer = ok;
   }
+  if (ok && m->runtime.memoryPlan().budget)
+    m->memoryPlan = m->runtime.memoryPlan().describe();
   if (!ok) {
     if (error && error_size > 0) {
       std::strncpy(error, err.c_str(), error_size - 1);
@@ -94,6 +96,14 @@ void stc_expert_cache_stats(const stc_model *m, uint64_t *slots,
   *slots = c ? c->slots() : 0;
   *loads = c ? c->misses() : 0;
   *bytes_read = c ? c->bytesRead() : 0;
+}
+
+const char *stc_memory_plan(const stc_model *m) {
+  return m->memoryPlan.c_str();
+}
+
+uint64_t stc_tokens_evaluated(const stc_model *m) {
+  return m->runtime.tokensEvaluated();
 }
 
 double stc_expert_read_seconds(const stc_model *m) {

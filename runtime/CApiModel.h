@@ -16,6 +16,7 @@ struct stc_model {
   bool hasTokenizer = false;
   stc::rt::Tokenizer tokenizer;
   stc_generation_stats lastGeneration = {};
+  std::string memoryPlan; // MemoryPlan::describe(), "" without a budget
 };
 
 struct stc_sampler {

@@ -40,19 +40,21 @@ bool ExpertCache::init(const ModelFile &file,
   state_.reset(new std::atomic<int>[slots_]);
   for (uint64_t i = 0; i < slots_; ++i)
     state_[i].store(0);
-  io_ = std::thread([this] { ioLoop(); });
+  pendingReads_.assign(slots_, 0);
+  readFailed_.assign(slots_, 0);
+  for (int i = 0; i < kIoThreads; ++i)
+    io_.emplace_back([this] { ioLoop(); });
   return true;
 }
 
 ExpertCache::~ExpertCache() {
-  if (io_.joinable()) {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    queued_.notify_all();
-    io_.join();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
   }
+  queued_.notify_all();
+  for (std::thread &t : io_)
+    t.join();
   if (arena_)
     ::munmap(arena_, slots_ * slotBytes_);
 }
@@ -64,14 +66,32 @@ int ExpertCache::assign(int layer, int32_t e, bool ahead) {
     lastUse_[it->second] = ++clock_;
     return it->second;
   }
-  // Least recently used slot that is neither being read for the current
-  // layer nor pinned by the acquireAll running.
-  int victim = -1;
+  // The victim: an empty slot, else the expert whose layer runs again
+  // furthest from now, the least recently used of that layer; never one being
+  // read or pinned by the acquireAll running. Layers run in a cycle, so after
+  // layer l the next to need their experts are l + 1, l + 2, ..., and this
+  // layer's other experts are needed last (at the next token). Least recently
+  // used alone evicts exactly those needed soonest whenever the slots are
+  // fewer than every layer's working set (each token sweeps all layers): it
+  // fell to nearly every read missing.
+  const int layers = static_cast<int>(tensors_.size());
+  auto distance = [&](uint64_t s) {
+    if (key_[s] < 0)
+      return layers + 1; // empty
+    const int l = static_cast<int>(key_[s] / numExperts_);
+    const int d = ((l - layer) % layers + layers) % layers;
+    return d == 0 ? layers : d;
+  };
+  int victim = -1, victimDistance = -1;
   for (uint64_t s = 0; s < slots_; ++s) {
     if (state_[s].load() == 1 || pinned_[s])
       continue;
-    if (victim < 0 || lastUse_[s] < lastUse_[victim])
+    const int d = distance(s);
+    if (d > victimDistance ||
+        (d == victimDistance && lastUse_[s] < lastUse_[victim])) {
       victim = static_cast<int>(s);
+      victimDistance = d;
+    }
   }
   if (victim < 0)
     return -1;
@@ -85,9 +105,13 @@ int ExpertCache::assign(int layer, int32_t e, bool ahead) {
   state_[victim].store(1);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    queue_.push_back(victim);
+    const int matrices = static_cast<int>(tensors_[layer].size());
+    pendingReads_[victim] = matrices;
+    readFailed_[victim] = 0;
+    for (int m = 0; m < matrices; ++m)
+      queue_.push_back({victim, m});
   }
-  queued_.notify_one();
+  queued_.notify_all();
   return victim;
 }
 
@@ -163,38 +187,44 @@ bool ExpertCache::acquireAll(int layer, const int32_t *experts, int count,
 
 void ExpertCache::ioLoop() {
   while (true) {
-    int slot;
+    Request r;
     {
       std::unique_lock<std::mutex> lock(mutex_);
       queued_.wait(lock, [&] { return stop_ || !queue_.empty(); });
       if (stop_)
         return;
-      slot = queue_.front();
+      r = queue_.front();
       queue_.pop_front();
+      if (inFlight_++ == 0)
+        busySince_ = std::chrono::steady_clock::now();
     }
-    const int64_t key = key_[slot];
+    // The slot's key stays put while any of its reads is pending (a slot
+    // being read is never a victim).
+    const int64_t key = key_[r.slot];
     const int layer = static_cast<int>(key / numExperts_);
     const int e = static_cast<int>(key % numExperts_);
-    uint8_t *dst = arena_ + static_cast<uint64_t>(slot) * slotBytes_;
-    bool ok = true;
-    auto start = std::chrono::steady_clock::now();
-    for (int t : tensors_[layer]) {
-      const model::Tensor *tensor = file_->model()->tensors()->Get(t);
-      uint64_t stride = tensor->expert_stride();
-      ok = ok && file_->readTensor(tensor, static_cast<uint64_t>(e) * stride,
-                                   dst, stride);
-      dst += stride;
-      bytesRead_ += stride;
-    }
-    readNanos_ += static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(
-            std::chrono::steady_clock::now() - start)
-            .count());
+    const model::Tensor *tensor =
+        file_->model()->tensors()->Get(tensors_[layer][r.matrix]);
+    const uint64_t stride = tensor->expert_stride();
+    const bool ok = file_->readTensor(
+        tensor, static_cast<uint64_t>(e) * stride,
+        const_cast<uint8_t *>(slotMatrix(layer, r.slot, r.matrix)), stride);
+    bytesRead_ += stride;
+    bool finished;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      state_[slot].store(ok ? 2 : 3);
+      if (--inFlight_ == 0)
+        readNanos_ += static_cast<uint64_t>(
+            std::chrono::duration_cast<std::chrono::nanoseconds>(
+                std::chrono::steady_clock::now() - busySince_)
+                .count());
+      readFailed_[r.slot] |= !ok;
+      finished = --pendingReads_[r.slot] == 0;
+      if (finished)
+        state_[r.slot].store(readFailed_[r.slot] ? 3 : 2);
     }
-    done_.notify_all();
+    if (finished)
+      done_.notify_all();
   }
 }
 

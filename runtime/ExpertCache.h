@@ -1,14 +1,16 @@
 // ExpertCache: under a memory budget, experts are not read through the mapping
 // (which would grow RSS without bound) but streamed with pread into a fixed
-// arena of slots, one (layer, expert) triple of gate/up/down matrices per slot,
-// least recently used out. The route-ahead dispatch names the next layer's
-// experts early; an I/O thread reads them while attention runs, and the MoE
-// step waits only for what is missing.
+// arena of slots, one (layer, expert) triple of gate/up/down matrices per slot;
+// the expert out is the one whose layer runs again furthest from now (assign).
+// The route-ahead dispatch names the layer's experts early; an I/O thread
+// reads them while attention runs, and the MoE step waits only for what is
+// missing.
 #pragma once
 
 #include "ModelFile.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -54,7 +56,7 @@ public:
   // than by acquire.
   uint64_t readsAhead() const { return readsAhead_; }
   uint64_t bytesRead() const { return bytesRead_; }
-  // Wall time the I/O thread spent in reads (bytesRead() / readSeconds() is the
+  // Wall time with at least one read in flight (bytesRead() / readSeconds() is
   // rate the storage, or the page cache, delivered).
   double readSeconds() const { return readNanos_ * 1e-9; }
 
@@ -79,11 +81,24 @@ private:
   std::unordered_map<int64_t, int> where_; // key -> slot
   uint64_t clock_ = 0;
 
+  // The reads: one request per matrix (gate, up, down) of a slot being
+  // filled, served by kIoThreads threads at once. Storage behind a virtual
+  // disk (or an NVMe drive) delivers several times the bandwidth to several
+  // requests in flight as to one: O_DIRECT reads of 640 KiB measured 2.0 GB/s
+  // with one in flight, 8.6 with 4, 15.8 with 8 (2-vCPU Intel VM).
+  static constexpr int kIoThreads = 8;
+  struct Request {
+    int slot, matrix;
+  };
   std::mutex mutex_;
   std::condition_variable queued_, done_;
-  std::deque<int> queue_;
-  std::thread io_;
+  std::deque<Request> queue_;
+  std::vector<int> pendingReads_; // per slot: its matrices not read yet
+  std::vector<char> readFailed_;  // per slot, while being read
+  std::vector<std::thread> io_;
   bool stop_ = false;
+  int inFlight_ = 0; // reads being served (mutex_)
+  std::chrono::steady_clock::time_point busySince_;
   std::atomic<uint64_t> bytesRead_{0}, readNanos_{0};
   uint64_t misses_ = 0;     // experts read from the file
   uint64_t readsAhead_ = 0; // of those, queued by prefetch

@@ -55,6 +55,49 @@ void Runtime::embedRow(const Weight &w, int64_t row, float *out) const {
   }
 }
 
+int Runtime::rowRanges(const Weight &w, int64_t row,
+                       std::pair<uint64_t, uint64_t> ranges[2]) const {
+  const int64_t K = w.cols;
+  switch (w.t->dtype()) {
+  case model::DType::F32:
+  case model::DType::F16: {
+    const uint64_t bytes = w.t->dtype() == model::DType::F32 ? 4 : 2;
+    ranges[0] = {static_cast<uint64_t>(row * K) * bytes, K * bytes};
+    return 1;
+  }
+  default:
+    break;
+  }
+  const int64_t g = row / 16, G = w.rows / 16;
+  if (isKQuant(w.t->dtype())) { // the group's tiles hold their scales
+    const uint64_t group = static_cast<uint64_t>(K / kKTileCols) *
+                           kTileLayout(kKindOf(w.t->dtype())).tileBytes;
+    ranges[0] = {g * group, group};
+    return 1;
+  }
+  // Rows16: the group's tiles, then its scales after every group's tiles.
+  const uint64_t B = K / 32, tiles = B * quads(w.t->dtype()) * 64;
+  ranges[0] = {g * tiles, tiles};
+  ranges[1] = {G * tiles + g * B * 16 * 2, B * 16 * 2};
+  return 2;
+}
+
+bool Runtime::embedRowFromStorage(const Weight &w, int64_t row, float *out,
+                                  std::string &error) {
+  std::pair<uint64_t, uint64_t> ranges[2];
+  const int n = rowRanges(w, row, ranges);
+  for (int i = 0; i < n; ++i)
+    if (!file_.readIntoImage(w.t, ranges[i].first, ranges[i].second)) {
+      error = file_.path() + ": cannot read row " + std::to_string(row) +
+              " of '" + w.t->name()->str() + "'";
+      return false;
+    }
+  embedRow(w, row, out);
+  for (int i = 0; i < n; ++i)
+    file_.releaseFromImage(w.t, ranges[i].first, ranges[i].second);
+  return true;
+}
+
 int32_t Runtime::groupsPerTask(int32_t groups) const {
   // About four tasks per thread: large enough to stream, small enough to
   // balance.

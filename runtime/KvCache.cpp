@@ -6,8 +6,6 @@
 #include <cstring>
 #include <numeric>
 
-#include <sys/mman.h>
-
 namespace stc::rt {
 
 namespace {
@@ -39,11 +37,6 @@ uint64_t KvCache::bytesFor(const std::vector<KvLayerPlan> &layers, int kvHeads,
   return total;
 }
 
-KvCache::~KvCache() {
-  if (arena_)
-    ::munmap(arena_, bytes_);
-}
-
 bool KvCache::init(const std::vector<KvLayerPlan> &layers, int kvHeads,
                    int headDim, int context, std::string &error) {
   layers_ = layers;
@@ -55,16 +48,12 @@ bool KvCache::init(const std::vector<KvLayerPlan> &layers, int kvHeads,
   }
   bytes_ = bytesFor(layers_, kvHeads, headDim);
   // Reserved, not touched: a page is charged when a position first fills it.
-  void *p =
-      ::mmap(nullptr, std::max<uint64_t>(bytes_, 1), PROT_READ | PROT_WRITE,
-             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) {
+  if (!arena_.reserve(bytes_)) {
     error = "cannot reserve " + std::to_string(bytes_ >> 20) +
             " MiB for the KV cache";
     return false;
   }
-  arena_ = p;
-  auto *at = static_cast<uint8_t *>(p);
+  uint8_t *at = arena_.data();
   data_.assign(layers_.size(), Layer());
   for (size_t i = 0; i < layers_.size(); ++i) {
     const LayerBytes b = layerBytes(layers_[i], kvHeads, headDim);

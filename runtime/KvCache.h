@@ -15,6 +15,7 @@
 #pragma once
 
 #include "ModelLayout.h"
+#include "Reservation.h"
 
 #include <cstdint>
 #include <string>
@@ -39,7 +40,6 @@ struct KvLayerPlan {
 class KvCache {
 public:
   KvCache() = default;
-  ~KvCache();
   KvCache(const KvCache &) = delete;
   KvCache &operator=(const KvCache &) = delete;
 
@@ -86,7 +86,7 @@ private:
   std::vector<Layer> data_;
   std::vector<int32_t> positions_; // 0, 1, 2, ...: a global layer's kpos
   int kvHeads_ = 0, headDim_ = 0;
-  void *arena_ = nullptr;
+  Reservation arena_;
   uint64_t bytes_ = 0;
 };
 

@@ -88,6 +88,111 @@ bool ModelFile::copyToHugePages() {
   return true;
 }
 
+namespace {
+
+constexpr uint64_t kPage = 4096;
+
+uint64_t pageDown(uint64_t v) { return v / kPage * kPage; }
+uint64_t pageUp(uint64_t v) { return (v + kPage - 1) / kPage * kPage; }
+
+} // namespace
+
+bool ModelFile::readPagesIntoImage(uint64_t at, uint64_t n) {
+  const uint64_t begin = pageDown(at), end = std::min(pageUp(at + n), size_);
+  auto *dst = const_cast<uint8_t *>(base_) + begin;
+  // O_DIRECT needs whole pages; the file's last page may be short.
+  uint64_t pos = begin;
+  while (pos < end) {
+    const uint64_t want = std::min<uint64_t>(end - pos, uint64_t(64) << 20);
+    const bool aligned = want % kPage == 0;
+    const int fd = aligned ? directFd_ : fd_;
+    const ssize_t got =
+        ::pread(fd, dst + (pos - begin), want, static_cast<off_t>(pos));
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got <= 0)
+      return false;
+    pos += static_cast<uint64_t>(got);
+  }
+  return true;
+}
+
+bool ModelFile::loadResident(const std::vector<bool> &resident,
+                             std::string &error) {
+  if (!readFromStorage(error))
+    return false;
+  const uint64_t len = pageUp(size_);
+  void *raw = ::mmap(nullptr, len, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED)
+    return fail(error, "cannot reserve the memory image of the model");
+  // The image's pages are charged as the reads fill them: no huge pages,
+  // which would charge 2 MiB around a tensor that is not resident.
+  ::madvise(raw, len, MADV_NOHUGEPAGE);
+  const uint64_t planAt = reinterpret_cast<const uint8_t *>(model_) - base_;
+  const uint8_t *fileBase = base_;
+  base_ = static_cast<const uint8_t *>(raw);
+  // The plan (header, FlatBuffer, tokenizer), then each resident tensor.
+  struct Range {
+    uint64_t at, end;
+  };
+  std::vector<Range> ranges = {{0, dataStart_}};
+  const auto *tensors = model_->tensors();
+  for (uint32_t i = 0; i < tensors->size() && i < resident.size(); ++i)
+    if (resident[i]) {
+      const model::Tensor *t = tensors->Get(i);
+      const uint64_t at = dataStart_ + t->offset();
+      ranges.push_back({pageDown(at), pageUp(at + t->size())});
+    }
+  std::sort(ranges.begin(), ranges.end(),
+            [](const Range &a, const Range &b) { return a.at < b.at; });
+  residentBytes_ = 0;
+  uint64_t covered = 0; // pages below this are read
+  for (const Range &r : ranges) {
+    const uint64_t at = std::max(r.at, covered);
+    if (at >= r.end)
+      continue;
+    if (!readPagesIntoImage(at, r.end - at)) {
+      ::munmap(raw, len);
+      base_ = fileBase;
+      return fail(error, std::string("cannot read the resident weights: ") +
+                             std::strerror(errno));
+    }
+    residentBytes_ += r.end - at;
+    covered = r.end;
+  }
+  // The verified plan and every pointer into it move with the bytes; the
+  // file's mapping goes, and with it the page cache its reads left.
+  ::munmap(mapping_, mappingSize_);
+  ::posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED);
+  mapping_ = raw;
+  mappingSize_ = len;
+  model_ = reinterpret_cast<const model::Model *>(base_ + planAt);
+  anonymous_ = true;
+  partial_ = true;
+  return true;
+}
+
+bool ModelFile::readIntoImage(const model::Tensor *t, uint64_t offset,
+                              uint64_t n) {
+  return partial_ && offset <= t->size() && n <= t->size() - offset &&
+         readPagesIntoImage(dataStart_ + t->offset() + offset, n);
+}
+
+void ModelFile::releaseFromImage(const model::Tensor *t, uint64_t offset,
+                                 uint64_t n) {
+  if (!partial_)
+    return;
+  // Only pages wholly inside the tensor: one it shares with a neighbour may
+  // hold resident bytes.
+  const uint64_t start = dataStart_ + t->offset();
+  const uint64_t begin = std::max(pageDown(start + offset), pageUp(start));
+  const uint64_t end =
+      std::min(pageUp(start + offset + n), pageDown(start + t->size()));
+  if (begin < end)
+    ::madvise(const_cast<uint8_t *>(base_) + begin, end - begin, MADV_DONTNEED);
+}
+
 bool ModelFile::readTensor(const model::Tensor *t, uint64_t offset, void *dst,
                            uint64_t n) const {
   if (offset > t->size() || n > t->size() - offset)

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace stc::rt {
 
@@ -34,7 +35,24 @@ public:
   // false, the file mapping kept, where the OS has no transparent huge pages
   // or the memory cannot be had.
   bool copyToHugePages();
-  bool inHugePages() const { return anonymous_; }
+  bool inHugePages() const { return anonymous_ && !partial_; }
+
+  // Under a memory budget: a private anonymous image of the file holding the
+  // plan and only the tensors `resident` marks (by index), read with O_DIRECT
+  // so that the page cache, which a memory cgroup charges too, keeps none of
+  // them; the file's mapping and page cache are dropped. The other tensors'
+  // bytes stay on storage: readTensor (the expert cache) or readIntoImage
+  // (an embedding row) fetch them. False with `error` where the file system
+  // refuses O_DIRECT.
+  bool loadResident(const std::vector<bool> &resident, std::string &error);
+  // With loadResident: reads [offset, offset + n) of tensor `t` into the image
+  // (whole aligned pages around it, with O_DIRECT), and gives those pages
+  // back afterwards (releaseFromImage), so a row looked up costs no memory.
+  bool readIntoImage(const model::Tensor *t, uint64_t offset, uint64_t n);
+  void releaseFromImage(const model::Tensor *t, uint64_t offset, uint64_t n);
+  // Bytes of the image loadResident filled (the plan and resident tensors,
+  // page-rounded).
+  uint64_t residentBytes() const { return residentBytes_; }
 
   const model::Model *model() const { return model_; }
   const uint8_t *data() const { return base_ + dataStart_; }
@@ -42,6 +60,8 @@ public:
     return data() + t->offset();
   }
   uint64_t fileSize() const { return size_; }
+  // Bytes before the weights: the header, the plan and the tokenizer.
+  uint64_t planBytes() const { return dataStart_; }
   // Reads n bytes of tensor `t` from byte `offset` with pread, without touching
   // the mapping (the expert cache streams experts this way so they never enter
   // RSS).
@@ -61,6 +81,11 @@ private:
   void *mapping_ = nullptr; // what to munmap: the file, or the anonymous copy
   uint64_t mappingSize_ = 0;
   bool anonymous_ = false;
+  bool partial_ = false; // loadResident's image: only some tensors are in it
+  uint64_t residentBytes_ = 0;
+  // O_DIRECT pread of the aligned pages around [at, at + n) of the file into
+  // the image at the same offsets.
+  bool readPagesIntoImage(uint64_t at, uint64_t n);
   int fd_ = -1;
   int directFd_ = -1; // O_DIRECT, after readFromStorage
   uint64_t size_ = 0;

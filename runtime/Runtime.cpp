@@ -66,25 +66,16 @@ Runtime::~Runtime() {}
 
 bool Runtime::load(const std::string &path, const RuntimeOptions &options,
                    std::string &error) {
-  // A memory budget (the runtime's own, else the compiled one) maps lazily and
-  // streams the experts through a cache; without one the whole file is read in
-  // at load.
   if (!file_.open(path, error, false))
     return false;
+  // A memory budget (the runtime's own, else the compiled one) plans the whole
+  // process (MemoryPlan.h); without one every weight is read in at load.
   const uint64_t budget = options.memoryBudget ? options.memoryBudget
                                                : file_.model()->memory_budget();
   if (budget == 0 && options.expertsFromStorage) {
     error = path + ": reading experts from storage needs a memory budget "
                    "(without one every weight is resident)";
     return false;
-  }
-  // Every weight resident: in a private copy in huge pages where the OS has
-  // them (ModelFile::copyToHugePages says why), else the file's own pages,
-  // read in now.
-  if (budget == 0 && options.populate) {
-    const bool inHugePages = !options.sharedMapping && file_.copyToHugePages();
-    if (!inHugePages)
-      file_.populate();
   }
   const model::Model *m = file_.model();
   const std::string target = m->target() ? m->target()->str() : "?";
@@ -128,82 +119,22 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
                     : static_cast<int>(std::thread::hardware_concurrency());
   threads_ = std::max(1, threads);
   pool_ = std::make_unique<ThreadPool>(threads_, options.workersOnly);
-  // The context defaults to the model's trained length: its KV cache is
-  // reserved, and a page is touched only when a position fills it.
   if (options.maxContext > c.max_positions()) {
     error = path + ": a context of " + std::to_string(options.maxContext) +
             " tokens is past the model's trained length of " +
             std::to_string(c.max_positions());
     return false;
   }
-  maxContext_ = options.maxContext > 0 ? options.maxContext : c.max_positions();
-  maxBatch_ = std::max(1, options.maxBatch);
-  // Ring KV caches were sized for chunks of at most the planned batch.
-  if (m->max_batch() > 0)
-    maxBatch_ = std::min(maxBatch_, m->max_batch());
-
-  bufs_.resize(m->buffers()->size());
-  for (size_t i = 0; i < bufs_.size(); ++i)
-    bufs_[i].assign(
-        static_cast<size_t>(m->buffers()->Get(i)->width()) * maxBatch_ * 4, 0);
   if (c.head_dim() % 32 != 0) {
     error = path + ": head_dim " + std::to_string(c.head_dim()) +
             " is not a multiple of 32, which the attention kernels need";
     return false;
   }
-  // KV caches as planned (st-kv-plan): a ring of kv_slots on sliding-window
-  // layers, the whole context on the others, in the planned element type
-  // unless the options name another.
-  std::vector<KvLayerPlan> kvPlan(c.num_layers());
-  for (KvLayerPlan &l : kvPlan)
-    l.slots = maxContext_;
-  for (const model::Step *s : *m->steps()) {
-    if (s->op() != model::Op::Attention || !s->ints() || s->layer() < 0)
-      continue;
-    KvLayerPlan &l = kvPlan[s->layer()];
-    if (s->ints()->size() > 3)
-      l.window = static_cast<int>(s->ints()->Get(3));
-    if (s->ints()->size() > 4 && s->ints()->Get(4) > 0 &&
-        s->ints()->Get(4) < maxContext_) {
-      l.ring = true;
-      l.slots = static_cast<int>(s->ints()->Get(4));
-    }
-    if (s->ints()->size() > 5) {
-      const int64_t t = s->ints()->Get(5);
-      if (t < 0 || t > static_cast<int64_t>(model::KvType::MAX)) {
-        error = path + ": layer " + std::to_string(s->layer()) +
-                " names KV cache type " + std::to_string(t) +
-                ", which this runtime does not know";
-        return false;
-      }
-      l.type = static_cast<model::KvType>(t);
-    }
-    if (options.kvType >= 0)
-      l.type = static_cast<model::KvType>(options.kvType);
-    kvType_ = l.type;
-  }
-  if (const std::string k = missingAttentionKernel(kvType_, c.head_dim());
-      !k.empty()) {
-    error = path + ": a " + kvTypeName(kvType_) +
-            " KV cache needs the kernel " + k +
-            ", which this binary was not linked with (compile with --kv-type " +
-            kvTypeName(kvType_) + ")";
-    return false;
-  }
-  if (!kv_.init(kvPlan, c.num_kv_heads(), c.head_dim(), maxContext_, error)) {
+  if (!readKvLayers(options.kvType, error)) {
     error = path + ": " + error;
     return false;
   }
-  ropeRows_ = 0; // the RoPE tables grow as positions are reached (ropeTo)
-  lastLogits_.assign(c.vocab_size(), 0.0f);
-  // The tail: the steps after the last per-layer step. Buffers written before
-  // it are the ones whose last row the tail may need.
-  const auto &steps = *m->steps();
-  tailStart_ = static_cast<int>(steps.size());
-  for (size_t i = 0; i < steps.size(); ++i)
-    if (steps.Get(i)->layer() >= 0)
-      tailStart_ = static_cast<int>(i) + 1;
-  // Each layer's expert tensors, for the route-ahead prefetch.
+  // Each layer's expert tensors, for the route-ahead prefetch and the cache.
   moeWeights_.assign(c.num_layers(), {});
   for (const model::Step *s : *m->steps())
     if (s->op() == model::Op::Moe && s->layer() >= 0 && s->weights()) {
@@ -212,15 +143,123 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
       if (!checkMoeLayouts(s, error))
         return false;
     }
+  // Ring KV caches were sized for chunks of at most the planned batch.
+  int maxBatch = std::max(1, options.maxBatch);
+  if (m->max_batch() > 0)
+    maxBatch = std::min(maxBatch, m->max_batch());
+  if (budget > 0) {
+    if (!planBudget(budget, options.maxContext, maxBatch, error))
+      return false;
+  } else {
+    // The context defaults to the model's trained length: its KV cache is
+    // reserved, and a page is touched only when a position fills it.
+    maxContext_ =
+        options.maxContext > 0 ? options.maxContext : c.max_positions();
+    maxBatch_ = maxBatch;
+    // Every weight resident: in a private copy in huge pages where the OS
+    // has them (ModelFile::copyToHugePages says why), else the file's own
+    // pages, read in now.
+    if (options.populate) {
+      const bool inHugePages =
+          !options.sharedMapping && file_.copyToHugePages();
+      if (!inHugePages)
+        file_.populate();
+    }
+  }
+  // The plan may have moved (into a copy of the file): from here on, read it
+  // again (m, cfg), never through the references taken before.
+  m = file_.model();
+  const model::Config &cfg = config();
+  // The activation buffers, charged as rows are first written: the logits
+  // buffer for 256 rows is ~148 MiB for a 151936-word vocabulary, of which a
+  // decoded token writes one row.
+  uint64_t bufferBytes = 0;
+  for (const model::Buffer *b : *m->buffers())
+    bufferBytes += static_cast<uint64_t>(b->width()) * maxBatch_ * 4;
+  if (!bufferArena_.reserve(bufferBytes)) {
+    error = path + ": cannot reserve the activation buffers";
+    return false;
+  }
+  bufs_.clear();
+  uint64_t at = 0;
+  for (const model::Buffer *b : *m->buffers()) {
+    bufs_.push_back(bufferArena_.data() + at);
+    at += static_cast<uint64_t>(b->width()) * maxBatch_ * 4;
+  }
+  if (!kv_.init(kvLayers(maxContext_), cfg.num_kv_heads(), cfg.head_dim(),
+                maxContext_, error)) {
+    error = path + ": " + error;
+    return false;
+  }
+  ropeRows_ = 0; // the RoPE tables grow as positions are reached (ropeTo)
+  lastLogits_.assign(cfg.vocab_size(), 0.0f);
+  // The tail: the steps after the last per-layer step. Buffers written before
+  // it are the ones whose last row the tail may need.
+  const auto &steps = *m->steps();
+  tailStart_ = static_cast<int>(steps.size());
+  for (size_t i = 0; i < steps.size(); ++i)
+    if (steps.Get(i)->layer() >= 0)
+      tailStart_ = static_cast<int>(i) + 1;
   populated_ = options.populate && budget == 0;
   profiling_ = options.profile;
-  if (budget > 0 && !initExpertCache(budget, options.expertsFromStorage, error))
+  if (budget > 0 && !initExpertCache(error))
     return false;
   producedBefore_.assign(bufs_.size(), false);
   for (int i = 0; i < tailStart_; ++i)
     for (int32_t b : *steps.Get(i)->outputs())
       producedBefore_[b] = true;
   return true;
+}
+
+bool Runtime::readKvLayers(int kvType, std::string &error) {
+  // As planned (st-kv-plan): a ring of kv_slots on sliding-window layers, the
+  // whole context on the others, in the planned element type unless the
+  // options name another.
+  const model::Config &c = config();
+  kvLayers_.assign(c.num_layers(), KvLayerPlan());
+  for (const model::Step *s : *file_.model()->steps()) {
+    if (s->op() != model::Op::Attention || !s->ints() || s->layer() < 0)
+      continue;
+    KvLayerPlan &l = kvLayers_[s->layer()];
+    if (s->ints()->size() > 3)
+      l.window = static_cast<int>(s->ints()->Get(3));
+    if (s->ints()->size() > 4 && s->ints()->Get(4) > 0) {
+      l.ring = true;
+      l.slots = static_cast<int>(s->ints()->Get(4));
+    }
+    if (s->ints()->size() > 5) {
+      const int64_t t = s->ints()->Get(5);
+      if (t < 0 || t > static_cast<int64_t>(model::KvType::MAX)) {
+        error = "layer " + std::to_string(s->layer()) +
+                " names KV cache type " + std::to_string(t) +
+                ", which this runtime does not know";
+        return false;
+      }
+      l.type = static_cast<model::KvType>(t);
+    }
+    if (kvType >= 0)
+      l.type = static_cast<model::KvType>(kvType);
+    kvType_ = l.type;
+  }
+  if (const std::string k = missingAttentionKernel(kvType_, c.head_dim());
+      !k.empty()) {
+    error = std::string("a ") + kvTypeName(kvType_) +
+            " KV cache needs the kernel " + k +
+            ", which this binary was not linked with (compile with --kv-type " +
+            kvTypeName(kvType_) + ")";
+    return false;
+  }
+  return true;
+}
+
+std::vector<KvLayerPlan> Runtime::kvLayers(int context) const {
+  std::vector<KvLayerPlan> layers = kvLayers_;
+  for (KvLayerPlan &l : layers)
+    if (!l.ring || l.slots >= context) {
+      l.ring = false; // a ring as long as the context is the whole context
+      l.slots = context;
+    }
+  return layers;
 }
 
 void Runtime::ropeTo(int positions) {
@@ -325,8 +364,13 @@ bool Runtime::runStep(const model::Step *s, int n, std::string &error) {
     Weight table = weight(s->weights()->Get(0));
     const int32_t *ids = i32(in(0));
     float *x = f32(outb(0));
-    for (int t = 0; t < n; ++t)
-      embedRow(table, ids[t], x + static_cast<size_t>(t) * table.cols);
+    for (int t = 0; t < n; ++t) {
+      float *row = x + static_cast<size_t>(t) * table.cols;
+      if (table.t != lookupOnly_)
+        embedRow(table, ids[t], row);
+      else if (!embedRowFromStorage(table, ids[t], row, error))
+        return false;
+    }
     return true;
   }
   case model::Op::RmsNorm: {
@@ -417,33 +461,42 @@ bool Runtime::runChunk(const int32_t *tokens, int n, float *allLogits,
   }
   ropeTo(pos_ + n);
   const auto &steps = *m->steps();
-  // Without a request for every position's logits, the steps after the last
-  // layer (final norm, head) run on the last token only: the head is a quarter
-  // of the prefill work and only the last row is wanted.
-  const int tailRows = allLogits ? n : 1;
-  for (size_t i = 0; i < steps.size(); ++i) {
-    if (static_cast<int>(i) == tailStart_ && tailRows != n) {
-      // Move the last token's row of each tail input produced before the tail
-      // to row 0; tail steps then see a batch of one.
-      for (size_t j = i; j < steps.size(); ++j)
+  for (int i = 0; i < tailStart_; ++i)
+    if (!step(steps.Get(i), n, error))
+      return false;
+  // The steps after the last layer (final norm, head) run on the rows whose
+  // logits are wanted: the last token's only, unless every position's are
+  // asked for, then in blocks of the rows the memory plan keeps at once (all
+  // of them without a budget). The head is a quarter of the prefill work.
+  const int block = !allLogits     ? 1
+                    : plan_.budget ? std::max(1, plan_.logitRows)
+                                   : n;
+  const float *logits = f32(m->logits_buffer());
+  for (int r0 = allLogits ? 0 : n - 1; r0 < n; r0 += block) {
+    const int rows = std::min(block, n - r0);
+    // Rows [r0, r0 + rows) of each tail input produced before the tail to
+    // row 0, where the tail steps read them (later blocks' rows lie past the
+    // rows the tail writes).
+    if (r0 > 0)
+      for (size_t j = tailStart_; j < steps.size(); ++j)
         for (int32_t b : *steps.Get(j)->inputs())
           if (producedBefore_[b] && b != m->ids_buffer() &&
               b != m->positions_buffer()) {
-            size_t rowBytes = static_cast<size_t>(width(b)) * 4;
-            std::memmove(bufs_[b].data(), bufs_[b].data() + (n - 1) * rowBytes,
-                         rowBytes);
+            const size_t rowBytes = static_cast<size_t>(width(b)) * 4;
+            std::memmove(bufs_[b], bufs_[b] + r0 * rowBytes, rows * rowBytes);
           }
-    }
-    const int rows = static_cast<int>(i) >= tailStart_ ? tailRows : n;
-    if (!step(steps.Get(i), rows, error))
-      return false;
+    for (size_t i = tailStart_; i < steps.size(); ++i)
+      if (!step(steps.Get(i), rows, error))
+        return false;
+    if (allLogits)
+      std::memcpy(allLogits + static_cast<size_t>(r0) * V, logits,
+                  static_cast<size_t>(rows) * V * 4);
+    if (r0 + rows == n)
+      std::memcpy(lastLogits_.data(),
+                  logits + static_cast<size_t>(rows - 1) * V, V * 4);
   }
-  const float *logits = f32(m->logits_buffer());
-  if (allLogits)
-    std::memcpy(allLogits, logits, static_cast<size_t>(n) * V * 4);
-  std::memcpy(lastLogits_.data(),
-              logits + static_cast<size_t>(tailRows - 1) * V, V * 4);
   pos_ += n;
+  tokensEvaluated_ += n;
   return true;
 }
 

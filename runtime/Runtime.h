@@ -5,7 +5,9 @@
 
 #include "ExpertCache.h"
 #include "KvCache.h"
+#include "MemoryPlan.h"
 #include "ModelFile.h"
+#include "Reservation.h"
 #include "ThreadPool.h"
 
 #include <cstdint>
@@ -57,6 +59,8 @@ public:
   const float *lastLogits() const { return lastLogits_.data(); }
   int vocab() const { return config().vocab_size(); }
   int position() const { return pos_; }
+  // Tokens evaluated since the load.
+  uint64_t tokensEvaluated() const { return tokensEvaluated_; }
   int maxContext() const { return maxContext_; }
   void reset();
   // Keeps the first n positions of the context; false (context unchanged)
@@ -66,6 +70,8 @@ public:
   const model::Config &config() const { return *file_.model()->config(); }
   const ModelFile &file() const { return file_; }
   bool weightsInHugePages() const { return file_.inHugePages(); }
+  // The memory plan under a budget (budget 0 without one).
+  const MemoryPlan &memoryPlan() const { return plan_; }
   // Weight bytes one decoded token reads when every active weight is read once.
   uint64_t weightBytesPerToken() const;
   // KV cache growth per token of context (global layers), and the fixed size of
@@ -131,11 +137,9 @@ private:
   bool profiling_ = false;
   std::map<std::string, double> profile_, prefillProfile_;
   std::map<std::string, uint64_t> splitTasks_, prefillSplitTasks_;
-  float *f32(int buffer) {
-    return reinterpret_cast<float *>(bufs_[buffer].data());
-  }
+  float *f32(int buffer) { return reinterpret_cast<float *>(bufs_[buffer]); }
   int32_t *i32(int buffer) {
-    return reinterpret_cast<int32_t *>(bufs_[buffer].data());
+    return reinterpret_cast<int32_t *>(bufs_[buffer]);
   }
   int64_t width(int buffer) const {
     return file_.model()->buffers()->Get(buffer)->width();
@@ -172,6 +176,13 @@ private:
                   int32_t perTask, std::string &error);
   int32_t groupsPerTask(int32_t groups) const;
   void embedRow(const Weight &table, int64_t row, float *out) const;
+  // The byte ranges of `table` that row `row` reads (1 or 2), and embedRow
+  // for a table not in memory (a budget's lookup-only embedding): those bytes
+  // read from storage, given back after.
+  int rowRanges(const Weight &table, int64_t row,
+                std::pair<uint64_t, uint64_t> ranges[2]) const;
+  bool embedRowFromStorage(const Weight &table, int64_t row, float *out,
+                           std::string &error);
   // A Moe step: checks the routing, then the dense or (down stored
   // transposed) the sparse ReGLU path.
   bool moe(const model::Step *s, int n, std::string &error);
@@ -256,12 +267,34 @@ private:
   // Decoded tokens, and the up and down bytes the sparse ReGLU skipped for
   // them.
   uint64_t decodedTokens_ = 0, skippedBytes_ = 0;
+  uint64_t tokensEvaluated_ = 0;
   uint64_t sparseNeuronBytes_ = 0;
-  bool initExpertCache(uint64_t budget, bool expertsFromStorage,
-                       std::string &error);
-  std::vector<std::vector<uint8_t>> bufs_;
+  bool initExpertCache(std::string &error);
+  // The activation buffers (one reservation; rows charged as written).
+  Reservation bufferArena_;
+  std::vector<uint8_t *> bufs_;
   KvCache kv_;
   model::KvType kvType_ = model::KvType::F32;
+  // Each layer's KV cache as st-kv-plan planned it (ring slots, window, type;
+  // `slots` 0 for a global layer), and as sized for a context.
+  std::vector<KvLayerPlan> kvLayers_;
+  bool readKvLayers(int kvType, std::string &error);
+  std::vector<KvLayerPlan> kvLayers(int context) const;
+  // Under a memory budget: the plan, and the embedding when only looked up
+  // (no matmul reads it): its rows are read from storage one at a time.
+  MemoryPlan plan_;
+  const model::Tensor *lookupOnly_ = nullptr;
+  // Plans the budget (MemoryPlan.h), sets the context and batch, and reads
+  // the resident weights.
+  bool planBudget(uint64_t budget, int context, int maxBatch,
+                  std::string &error);
+  // Upper bounds of the activation buffers and scratch for a batch, and of
+  // the process around the runtime (code, stacks, heap, tokenizer).
+  uint64_t activationBytes(int batch, int logitRows) const;
+  // What a context of n positions takes: the KV cache, the RoPE tables and
+  // decode's attention states.
+  uint64_t contextBytes(int context) const;
+  uint64_t processBytes() const;
   std::vector<float> cos_, sin_; // [position][head_dim / 2]
   int ropeRows_ = 0;             // positions the tables hold
   // Extends the RoPE tables to the first `positions` positions.

@@ -30,10 +30,13 @@ typedef struct stc_options {
                       touched only as positions fill); past it: refused */
   int lazy; /* 1: fault weights in on use (and prefetch the routed experts
                ahead) instead of reading the whole file at load */
-  uint64_t memory_budget;   /* bytes; 0: the model's own budget (if any) */
-  int experts_from_storage; /* 1: under a memory budget, every streamed expert
-                               is read from storage (O_DIRECT), past the page
-                               cache */
+  uint64_t memory_budget;   /* bytes; 0: the model's own budget (if any). What
+                               the whole process may be charged (anonymous
+                               memory and page cache): the runtime plans it
+                               (stc_memory_plan) and reads the experts from
+                               storage (O_DIRECT) through a cache */
+  int experts_from_storage; /* kept for old apps: under a memory budget
+                               experts always come from storage */
   int shared_mapping; /* without a budget or lazy: 1 keeps the weights in the
                          file's page-cache pages (shared with other processes
                          that map it); 0 (default) copies them into private
@@ -80,6 +83,13 @@ void stc_free(stc_model *m);
  * far. */
 void stc_expert_cache_stats(const stc_model *m, uint64_t *slots,
                             uint64_t *loads, uint64_t *bytes_read);
+/* Under a memory budget, how the runtime spends it, one line in MiB: dense
+ * weights, KV cache (and the context it holds), activations, process, margin,
+ * expert cache; "" without a budget. Valid while the model is loaded. */
+const char *stc_memory_plan(const stc_model *m);
+/* Tokens evaluated since the load (prompts and decoded tokens alike): the
+ * denominator of the expert reads per token. */
+uint64_t stc_tokens_evaluated(const stc_model *m);
 /* Seconds the expert cache's reads took (0 without a memory budget). */
 double stc_expert_read_seconds(const stc_model *m);
 /* Of the experts read, those read ahead of use (queued by the route-ahead

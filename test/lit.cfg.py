@@ -24,7 +24,7 @@ config.environment["NODE_PATH"] = os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "stc", "npm"),
     "node_modules")
 config.excludes += ["cases.json", "hf_oracle.js", "make_llama_fixtures.py", "compare_ids.py",
-                    "serve_client.py", "pty_run.py"]
+                    "serve_client.py", "pty_run.py", "memcg.py"]
 
 # The kernel cache of this test run (stc compile's default is the user's
 # $XDG_CACHE_HOME/stc/kernels): shared by the tests of one build, never by two.
@@ -42,3 +42,11 @@ if (shutil.which("qemu-aarch64") and os.path.isdir("/usr/aarch64-linux-gnu")
 # reports them as such, with the reason in the test).
 if getattr(config, "stc_sanitize", ""):
     config.available_features.add("sanitizer")
+
+# A memory cgroup this process may make a child of (test/e2e/memcg.py): tests that
+# measure what a hard memory limit charges say `REQUIRES: memcg`.
+import sys
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "e2e"))
+import memcg
+if memcg.can_create():
+    config.available_features.add("memcg")

@@ -263,11 +263,14 @@ std::string compileReport(ModuleOp module, const TargetInfo &target,
        << ": embedding, attention, routers, norms, head); streamed: the "
           "experts ("
        << llvm::format("%.1f MiB", expertsAll / 1048576.0)
-       << "), read on demand into an LRU cache of at most "
+       << "), read from storage (O_DIRECT) on demand into a cache of at most "
        << llvm::format("%.1f MiB", left / 1048576.0)
-       << " (less the runtime's buffers and KV cache), each layer's routed "
-          "experts "
-          "prefetched right after its dispatch\n";
+       << " (an expert whose layer runs again furthest from now goes first), "
+          "each layer's routed experts prefetched right after its dispatch; "
+          "the runtime plans the budget at load (stc-run --stats and "
+          "stc-bench print the plan): the KV cache for the context it chooses, "
+          "activations, the process and a margin come out of that cache, and "
+          "an embedding no matmul reads is read a row per token\n";
   } else {
     os << "\nmemory: all " << llvm::format("%.1f MiB", total / 1048576.0)
        << " of weights resident (no --memory-budget); no expert streams\n";

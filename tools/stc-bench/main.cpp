@@ -30,7 +30,7 @@ double now() {
 
 const char *const kUsage =
     "usage: stc-bench <out-dir | model.stcm> [--threads N] [--prompt 128]\n"
-    "                 [--gen 64] [--depth N] [--kv-type T]\n"
+    "                 [--gen 64] [--depth N] [--kv-type T] [--ctx N]\n"
     "                 [--memory-budget SIZE]\n"
     "                 [--experts-from-storage] [--json] [--profile]\n"
     "                 [--workers-only] [--shared-mapping]\n"
@@ -45,7 +45,11 @@ const char *const kUsage =
     "                  (as llama-bench -d N; the fill is not timed)\n"
     "  --kv-type T     the KV cache's element type: f16, q8_0, f32 (default:\n"
     "                  the compiled one)\n"
-    "  --memory-budget SIZE / --experts-from-storage   as stc-run's\n"
+    "  --ctx N         the context (default: what the run needs; under a\n"
+    "                  memory budget the plan's, as stc-run's)\n"
+    "  --memory-budget SIZE / --experts-from-storage   as stc-run's (the\n"
+    "                  plan and the experts read per token are printed; the\n"
+    "                  bandwidth probes, which need 1+ GiB, are skipped)\n"
     "  --json          one JSON object instead of text\n"
     "  --profile       where a prompt token's and a decoded token's time go,\n"
     "                  by step kind, and which kinds ran split across threads\n"
@@ -70,7 +74,7 @@ int main(int argc, char **argv) {
   if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
     path += "/model.stcm";
   int threads = static_cast<int>(std::thread::hardware_concurrency());
-  int prompt = 128, gen = 64, depth = 0, kvType = -1;
+  int prompt = 128, gen = 64, depth = 0, kvType = -1, ctx = 0;
   bool json = false, profile = false, fromStorage = false, workersOnly = false,
        sharedMapping = false;
   uint64_t budget = 0;
@@ -88,7 +92,7 @@ int main(int argc, char **argv) {
       continue;
     }
     if (a != "--memory-budget" && a != "--threads" && a != "--prompt" &&
-        a != "--gen" && a != "--depth" && a != "--kv-type") {
+        a != "--gen" && a != "--depth" && a != "--kv-type" && a != "--ctx") {
       std::fprintf(stderr, "stc-bench: unknown option '%s'\n", a.c_str());
       return 2;
     }
@@ -124,13 +128,17 @@ int main(int argc, char **argv) {
       prompt = v;
     else if (a == "--depth")
       depth = v;
+    else if (a == "--ctx")
+      ctx = v;
     else
       gen = v;
   }
   stc::rt::Runtime rt;
   stc::rt::RuntimeOptions o;
   o.threads = threads;
-  o.maxContext = depth + std::max(prompt, gen) + 8;
+  // Without a budget the context is what the run needs (pages are touched as
+  // positions fill anyway); under one, the plan's, as stc-run's.
+  o.maxContext = ctx > 0 ? ctx : budget ? 0 : depth + std::max(prompt, gen) + 8;
   o.kvType = kvType;
   o.memoryBudget = budget;
   o.expertsFromStorage = fromStorage;
@@ -163,19 +171,25 @@ int main(int argc, char **argv) {
   rt.reset();
   bool ok = depth == 0 || rt.eval(fill.data(), depth, nullptr, err);
   rt.clearProfile();
+  const stc::rt::ExpertCache *cache = rt.expertCache();
+  auto reads = [&] { return cache ? cache->misses() : 0; };
+  const uint64_t readsBefore = reads();
   double t0 = now();
   ok = ok && rt.eval(tokens.data(), prompt, nullptr, err);
   double prefill = now() - t0;
+  const uint64_t prefillReads = reads() - readsBefore;
   // Decode from the same depth as the prefill started at (filled again where
   // a sliding-window ring no longer holds what the rewind needs).
   if (ok && !rt.rewind(depth, err)) {
     rt.reset();
     ok = depth == 0 || rt.eval(fill.data(), depth, nullptr, err);
   }
+  const uint64_t decodeReadsBefore = reads();
   t0 = now();
   for (int i = 0; ok && i < gen; ++i)
     ok = rt.eval(&decoded[i], 1, nullptr, err);
   double decode = now() - t0;
+  const uint64_t decodeReads = reads() - decodeReadsBefore;
   if (!ok) {
     std::fprintf(stderr, "stc-bench: %s\n", err.c_str());
     return 1;
@@ -183,20 +197,30 @@ int main(int argc, char **argv) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   const uint64_t peakRss = static_cast<uint64_t>(ru.ru_maxrss) * 1024;
-  const double bandwidth = stc::rt::measureReadBandwidth(threads);
+  // Under a budget the probes would allocate past it: not measured (0).
+  const bool budgeted = rt.memoryPlan().budget > 0;
+  const double bandwidth =
+      budgeted ? 0 : stc::rt::measureReadBandwidth(threads);
   const uint64_t bytesPerToken = rt.weightBytesPerToken();
   const double prefillTps = prompt / prefill, decodeTps = gen / decode;
-  const double roofline = bytesPerToken * decodeTps / bandwidth;
+  const double roofline =
+      bandwidth > 0 ? bytesPerToken * decodeTps / bandwidth : 0;
   // The dense roofline: the speed limit of an engine that reads every active
   // weight once. A sparse ReGLU reads fewer bytes and can go past it.
   const double denseRooflineTps = bandwidth / bytesPerToken;
+  const double overDense = bandwidth > 0 ? decodeTps / denseRooflineTps : 0;
+  // Experts read from storage per token (a memory budget's cache misses).
+  const double decodeReadsPerToken = static_cast<double>(decodeReads) / gen,
+               prefillReadsPerToken =
+                   static_cast<double>(prefillReads) / prompt;
   const double skipped = rt.skippedBytesPerToken();
   // With sparse ReGLU: the speed limit of reading the live rows at the rate
   // this machine reads such rows (measured now, at the kernels' row size and
   // the measured live share) and everything else at the streaming rate.
   const double dead = rt.reluZeroFraction();
   double liveShare = 0, sparseRooflineTps = 0;
-  if (rt.sparseReglu() && rt.sparseNeuronBytes() > 0 && dead > 0 && dead < 1) {
+  if (!budgeted && rt.sparseReglu() && rt.sparseNeuronBytes() > 0 && dead > 0 &&
+      dead < 1) {
     stc::rt::SparseReadRates r = stc::rt::measureSparseReadBandwidth(
         threads, rt.sparseNeuronBytes() / 2, 1 - dead, size_t(256) << 20);
     liveShare = r.liveRows / r.streaming;
@@ -205,7 +229,6 @@ int main(int argc, char **argv) {
                                 skipped / dead, dead, bandwidth, liveShare);
   }
   const auto *m = rt.file().model();
-  const stc::rt::ExpertCache *cache = rt.expertCache();
   const uint64_t cacheSlots = cache ? cache->slots() : 0,
                  cacheLoads = cache ? cache->misses() : 0,
                  cacheBytes = cache ? cache->bytesRead() : 0,
@@ -227,7 +250,9 @@ int main(int argc, char **argv) {
         "\"relu_zero_fraction\": %.4f, \"sparse_reglu\": %s, "
         "\"skipped_bytes_per_token\": %.0f, \"dense_roofline_tok_s\": %.3f, "
         "\"decode_over_dense_roofline\": %.4f, \"live_row_read_share\": %.4f, "
-        "\"sparse_roofline_tok_s\": %.3f, \"weights_in_huge_pages\": %s}\n",
+        "\"sparse_roofline_tok_s\": %.3f, \"weights_in_huge_pages\": %s, "
+        "\"ctx\": %d, \"prefill_experts_read_per_token\": %.3f, "
+        "\"decode_experts_read_per_token\": %.3f, \"memory_plan\": \"%s\"}\n",
         path.c_str(), target.c_str(), threads, prompt, gen, depth,
         stc::rt::kvTypeName(rt.kvType()), prefillTps, decodeTps,
         static_cast<unsigned long long>(peakRss),
@@ -238,10 +263,12 @@ int main(int argc, char **argv) {
         static_cast<unsigned long long>(cacheLoads),
         static_cast<unsigned long long>(cacheAhead),
         static_cast<unsigned long long>(cacheBytes), cacheSeconds,
-        fromStorage && cache ? "true" : "false", rt.reluZeroFraction(),
+        cache ? "true" : "false", rt.reluZeroFraction(),
         rt.sparseReglu() ? "true" : "false", skipped, denseRooflineTps,
-        decodeTps / denseRooflineTps, liveShare, sparseRooflineTps,
-        rt.weightsInHugePages() ? "true" : "false");
+        overDense, liveShare, sparseRooflineTps,
+        rt.weightsInHugePages() ? "true" : "false", rt.maxContext(),
+        prefillReadsPerToken, decodeReadsPerToken,
+        budgeted ? rt.memoryPlan().describe().c_str() : "");
   } else {
     std::printf("model                   %s (%s, %d threads)\n", path.c_str(),
                 target.c_str(), threads);
@@ -255,11 +282,18 @@ int main(int argc, char **argv) {
                                         : "the file's page-cache mapping");
     std::printf("weight bytes per token  %.1f MiB\n",
                 bytesPerToken / 1048576.0);
-    std::printf("read bandwidth          %.2f GB/s (measured)\n",
-                bandwidth / 1e9);
-    std::printf("roofline share          %.1f%%\n", roofline * 100);
-    std::printf("dense roofline          %.2f tok/s (decode at %.1f%% of it)\n",
-                denseRooflineTps, decodeTps / denseRooflineTps * 100);
+    if (budgeted) {
+      std::printf("%s\n", rt.memoryPlan().describe().c_str());
+      std::printf("read bandwidth          not measured under a memory "
+                  "budget (its probes need 1+ GiB)\n");
+    } else {
+      std::printf("read bandwidth          %.2f GB/s (measured)\n",
+                  bandwidth / 1e9);
+      std::printf("roofline share          %.1f%%\n", roofline * 100);
+      std::printf(
+          "dense roofline          %.2f tok/s (decode at %.1f%% of it)\n",
+          denseRooflineTps, overDense * 100);
+    }
     if (rt.sparseReglu()) {
       std::printf("relu(gate) = 0          %.1f%% of decoded expert neurons: "
                   "their up and down rows skipped, %.1f MiB per token\n",
@@ -285,14 +319,14 @@ int main(int argc, char **argv) {
     if (cache)
       std::printf("expert cache            %llu slots; %llu experts read, "
                   "%llu ahead of use (%.1f MiB in %.2f s, %.2f GB/s, from "
-                  "%s)\n",
+                  "storage, O_DIRECT); per token: %.2f in the prefill, %.2f "
+                  "decoding\n",
                   static_cast<unsigned long long>(cacheSlots),
                   static_cast<unsigned long long>(cacheLoads),
                   static_cast<unsigned long long>(cacheAhead),
                   cacheBytes / 1048576.0, cacheSeconds,
                   cacheSeconds > 0 ? cacheBytes / cacheSeconds / 1e9 : 0.0,
-                  fromStorage ? "storage, O_DIRECT"
-                              : "the page cache where it holds them");
+                  prefillReadsPerToken, decodeReadsPerToken);
   }
   if (profile) {
     // The timed steps by kind: the prefill's in ms per prompt token, the

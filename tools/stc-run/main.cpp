@@ -47,6 +47,10 @@ const char *const kUsage =
     "                    --temp 0 is greedy)\n"
     "  --seed S          (text: without it a random seed, printed)\n"
     "  --threads N --ctx N --lazy --memory-budget SIZE --experts-from-storage\n"
+    "  --memory-budget SIZE  what the whole process may be charged (1GiB):\n"
+    "                    dense weights resident, experts from storage through\n"
+    "                    a cache, the context chosen to fit (--stats: the "
+    "plan)\n"
     "  --kv-type T       the KV cache's element type (f16, q8_0, f32; "
     "default:\n"
     "                    the compiled one)\n"
@@ -241,15 +245,21 @@ int parse(int argc, char **argv, Options &o) {
 void printStats(stc_model *m, const Options &o) {
   if (!o.stats)
     return;
+  if (*stc_memory_plan(m))
+    std::fprintf(stderr, "%s\n", stc_memory_plan(m));
   uint64_t slots, loads, bytes;
   stc_expert_cache_stats(m, &slots, &loads, &bytes);
+  const uint64_t tokens = stc_tokens_evaluated(m);
   std::fprintf(stderr,
                "expert cache: %llu slots, %llu experts read (%llu ahead of "
-               "use), %.1f MiB in %.3f s\n",
+               "use), %.1f MiB in %.3f s; %.2f experts read per token over "
+               "%llu tokens\n",
                static_cast<unsigned long long>(slots),
                static_cast<unsigned long long>(loads),
                static_cast<unsigned long long>(stc_expert_reads_ahead(m)),
-               bytes / 1048576.0, stc_expert_read_seconds(m));
+               bytes / 1048576.0, stc_expert_read_seconds(m),
+               tokens ? static_cast<double>(loads) / tokens : 0.0,
+               static_cast<unsigned long long>(tokens));
   double dead = 0, skipped = 0;
   if (stc_sparsity_stats(m, &dead, &skipped))
     std::fprintf(stderr,
