@@ -48,14 +48,16 @@ std::string defaultPipeline(const std::string &quant,
                             const std::vector<std::string> &rules,
                             int64_t maxBatch, int64_t memoryBudget,
                             const std::string &sparseReglu, double liveRowCost,
-                            const std::string &kvType) {
+                            const std::string &kvType,
+                            const std::string &sparseDownLayout) {
   char cost[32];
   std::snprintf(cost, sizeof(cost), "%g", liveRowCost);
   std::string p = "builtin.module(st-compile{quant=" + quant +
                   " max-batch=" + std::to_string(maxBatch) +
                   " memory-budget=" + std::to_string(memoryBudget) +
                   " sparse-reglu=" + sparseReglu + " live-row-cost=" + cost +
-                  " kv-type=" + kvType;
+                  " kv-type=" + kvType +
+                  " sparse-down-layout=" + sparseDownLayout;
   if (!rules.empty()) {
     p += " rules=";
     for (size_t i = 0; i < rules.size(); ++i)
@@ -90,7 +92,7 @@ void reportConversions(ModuleOp module, llvm::raw_ostream &os) {
       kind = "q8_0";
     DType from;
     if (kind.empty() || !quant || !parseDTypeName(kind, from) ||
-        (!transposed && quant.getValue() == kind))
+        quant.getValue() == kind)
       return; // kept as stored: a type the kernels read
     // The exact image, unless a rule asked for a lossy scheme.
     const bool exact = quant.getValue() ==
@@ -359,7 +361,9 @@ Status compile(const CompileOptions &o) {
           ? defaultPipeline(
                 o.quant, rules, o.maxBatch, o.memoryBudget, o.sparseReglu,
                 o.liveRowCost > 0 ? o.liveRowCost : target.liveRowCost,
-                o.kvType)
+                o.kvType,
+                o.sparseDownLayout.empty() ? target.sparseDownLayout
+                                           : o.sparseDownLayout)
           : o.passPipeline;
   std::string perr;
   llvm::raw_string_ostream perrs(perr);

@@ -35,6 +35,9 @@ struct CompileOptions {
   // The KV cache's element type (st-kv-plan): f16, q8_0, f32, or auto (f32
   // for an all-f32 compile, else f16).
   std::string kvType = "auto";
+  // st-sparse-reglu's layout of a float down the compile quantizes:
+  // "transposed", "neuron_rows", or "" for the target's.
+  std::string sparseDownLayout;
   int64_t memoryBudget = 0; // bytes, 0 = unlimited (st-expert-cache-plan)
   bool report = false;      // write out/report.txt and print it
   bool quiet = false;       // -q: errors only (no notes, summary, progress)
@@ -48,7 +51,8 @@ std::string defaultPipeline(const std::string &quant,
                             const std::vector<std::string> &rules,
                             int64_t maxBatch, int64_t memoryBudget,
                             const std::string &sparseReglu, double liveRowCost,
-                            const std::string &kvType = "auto");
+                            const std::string &kvType = "auto",
+                            const std::string &sparseDownLayout = "transposed");
 
 Status compile(const CompileOptions &options);
 

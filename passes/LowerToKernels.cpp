@@ -80,6 +80,15 @@ struct StLowerToKernels
         }
         layout = requested.getValue();
       }
+      // PowerInfer's transposed q4_0 / q8_0 down keeps its blocks (along D)
+      // in the neuron_rows layout, whether its layer runs dense or sparse.
+      const bool neuronRows =
+          isa<Q4_0Type, Q8_0Type>(elt) && t.getRank() == 3 &&
+          ((w->hasAttr("transposed_source") &&
+            !isa<FloatType>(w.getSourceTensorType().getElementType())) ||
+           (requested && requested.getValue() == "neuron_rows"));
+      if (neuronRows)
+        layout = "neuron_rows";
       if (layout == "blocks16" && !quantized)
         layout = "row_major";
       if (layout == "transposed" && !quantized && !elt.isF32()) {
@@ -96,11 +105,14 @@ struct StLowerToKernels
         int64_t rows = rank >= 2 ? t.getDimSize(rank - 2) : 0,
                 cols = rank >= 1 ? t.getDimSize(rank - 1) : 0;
         const bool transposed = layout == "transposed";
-        if (rank < 2 || cols % 32 != 0 || (transposed && rows % 64 != 0)) {
+        if (rank < 2 || cols % 32 != 0 || (transposed && rows % 64 != 0) ||
+            (neuronRows && rows % 32 != 0)) {
           w.emitError() << "weight @" << w.getSymName() << " is " << rows << "x"
                         << cols << "; storing it as " << elt << " in layout "
                         << layout << " needs columns in multiples of 32"
-                        << (transposed ? " and rows in multiples of 64" : "");
+                        << (transposed   ? " and rows in multiples of 64"
+                            : neuronRows ? " and rows in multiples of 32"
+                                         : "");
           return WalkResult::interrupt();
         }
       } else if (quantized) {

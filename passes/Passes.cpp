@@ -22,6 +22,7 @@ void buildStCompilePipeline(OpPassManager &pm,
     StSparseRegluOptions sparse;
     sparse.mode = options.sparseReglu;
     sparse.liveRowCost = options.liveRowCost;
+    sparse.downLayout = options.sparseDownLayout;
     pm.addPass(createStSparseReglu(sparse));
     pm.addPass(createStNeuronLayout());
   }

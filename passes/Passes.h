@@ -46,6 +46,11 @@ struct StCompilePipelineOptions
       *this, "live-row-cost",
       llvm::cl::desc("st-sparse-reglu's cost of a live row per streamed byte"),
       llvm::cl::init(3.0)};
+  Option<std::string> sparseDownLayout{
+      *this, "sparse-down-layout",
+      llvm::cl::desc("st-sparse-reglu's layout of a float down it quantizes: "
+                     "transposed or neuron_rows"),
+      llvm::cl::init("transposed")};
   Option<int64_t> memoryBudget{*this, "memory-budget",
                                llvm::cl::desc("Bytes, 0 = unlimited"),
                                llvm::cl::init(0)};

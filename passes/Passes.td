@@ -66,8 +66,10 @@ def StQuantize : Pass<"st-quantize", "mlir::ModuleOp"> {
       values are int8 times the block's own scale), f32 for the others; a rule may
       still ask for a lossy scheme by name;
     - PowerInfer's transposed expert down projections (`transposed_source`: its GGUF
-      stores each expert's down matrix transposed) in a block type become f32 the
-      same way: their blocks run along the other axis than any kernel layout's;
+      stores each expert's down matrix transposed, blocks along the hidden dimension)
+      keep q4_0 and q8_0 (st-lower-to-kernels lays them out as `neuron_rows`: a
+      neuron's row and its scales in one read); in another block type they become
+      f32 the same way as above;
     - everything else gets `default`.
     The pass only records the decision; `st-lower-to-kernels` changes the types and the
     model-file writer produces the bytes, one tensor at a time.
@@ -191,7 +193,12 @@ def StSparseReglu : Pass<"st-sparse-reglu", "mlir::ModuleOp"> {
     - down `transposed`: stored [E][F][D] so the D outputs of one neuron are one
       contiguous row, with the same quantized values as the dense layout (the GGUF
       blocks run along F; their fp16 scales are stored per block of 32 neurons and
-      output).
+      output); or `neuron_rows` (PowerInfer's layout: [E][F][D] with the blocks
+      along D, each row with its own scales, read by `down_rows`). A down already
+      quantized keeps its blocks: along F (llama.cpp's files) it goes `transposed`,
+      along D (PowerInfer's files, `transposed_source`) `neuron_rows`; a float down
+      that the compile quantizes takes `down-layout` (the target's
+      TargetInfo::sparseDownLayout, the faster of the two measured there).
     The runtime then computes all gate rows, lists the live neurons, and runs the up
     dot products of those only (`sparse_up`) and the down projection over their rows
     only (`sparse_down`: integer sums per block of 32 neurons over the live rows,
@@ -239,6 +246,10 @@ def StSparseReglu : Pass<"st-sparse-reglu", "mlir::ModuleOp"> {
            "layer the kernels can take">,
     Option<"liveRowCost", "live-row-cost", "double", /*default=*/"3.0",
            "Cost of a byte of a live row relative to a streamed one">,
+    Option<"downLayout", "down-layout", "std::string",
+           /*default=*/"\"transposed\"",
+           "The layout of a float down the compile quantizes: transposed "
+           "(blocks along the neurons) or neuron_rows (along the outputs)">,
   ];
   let statistics = [
     Statistic<"numSparse", "sparse", "MoE blocks made sparse">,

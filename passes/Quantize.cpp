@@ -85,13 +85,15 @@ struct StQuantize : public stc::st::impl::StQuantizeBase<StQuantize> {
           scheme = existing.getValue().str();
         } else if (t.getRank() == 1 || name.ends_with(".ffn_gate_inp")) {
           scheme = "f32";
-        } else if (w->hasAttr("transposed_source") &&
-                   isa<Q4_0Type, Q8_0Type, BlockType>(elt)) {
-          // PowerInfer's transposed down: its blocks run along the logical
-          // rows' other axis, so no block layout holds them exactly.
+        } else if (w->hasAttr("transposed_source") && isa<BlockType>(elt)) {
+          // PowerInfer's transposed down in another block type: its blocks
+          // run along D, which only the neuron_rows layout (q4_0, q8_0)
+          // holds.
           scheme = "f32";
           ++numConverted;
         } else if (isa<Q4_0Type, Q8_0Type>(elt)) {
+          // (PowerInfer's transposed q4_0 / q8_0 down too: the neuron_rows
+          // layout keeps its blocks.)
           scheme = isa<Q4_0Type>(elt) ? "q4_0" : "q8_0";
           ++numPassedThrough;
         } else if (auto block = dyn_cast<BlockType>(elt);

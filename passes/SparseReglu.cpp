@@ -48,6 +48,13 @@ struct StSparseReglu : public stc::st::impl::StSparseRegluBase<StSparseReglu> {
   using StSparseRegluBase::StSparseRegluBase;
 
   void runOnOperation() override {
+    if (downLayout != "transposed" && downLayout != "neuron_rows") {
+      getOperation().emitError()
+          << "st-sparse-reglu: down-layout must be transposed or neuron_rows, "
+             "got '"
+          << downLayout << "'";
+      return signalPassFailure();
+    }
     if (mode != "auto" && mode != "on") {
       getOperation().emitError(
           "st-sparse-reglu: mode must be auto or on, got '")
@@ -80,10 +87,23 @@ struct StSparseReglu : public stc::st::impl::StSparseRegluBase<StSparseReglu> {
       auto supported = [](const std::string &s) {
         return s == "q4_0" || s == "q8_0" || s == "f32";
       };
-      // The down kernel reads rows in chunks of 64 outputs.
+      // The transposed down kernel reads rows in chunks of 64 outputs; the
+      // neuron_rows one (PowerInfer's down, kept in its blocks) in blocks of
+      // 32.
       int64_t hidden = cast<RankedTensorType>(down.getType()).getDimSize(1);
+      // The down's quantized blocks: kept along D for PowerInfer's files,
+      // along F for llama.cpp's; a float down the compile quantizes takes
+      // down-layout.
+      const bool quantizedDown = sd == "q4_0" || sd == "q8_0";
+      const bool floatSource =
+          isa<FloatType>(down.getSourceTensorType().getElementType());
+      const bool neuronRows =
+          quantizedDown &&
+          ((down->hasAttr("transposed_source") && !floatSource) ||
+           (floatSource && downLayout == "neuron_rows"));
       bool quantized = su != "f32" || sd != "f32";
-      if (!supported(su) || !supported(sd) || (quantized && hidden % 64)) {
+      if (!supported(su) || !supported(sd) ||
+          (quantized && hidden % (neuronRows ? 32 : 64))) {
         ++numKeptDense;
         return;
       }
@@ -107,7 +127,8 @@ struct StSparseReglu : public stc::st::impl::StSparseRegluBase<StSparseReglu> {
       }
       up->setAttr("layout",
                   StringAttr::get(ctx, su == "f32" ? "row_major" : "blocks16"));
-      down->setAttr("layout", StringAttr::get(ctx, "transposed"));
+      down->setAttr("layout", StringAttr::get(ctx, neuronRows ? "neuron_rows"
+                                                              : "transposed"));
       moe->setAttr("sparse_reglu", UnitAttr::get(ctx));
       ++numSparse;
     });

@@ -60,6 +60,11 @@ std::vector<std::string> kernelsFor(const model::Model &m) {
         add(d == model::DType::F16 ? "stc_gemm_f16" : "stc_gemm_f32");
         continue;
       }
+      // PowerInfer's down: its own kernel, dense and sparse alike.
+      if (t->layout() == model::Layout::NeuronRows) {
+        add(std::string("stc_down_rows_") + suffix(d));
+        continue;
+      }
       // Any int8 matmul quantizes its activations and may run as a plain gemm
       // (prefill, experts through the cache).
       add("stc_quantize_q8");

@@ -98,6 +98,9 @@ inline uint64_t tensorBytes(model::DType dtype, model::Layout layout,
       return 0;
     if (layout == model::Layout::Rows16 && (rank < 2 || rows % 16 != 0))
       return 0;
+    // NeuronRows: [F][D] with the blocks along D (the logical rows).
+    if (layout == model::Layout::NeuronRows && (rank < 2 || rows % 32 != 0))
+      return 0;
     bytes = perExpert / 32 * blockBytes;
     if (layout == model::Layout::Blocks16)
       bytes =

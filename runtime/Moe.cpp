@@ -49,9 +49,19 @@ bool Runtime::moe(const model::Step *s, int n, std::string &error) {
     }
   float *out = f32(s->outputs()->Get(0));
   std::fill(out, out + static_cast<size_t>(n) * D, 0.0f);
-  return weight(s->weights()->Get(2)).t->layout() == model::Layout::Transposed
-             ? sparseMoe(s, n, error)
-             : denseMoe(s, n, error);
+  return sparseStep(s) ? sparseMoe(s, n, error) : denseMoe(s, n, error);
+}
+
+bool Runtime::sparseStep(const model::Step *s) const {
+  // st-sparse-reglu's layouts: the down transposed, or (PowerInfer's down,
+  // neuron_rows either way) the up in per-row tiles (blocks16) or f32.
+  const model::Tensor *up = file_.model()->tensors()->Get(s->weights()->Get(1));
+  const model::Layout down =
+      file_.model()->tensors()->Get(s->weights()->Get(2))->layout();
+  return down == model::Layout::Transposed ||
+         (down == model::Layout::NeuronRows &&
+          (up->layout() == model::Layout::Blocks16 ||
+           up->dtype() == model::DType::F32));
 }
 
 bool Runtime::forEachExpert(
@@ -103,7 +113,9 @@ bool Runtime::denseMoe(const model::Step *s, int n, std::string &error) {
   auto quantized = [&](int i) {
     return isQuant(weight(s->weights()->Get(i)).t->dtype());
   };
-  if (n == 1 && !cache_ && quantized(0) && quantized(1) && quantized(2)) {
+  if (n == 1 && !cache_ && quantized(0) && quantized(1) &&
+      (quantized(2) ||
+       weight(s->weights()->Get(2)).t->layout() == model::Layout::NeuronRows)) {
     // Decode: the k selected experts in one call per projection; gate and up
     // share the token's quantized input.
     double t = seconds();
@@ -126,8 +138,16 @@ bool Runtime::denseMoe(const model::Step *s, int n, std::string &error) {
     // rows contribute nothing for this token.
     deadNeurons_ += dead;
     expertNeurons_ += moeG_.size();
-    if (!quantizeRows(moeG_.data(), K, F, error) ||
-        !expertsGemm(s->weights()->Get(2), idx, K, false, moeY_.data(), error))
+    const Weight down = weight(s->weights()->Get(2));
+    if (down.t->layout() == model::Layout::NeuronRows) {
+      for (int j = 0; j < K; ++j)
+        if (!downProject(weight(s->weights()->Get(2), idx[j]),
+                         &moeG_[static_cast<size_t>(j) * F], 1,
+                         &moeY_[static_cast<size_t>(j) * D], error))
+          return false;
+    } else if (!quantizeRows(moeG_.data(), K, F, error) ||
+               !expertsGemm(s->weights()->Get(2), idx, K, false, moeY_.data(),
+                            error))
       return false;
     for (int j = 0; j < K; ++j)
       for (int d = 0; d < D; ++d)
@@ -158,7 +178,7 @@ bool Runtime::denseMoe(const model::Step *s, int n, std::string &error) {
           deadNeurons_ += dead;
           expertNeurons_ += moeG_.size();
         }
-        if (!gemm(moeG_.data(), m, mats[2], moeY_.data(), error))
+        if (!downProject(mats[2], moeG_.data(), m, moeY_.data(), error))
           return false;
         for (int i = 0; i < m; ++i) {
           const int slot = slots[i];
@@ -240,6 +260,8 @@ bool Runtime::denseMoePrefill(const model::Step *s, int n, std::string &error) {
     // `in` quantized once for the projections that read it (gate and up).
     const float *quantized = nullptr;
     auto project = [&](const float *in, int k, const Weight &w, float *o) {
+      if (w.t->layout() == model::Layout::NeuronRows)
+        return downProject(w, in, m, o, err);
       if (!isQuant(w.t->dtype()))
         return gemm(in, m, w, o, err);
       if (quantized != in && !quantizeInto(in, m, k, q, qd, qs, err))
@@ -289,7 +311,7 @@ bool Runtime::checkMoeLayouts(const model::Step *s, std::string &error) {
   for (int i = 0; i < 3; ++i)
     t[i] = file_.model()->tensors()->Get(s->weights()->Get(i));
   const int64_t E = c.num_experts(), F = c.expert_ffn(), D = c.hidden_size();
-  const bool sparse = t[2]->layout() == model::Layout::Transposed;
+  const bool sparse = sparseStep(s);
   const int64_t want[3][3] = {{E, F, D}, {E, F, D}, {E, D, F}};
   for (int i = 0; i < 3; ++i) {
     const auto *shape = t[i]->shape();
@@ -313,12 +335,19 @@ bool Runtime::checkMoeLayouts(const model::Step *s, std::string &error) {
                               w->layout() == model::Layout::RowMajor;
     return (isQuant(d) ? D % 64 == 0 : d == model::DType::F32);
   };
+  // PowerInfer's down (neuron_rows: q4_0 or q8_0 blocks along D) serves the
+  // dense and the sparse path alike.
+  const bool neuronRows = t[2]->layout() == model::Layout::NeuronRows &&
+                          (t[2]->dtype() == model::DType::Q4_0 ||
+                           t[2]->dtype() == model::DType::Q8_0) &&
+                          D % 32 == 0;
   if (!layoutOk(t[0], false) || !layoutOk(t[1], sparse) ||
-      !layoutOk(t[2], sparse)) {
+      (!neuronRows && !layoutOk(t[2], sparse))) {
     error = where +
             " has expert tensors in layouts no MoE kernel reads (dense: rows16 "
             "or f32 row-major; sparse ReGLU: blocks16 or f32 up, transposed "
-            "down with D a multiple of 64 when quantized)";
+            "down with D a multiple of 64 when quantized; PowerInfer's down: "
+            "neuron_rows q4_0 or q8_0 with D a multiple of 32)";
     return false;
   }
   if (const auto *order = s->neuron_order()) {

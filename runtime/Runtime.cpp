@@ -347,8 +347,10 @@ uint64_t Runtime::weightBytesPerToken() const {
       const model::Tensor *t = m->tensors()->Get(i);
       if (s->op() == model::Op::Embed)
         total += t->size() / t->shape()->Get(0);
-      else if (s->op() == model::Op::Moe)
-        total += t->expert_stride() * config().top_k();
+      else if (s->op() == model::Op::Moe) // a matrix, not its page padding
+        total += tensorBytes(t->dtype(), t->layout(), t->shape()->data() + 1,
+                             t->shape()->size() - 1, nullptr) *
+                 config().top_k();
       else
         total += t->size();
     }

@@ -187,6 +187,19 @@ private:
   // transposed) the sparse ReGLU path.
   bool moe(const model::Step *s, int n, std::string &error);
   bool denseMoe(const model::Step *s, int n, std::string &error);
+  // Whether a Moe step runs st-sparse-reglu's path (its tensors' layouts).
+  bool sparseStep(const model::Step *s) const;
+  // y [m][D] = the m rows of act [m][F] through an expert's down matrix: a
+  // gemm, or for PowerInfer's neuron_rows layout the down_rows kernel over
+  // every row.
+  bool downProject(const Weight &down, const float *act, int m, float *y,
+                   std::string &error);
+  // The down_rows kernel (neuron_rows: a neuron's output row in ggml blocks
+  // along D): y[t][d] = sum_i act[t * actStride + i] * stored row rows[i]
+  // (null: rows 0..count-1), for `tokens` tokens.
+  bool downRows(const Weight &down, const int32_t *rows, int count,
+                const float *act, int actStride, int tokens, float *y,
+                std::string &error);
   // Prefill without an expert cache: one task per expert with tokens (gate,
   // up, ReGLU, down on its rows, each on one thread), then each token's
   // outputs combined in routing order.
@@ -318,6 +331,7 @@ private:
   struct SparseDownScratch {
     std::vector<int32_t> live, liveBlock, blockLive;
     std::vector<int8_t> qa;
+    std::vector<float> values; // neuron_rows: the live rows' activations
   };
   std::vector<SparseDownScratch> sparseDownScratch_;
   std::vector<SparseDownJob> downJobs_;

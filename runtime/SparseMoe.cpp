@@ -75,6 +75,32 @@ bool Runtime::sparseDowns(const SparseDownJob *jobs, int n,
   const int32_t D = static_cast<int32_t>(jobs[0].down.rows),
                 F = static_cast<int32_t>(jobs[0].down.cols);
   const model::DType dtype = jobs[0].down.t->dtype();
+  if (jobs[0].down.t->layout() == model::Layout::NeuronRows) {
+    // PowerInfer's down: each live row (its scales inside) times its
+    // activation, in stored order.
+    for (int j = 0; j < n; ++j) {
+      const SparseDownJob &job = jobs[j];
+      SparseDownScratch &sc = sparseDownScratch_.empty()
+                                  ? sparseDownScratch_.emplace_back()
+                                  : sparseDownScratch_[0];
+      sc.live.clear();
+      sc.values.clear();
+      for (int32_t p = 0; p < F; ++p) {
+        const float a = job.act[job.order ? job.order[p] : p];
+        if (a != 0.0f) {
+          sc.live.push_back(p);
+          sc.values.push_back(a);
+        }
+      }
+      const int live = static_cast<int>(sc.live.size());
+      if (live == 0)
+        std::fill(job.y, job.y + D, 0.0f);
+      else if (!downRows(job.down, sc.live.data(), live, sc.values.data(), live,
+                         1, job.y, error))
+        return false;
+    }
+    return true;
+  }
   if (dtype == model::DType::F32) {
     for (int j = 0; j < n; ++j) {
       const SparseDownJob &job = jobs[j];
@@ -196,9 +222,12 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
       isQuant(up.t->dtype())
           ? blocks16Tiles(D) * (quads(up.t->dtype()) * 64 + 32)
           : static_cast<uint64_t>(D) * 4;
-  const uint64_t downRow = down.t->dtype() == model::DType::Q4_0   ? D / 2
-                           : down.t->dtype() == model::DType::Q8_0 ? D
-                                                                   : D * 4ull;
+  // (PowerInfer's neuron_rows down: the row's own scales too.)
+  const bool rowScales = down.t->layout() == model::Layout::NeuronRows;
+  const uint64_t downRow =
+      down.t->dtype() == model::DType::Q4_0   ? D / 2 + (rowScales ? D / 16 : 0)
+      : down.t->dtype() == model::DType::Q8_0 ? D + (rowScales ? D / 16 : 0)
+                                              : D * 4ull;
   const uint64_t neuronBytes = upRow + downRow;
   // st-neuron-layout's order of expert e's stored rows, or null.
   const auto *orders = s->neuron_order();
@@ -250,7 +279,8 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
         moeU_[row + (order ? order[p] : p)] = moeG_[row + p] * sparseU_[i];
       }
     }
-    return !isQuant(down.t->dtype()) ||
+    return down.t->layout() != model::Layout::Transposed ||
+           !isQuant(down.t->dtype()) ||
            quantizeRows(moeU_.data(), rows, F, error);
   };
   // Under a memory budget the k experts' cache slots stand in for the stacked

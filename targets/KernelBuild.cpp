@@ -91,6 +91,8 @@ const KernelSpec kKernels[] = {
     {"sparse_up", "stc_sparse_up_q8_0", "bits=8", true},
     {"sparse_down", "stc_sparse_down_q4_0", "bits=4", false},
     {"sparse_down", "stc_sparse_down_q8_0", "bits=8", false},
+    {"down_rows", "stc_down_rows_q4_0", "bits=4", false},
+    {"down_rows", "stc_down_rows_q8_0", "bits=8", false},
     {"gemm_float", "stc_gemm_f32", "w.type=float32", false},
     {"gemm_float", "stc_gemm_f16", "w.type=float16", false},
     {"quantize_q8", "stc_quantize_q8", "", false},

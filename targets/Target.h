@@ -35,6 +35,13 @@ struct TargetInfo {
   // not re-measured on Zen 5. Assumed the same on arm64 (not measured).
   // `host` on an Intel CPU takes kIntelLiveRowCost instead.
   double liveRowCost = 3.0;
+  // st-sparse-reglu's layout for the down of a float checkpoint the compile
+  // quantizes (a quantized file's down keeps its own blocks): "transposed"
+  // (blocks along the neurons, integer sums per block of 32: sparse_down) or
+  // "neuron_rows" (PowerInfer's: blocks along the outputs, a row with its
+  // scales in one read: down_rows). The faster of the two, measured per target
+  // (see kSparseDownLayout).
+  std::string sparseDownLayout = "transposed";
 };
 
 // The live-row cost `host` resolves to on an Intel CPU. Measured on a 2-vCPU

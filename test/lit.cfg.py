@@ -24,7 +24,8 @@ config.environment["NODE_PATH"] = os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "stc", "npm"),
     "node_modules")
 config.excludes += ["cases.json", "hf_oracle.js", "make_llama_fixtures.py", "compare_ids.py",
-                    "serve_client.py", "pty_run.py", "memcg.py"]
+                    "serve_client.py", "pty_run.py", "memcg.py",
+                    "gguf_active_bytes.py"]
 
 # The kernel cache of this test run (stc compile's default is the user's
 # $XDG_CACHE_HOME/stc/kernels): shared by the tests of one build, never by two.

@@ -280,6 +280,8 @@ private:
         w.layout = fb::Layout::Blocks16;
       else if (name == "transposed")
         w.layout = fb::Layout::Transposed;
+      else if (name == "neuron_rows")
+        w.layout = fb::Layout::NeuronRows;
       else if (name != "row_major") {
         st = Status::error("weight '" + w.name + "' has the unknown layout '" +
                            name.str() + "'");
@@ -288,7 +290,7 @@ private:
       if (isQuantized(w.stored) && w.layout == fb::Layout::RowMajor) {
         st = Status::error("weight '" + w.name +
                            "' is quantized but in no layout the kernels read "
-                           "(rows16, blocks16 or transposed)");
+                           "(rows16, blocks16, transposed or neuron_rows)");
         return;
       }
       w.shape.assign(type.getShape().begin(), type.getShape().end());
@@ -359,10 +361,11 @@ private:
             seen[f] = true;
           }
         }
-        if (i == 5 && w.layout != fb::Layout::Transposed) {
+        if (i == 5 && w.layout != fb::Layout::Transposed &&
+            w.layout != fb::Layout::NeuronRows) {
           st = Status::error("weight '" + w.name +
-                             "': a neuron order needs the transposed down "
-                             "layout (st-sparse-reglu)");
+                             "': a neuron order needs the transposed or "
+                             "neuron_rows down layout (st-sparse-reglu)");
           return;
         }
         w.order = values;
@@ -629,6 +632,8 @@ private:
   Status writeWeight(const WeightPlan &w, AtomicOutputFile &out) {
     if (w.layout == fb::Layout::Blocks16 || w.layout == fb::Layout::Transposed)
       return writeSparseWeight(w, out);
+    if (w.layout == fb::Layout::NeuronRows)
+      return writeNeuronRows(w, out);
     const bool ktiles = isKTileType(w.stored);
     const bool rows16 = w.layout == fb::Layout::Rows16 && !ktiles;
     const int64_t experts = w.shape.size() == 3 ? w.shape[0] : 1;
@@ -729,11 +734,53 @@ private:
     return Status::success();
   }
 
-  // A transposed down's `neurons` rows (of bytes / neurons each) in
-  // st-neuron-layout's order; other weights untouched.
+  // The neuron_rows layout (PowerInfer's down): per expert, each neuron's
+  // row of D outputs in ggml's blocks along D. A source stored that way in the
+  // same type (PowerInfer's files) is copied block for block; any other is
+  // quantized row by row from its f32 values (the blocks along D are what
+  // this layout's quantization gives).
+  Status writeNeuronRows(const WeightPlan &w, AtomicOutputFile &out) {
+    if (w.shape.size() != 3 || !isQuantized(w.stored))
+      return Status::error("weight '" + w.name +
+                           "': the neuron_rows layout holds quantized stacks "
+                           "of expert matrices");
+    const int64_t experts = w.shape[0], D = w.shape[1], F = w.shape[2];
+    uint64_t rowBytes, expertBytes;
+    dtypeBytes(w.stored, D, rowBytes);
+    expertBytes = rowBytes * F;
+    std::vector<uint8_t> src, rows(expertBytes);
+    std::vector<float> f32, column(D), scratch;
+    for (int64_t e = 0; e < experts; ++e) {
+      const uint64_t start = out.offset();
+      progress_->set(out.offset() - dataStart_);
+      if (w.transposedSource && w.source == w.stored) {
+        STC_TRY(reader_.read(w, e * expertBytes, expertBytes, rows.data()));
+      } else {
+        DType from = w.source;
+        STC_TRY(readRows(w, e, 0, D, src, from)); // logical [D][F]
+        f32.resize(static_cast<size_t>(D) * F);
+        convert(from, DType::F32, src.data(), f32.data(),
+                static_cast<uint64_t>(D) * F, scratch);
+        for (int64_t f = 0; f < F; ++f) {
+          for (int64_t d = 0; d < D; ++d)
+            column[d] = f32[d * F + f];
+          quantize(w.stored, column.data(), rows.data() + f * rowBytes, D);
+        }
+      }
+      permuteNeuronRows(w, e, F, rows.size(), rows.data());
+      STC_TRY(out.write(rows.data(), rows.size()));
+      STC_TRY(padToStride(w, start, out));
+    }
+    return Status::success();
+  }
+
+  // A transposed or neuron_rows down's `neurons` rows (of bytes / neurons
+  // each) in st-neuron-layout's order; other weights untouched.
   void permuteNeuronRows(const WeightPlan &w, int64_t e, int64_t neurons,
                          size_t bytes, uint8_t *data) {
-    if (w.order.empty() || w.orderRows || w.layout != fb::Layout::Transposed)
+    if (w.order.empty() || w.orderRows ||
+        (w.layout != fb::Layout::Transposed &&
+         w.layout != fb::Layout::NeuronRows))
       return;
     const size_t rowBytes = bytes / neurons;
     std::vector<uint8_t> copy(data, data + bytes);

@@ -1,5 +1,8 @@
 // RUN: stc-opt %s --split-input-file --st-sparse-reglu | FileCheck %s
 // RUN: stc-opt %s --split-input-file --st-sparse-reglu --st-lower-to-kernels | FileCheck %s --check-prefix=LOWERED
+// RUN: stc-opt %s --split-input-file --st-sparse-reglu=down-layout=neuron_rows | FileCheck %s --check-prefix=ROWS
+// RUN: not stc-opt %s --split-input-file --st-sparse-reglu=down-layout=rows 2>&1 | FileCheck %s --check-prefix=BADLAYOUT
+// BADLAYOUT: st-sparse-reglu: down-layout must be transposed or neuron_rows, got 'rows'
 
 // A q4_0 expert block: up becomes blocks16 (rows alone), down transposed (one row per
 // neuron), the moe sparse_reglu; the gate keeps the dense layout st-lower-to-kernels
@@ -14,6 +17,9 @@
 // LOWERED-DAG: st.weight @u : tensor<4x64x128x!st.q4_0> from tensor<4x64x128xf32> extents {{.*}} {layout = "blocks16", quant = "q4_0"}
 // LOWERED-DAG: st.weight @d : tensor<4x128x64x!st.q4_0> from tensor<4x128x64xf32> extents {{.*}} {layout = "transposed", quant = "q4_0"}
 // LOWERED: st.kernel "moe"["sparse_reglu"]
+// With down-layout=neuron_rows the float down (quantized by the compile) takes
+// PowerInfer's layout: blocks along the outputs, each neuron's row with its scales.
+// ROWS-LABEL: st.weight @d : tensor<4x128x64xf32> extents {{.*}} {layout = "neuron_rows", quant = "q4_0"}
 st.weight @g : tensor<4x64x128xf32> extents [#st.extent<"m", 0, 131072>] {quant = "q4_0"}
 st.weight @u : tensor<4x64x128xf32> extents [#st.extent<"m", 0, 131072>] {quant = "q4_0"}
 st.weight @d : tensor<4x128x64xf32> extents [#st.extent<"m", 0, 131072>] {quant = "q4_0"}
@@ -100,4 +106,22 @@ func.func @layers(%h: tensor<?x128xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi32
   %y1 = st.moe %y0, %w, %i, %g, %u, %d {dead_share = 0.5 : f64, layer = 1 : i64} : (tensor<?x128xf32>, tensor<?x2xf32>, tensor<?x2xi32>, tensor<4x64x128xf32>, tensor<4x64x128xf32>, tensor<4x128x64xf32>) -> tensor<?x128xf32>
   %y2 = st.moe %y1, %w, %i, %g, %u, %d {layer = 2 : i64} : (tensor<?x128xf32>, tensor<?x2xf32>, tensor<?x2xi32>, tensor<4x64x128xf32>, tensor<4x64x128xf32>, tensor<4x128x64xf32>) -> tensor<?x128xf32>
   return %y2 : tensor<?x128xf32>
+}
+
+// -----
+
+// PowerInfer's down (transposed_source, already q4_0 along the outputs) keeps its
+// blocks in the neuron_rows layout whatever down-layout says; a q4_0 down in
+// llama.cpp's layout (blocks along the neurons) goes transposed.
+// CHECK-LABEL: st.weight @pi_d : tensor<4x128x64x!st.q4_0> extents {{.*}} {layout = "neuron_rows", quant = "q4_0", transposed_source}
+// ROWS-LABEL: st.weight @pi_d : {{.*}}layout = "neuron_rows"
+st.weight @pi_g : tensor<4x64x128x!st.q4_0> extents [#st.extent<"m", 0, 18432>] {quant = "q4_0"}
+st.weight @pi_u : tensor<4x64x128x!st.q4_0> extents [#st.extent<"m", 0, 18432>] {quant = "q4_0"}
+st.weight @pi_d : tensor<4x128x64x!st.q4_0> extents [#st.extent<"m", 0, 18432>] {quant = "q4_0", transposed_source}
+func.func @moe(%h: tensor<?x128xf32>, %w: tensor<?x2xf32>, %i: tensor<?x2xi32>) -> tensor<?x128xf32> {
+  %g = st.load_weight @pi_g : tensor<4x64x128x!st.q4_0>
+  %u = st.load_weight @pi_u : tensor<4x64x128x!st.q4_0>
+  %d = st.load_weight @pi_d : tensor<4x128x64x!st.q4_0>
+  %y = st.moe %h, %w, %i, %g, %u, %d {layer = 0 : i64} : (tensor<?x128xf32>, tensor<?x2xf32>, tensor<?x2xi32>, tensor<4x64x128x!st.q4_0>, tensor<4x64x128x!st.q4_0>, tensor<4x128x64x!st.q4_0>) -> tensor<?x128xf32>
+  return %y : tensor<?x128xf32>
 }

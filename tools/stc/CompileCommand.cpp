@@ -44,7 +44,8 @@ int runCompile(int argc, char **argv) {
   }
   Args args({"--target", "--quant", "--quant-rules", "-o", "--pass-pipeline",
              "--dump-ir-after", "--emit", "--max-batch", "--memory-budget",
-             "--kernel-cache", "--calibrate", "--live-row-cost", "--kv-type"},
+             "--kernel-cache", "--calibrate", "--live-row-cost", "--kv-type",
+             "--sparse-down-layout"},
             {"--report", "--no-kernel-cache", "-q", "--quiet"});
   std::string err;
   if (!args.parse(static_cast<int>(rest.size()), rest.data(), 2, err))
@@ -70,6 +71,12 @@ int runCompile(int argc, char **argv) {
   o.sparseReglu = sparse;
   o.calibrate = args.get("--calibrate");
   o.kvType = args.get("--kv-type", "auto");
+  o.sparseDownLayout = args.get("--sparse-down-layout");
+  if (!o.sparseDownLayout.empty() && o.sparseDownLayout != "transposed" &&
+      o.sparseDownLayout != "neuron_rows")
+    return fail("compile: --sparse-down-layout expects transposed or "
+                "neuron_rows, got '" +
+                o.sparseDownLayout + "'");
   if (o.kvType != "auto" && o.kvType != "f16" && o.kvType != "q8_0" &&
       o.kvType != "f32")
     return fail("compile: --kv-type expects f16, q8_0, f32 or auto, got '" +
