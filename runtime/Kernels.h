@@ -78,9 +78,11 @@ STC_KERNEL stc_sparse_down_q8_0(halide_buffer_t *w, halide_buffer_t *sw,
 // PowerInfer's down layout (neuron_rows): one expert's rows list times their
 // activations (targets/kernelgen/down_rows_generator.cpp).
 STC_KERNEL stc_down_rows_q4_0(halide_buffer_t *w, halide_buffer_t *rows,
-                              halide_buffer_t *act, halide_buffer_t *y);
+                              halide_buffer_t *act, uint64_t w_address,
+                              halide_buffer_t *y);
 STC_KERNEL stc_down_rows_q8_0(halide_buffer_t *w, halide_buffer_t *rows,
-                              halide_buffer_t *act, halide_buffer_t *y);
+                              halide_buffer_t *act, uint64_t w_address,
+                              halide_buffer_t *y);
 STC_KERNEL stc_quantize_q8(halide_buffer_t *x, halide_buffer_t *qx,
                            halide_buffer_t *dx, halide_buffer_t *sx);
 STC_KERNEL stc_rms_norm(halide_buffer_t *x, halide_buffer_t *w, float eps,

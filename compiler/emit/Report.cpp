@@ -119,6 +119,15 @@ void sparsityPlan(ModuleOp module, llvm::raw_ostream &os) {
       os << llvm::format(", sparse costs %.2f of dense",
                          ratio.getValueAsDouble());
     os << " -> " << (k.getImpl() == "sparse_reglu" ? "sparse" : "dense");
+    // The down's layout: the file's blocks (transposed along the neurons,
+    // neuron_rows along the outputs: PowerInfer's), or for a float checkpoint
+    // the target's measured choice (TargetInfo::sparseDownLayout).
+    if (auto load = k.getInputs()[5].getDefiningOp<st::LoadWeightOp>())
+      if (auto w = SymbolTable::lookupNearestSymbolFrom<st::WeightOp>(
+              k, load.getNameAttr()))
+        if (auto layout = w->getAttrOfType<StringAttr>("layout");
+            layout && layout.getValue() != "rows16")
+          os << ", down " << layout.getValue();
     if (p.get("neuron_order") && hot && hotShare)
       os << llvm::format(", neurons hot-first: %.1f per expert fire for half "
                          "the tokens or more, %.0f%% of the live rows",
