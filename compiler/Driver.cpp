@@ -347,7 +347,9 @@ Status compile(const CompileOptions &o) {
     STC_TRY(calibrationTokens(o.calibrate, ck.config,
                               hasTokenizer ? &tokenizer : nullptr, calib));
     info(o) << "stc: calibrating the ReLU sparsity profile: "
-            << calib.description << ", through the reference\n";
+            << calib.description
+            << ", through the calibration pass (the reference's semantics, "
+               "every sequence at once, in f32)\n";
     STC_TRY(calibrate(ck, calib, *module));
   } else if (!o.calibrate.empty() && o.sparseReglu == "off") {
     return Status::error("--calibrate profiles for st-sparse-reglu; it has no "

@@ -1,5 +1,7 @@
 #include "Calibration.h"
 
+#include "calibrate/CalibrationForward.h"
+
 #include "reference/Reference.h"
 #include "reference/SparsityStats.h"
 
@@ -119,38 +121,14 @@ Status calibrationTokens(const std::string &file, const ModelConfig &c,
 Status calibrate(const Checkpoint &ck, const CalibrationTokens &tokens,
                  ModuleOp module) {
   const ModelConfig &c = ck.config;
-  const size_t n = tokens.sequences.size();
-  const size_t threads = std::max<size_t>(
-      1, std::min<size_t>(n, std::thread::hardware_concurrency()));
-  // One stats collector per thread, merged at the end; sequence i runs on
-  // thread i % threads.
-  std::vector<std::unique_ptr<ref::SparsityStats>> stats;
-  std::vector<Status> status(threads);
-  for (size_t t = 0; t < threads; ++t)
-    stats.push_back(std::make_unique<ref::SparsityStats>(c));
-  auto work = [&](size_t t) {
-    ref::Options o;
-    o.convention = c.convention;
-    // The compiled quantized kernels round their inputs to Q8_0 first: so do
-    // the gate pre-activations calibrated here.
-    o.q8Activations = true;
-    o.skipHead = true;
-    o.onGate = stats[t]->observer();
-    std::vector<float> unused;
-    for (size_t i = t; i < n && status[t].ok(); i += threads)
-      status[t] = ref::forward(ck, tokens.sequences[i], o, unused);
-  };
-  std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t)
-    pool.emplace_back(work, t);
-  work(0);
-  for (std::thread &th : pool)
-    th.join();
-  for (const Status &s : status)
-    STC_TRY(s);
-  for (size_t t = 1; t < threads; ++t)
-    stats[0]->merge(*stats[t]);
-  const ref::SparsityStats &all = *stats[0];
+  // Every sequence at once, layer by layer (CalibrationForward.h).
+  auto stats = std::make_unique<ref::SparsityStats>(c);
+  STC_TRY(
+      calibrationForward(ck, tokens.sequences,
+                         [&](int64_t layer, int64_t expert, const float *gate) {
+                           stats->add(layer, expert, gate);
+                         }));
+  const ref::SparsityStats &all = *stats;
   const std::vector<ref::SparsityStats::Layer> layers = all.layers();
 
   MLIRContext *ctx = module.getContext();
@@ -183,7 +161,7 @@ Status calibrate(const Checkpoint &ck, const CalibrationTokens &tokens,
     total += static_cast<int64_t>(s.size());
   module->setAttr("st.calibration",
                   StringAttr::get(ctx, tokens.description +
-                                           ", through the reference (" +
+                                           ", through the calibration pass (" +
                                            std::to_string(total) + " tokens)"));
   return Status::success();
 }

@@ -1,7 +1,8 @@
 // Calibration: the ReLU sparsity profile `stc compile` plans with. It runs the
-// reference forward pass (compiler/reference, exact and target-independent) on
-// calibration tokens and records in the IR, per st.moe, each expert neuron's
-// firing frequency (`neuron_firing`, [E, F]) and the layer's dead share
+// calibration forward pass (CalibrationForward.h: the reference's semantics,
+// target-independent, every sequence at once) on calibration tokens and records
+// in the IR, per st.moe, each expert neuron's firing frequency
+// (`neuron_firing`, [E, F]) and the layer's dead share
 // (`dead_share`); st-sparse-reglu's auto mode and st-neuron-layout read them.
 #pragma once
 
@@ -25,7 +26,8 @@ constexpr int64_t kDefaultCalibrationSequences = 8;
 constexpr int64_t kDefaultCalibrationLength = 32;
 constexpr uint64_t kDefaultCalibrationSeed = 1;
 // Longer calibration sequences are cut into pieces of this many tokens (the
-// reference keeps no KV cache: its cost grows with the square of the length).
+// calibration pass attends over the whole sequence without a KV cache plan:
+// its attention grows with the square of the length).
 constexpr int64_t kCalibrationMaxLength = 128;
 
 struct CalibrationTokens {
@@ -40,7 +42,7 @@ Status calibrationTokens(const std::string &file, const ModelConfig &config,
                          const rt::TokenizerData *tokenizer,
                          CalibrationTokens &out);
 
-// Runs the reference on every sequence (several at once, one per core) and
+// Runs the calibration pass on every sequence (all at once) and
 // annotates each st.moe of `module`, and the module (`st.calibration`).
 Status calibrate(const Checkpoint &ck, const CalibrationTokens &tokens,
                  mlir::ModuleOp module);

@@ -92,15 +92,19 @@ void rmsNorm(const float *x, const float *w, int64_t n, double eps,
     out[i] = static_cast<float>(x[i] * scale) * w[i];
 }
 
-namespace {
+bool roundsInputToQ8(const Checkpoint &ck, const std::string &name) {
+  const WeightInfo *w = ck.find(name);
+  return w && !w->expertsTransposed && hasKernels(exactKernelType(w->dtype));
+}
 
-// Q8_0 round trip of one row (the activation rounding of quantized matmuls).
 void roundToQ8(const float *x, int64_t n, float *out) {
   std::vector<uint8_t> q(static_cast<size_t>(n / kQuantBlock) *
                          kQ8_0BlockBytes);
   quantize(DType::Q8_0, x, q.data(), n);
   dequantize(DType::Q8_0, q.data(), out, n);
 }
+
+namespace {
 
 // y[t][o] = sum_i x[t][i] * W[o][i] for W of shape [rows, cols], accumulated in
 // double. With `q8x` each input row is first rounded to Q8_0 blocks.
@@ -148,9 +152,7 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
   // compiled model keeps it in a type the int8 kernels read (its own, or its
   // exact Q8_0 image; a transposed down has none and is kept in f32).
   auto q8x = [&](const std::string &name) {
-    const WeightInfo *w = ck.find(name);
-    return options.q8Activations && w && !w->expertsTransposed &&
-           hasKernels(exactKernelType(w->dtype));
+    return options.q8Activations && roundsInputToQ8(ck, name);
   };
   const ModelConfig &c = ck.config;
   const int64_t T = static_cast<int64_t>(tokens.size());

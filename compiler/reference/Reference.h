@@ -40,6 +40,14 @@ void route(const float *logits, int64_t numExperts, int64_t topK,
 
 void rmsNorm(const float *x, const float *w, int64_t n, double eps, float *out);
 
+// The Q8_0 round trip of n values (whole blocks): the activation rounding of
+// the compiled quantized matmuls.
+void roundToQ8(const float *x, int64_t n, float *out);
+// Whether the compiled model rounds the input of weight `name`'s matmul to
+// Q8_0 first: where it is kept in a type the int8 kernels read (its own, or its
+// exact Q8_0 image; PowerInfer's transposed down multiplies f32 activations).
+bool roundsInputToQ8(const Checkpoint &ck, const std::string &name);
+
 struct Options {
   Convention convention = Convention::HF;
   // Round the input of every matmul whose weight is stored as q8_0/q4_0 to Q8_0
