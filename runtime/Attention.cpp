@@ -1,6 +1,7 @@
-// The attention step: appends the chunk's keys and values to the sequence's
-// KV cache (in its element type) and runs flash attention over it. Work is cut
-// into units (one KV head x a tile of query tokens: all the KV head's query
+// The attention step: appends each segment's keys and values to its
+// sequence's KV cache (in its element type) and runs flash attention over it,
+// every segment of the step in one parallel loop. Work is cut into units (one
+// KV head x a tile of one segment's query tokens: all the KV head's query
 // heads read each key once) and each unit's keys into chunks of kChunk slots;
 // the kernel returns a chunk's partial softmax and the chunks merge in slot
 // order. A unit's chunks run in one task, or (decode, few units) each chunk in
@@ -125,6 +126,7 @@ bool Runtime::attentionChunk(const KvCache::Head &kv, int hd, int rows,
 }
 
 bool Runtime::attention(const model::Step *s, int n, std::string &error) {
+  (void)n; // the segments' rows
   const auto &ints = *s->ints();
   const int H = static_cast<int>(ints[0]), KV = static_cast<int>(ints[1]),
             hd = static_cast<int>(ints[2]), window = static_cast<int>(ints[3]);
@@ -134,71 +136,93 @@ bool Runtime::attention(const model::Step *s, int n, std::string &error) {
   const float *v = f32(s->inputs()->Get(2));
   float *out = f32(s->outputs()->Get(0));
   const size_t kvw = static_cast<size_t>(KV) * hd;
-  for (int t = 0; t < n; ++t)
-    kv_.store(layer, pos_ + t, k + t * kvw, v + t * kvw);
-  return attend(layer, H, KV, hd, window, q, n, pos_, out, error);
+  for (const Segment &g : segments_)
+    for (int t = 0; t < g.n; ++t)
+      g.seq->kv_.store(layer, g.seq->pos_ + t, k + (g.t0 + t) * kvw,
+                       v + (g.t0 + t) * kvw);
+  return attend(layer, H, KV, hd, window, q, out, error);
 }
 
 bool Runtime::attend(int layer, int H, int KV, int hd, int window,
-                     const float *q, int n, int pos0, float *out,
-                     std::string &error) {
-  const KvLayerPlan &plan = kv_.layer(layer);
+                     const float *q, float *out, std::string &error) {
+  // Every sequence's cache has the same plan.
+  const KvLayerPlan &plan = own_.kv_.layer(layer);
   const int G = H / KV;
-  const bool tile = n > 1;
-  const int tokens = tile ? kTileTokens : 1;
-  const int tilesPerHead = (n + tokens - 1) / tokens;
-  // Padded with rows that see nothing to the kernels' row blocks: 8 in a
-  // prefill tile, 6 or 8 in decode (SmallThinker's 4B has 6 query heads per
-  // KV head, the 21B 7).
-  const int rows = tile || G != 6 ? roundUp(tokens * G, 8) : 6;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 
-  // Units (kv head, query tile) and each unit's chunks of key slots.
+  // Units (segment, kv head, query tile) and each unit's chunks of key slots;
+  // a segment's units are what they are when it runs alone.
   units_.clear();
   chunkRanges_.clear();
-  for (int g = 0; g < KV; ++g)
-    for (int ti = 0; ti < tilesPerHead; ++ti) {
-      const int t0 = ti * tokens, t1 = std::min(n, t0 + tokens);
-      const int p0 = pos0 + t0, p1 = pos0 + t1 - 1;
-      int lo, hi; // slots [lo, hi) hold the keys some row may see
-      if (plan.ring) {
-        lo = 0;
-        hi = std::min(pos0 + n, plan.slots);
-      } else {
-        lo = window > 0 ? std::max(0, p0 - window + 1) : 0;
-        hi = p1 + 1;
+  chunkRow_.clear();
+  int qRows = 0, stateRows = 0;
+  for (size_t si = 0; si < segments_.size(); ++si) {
+    const Segment &seg = segments_[si];
+    const int n = seg.n, pos0 = seg.seq->pos_;
+    const bool tile = n > 1;
+    const int tokens = tile ? kTileTokens : 1;
+    const int tilesPerHead = (n + tokens - 1) / tokens;
+    // Padded with rows that see nothing to the kernels' row blocks: 8 in a
+    // prefill tile, 6 or 8 in decode (SmallThinker's 4B has 6 query heads
+    // per KV head, the 21B 7).
+    const int rows = tile || G != 6 ? roundUp(tokens * G, 8) : 6;
+    for (int g = 0; g < KV; ++g)
+      for (int ti = 0; ti < tilesPerHead; ++ti) {
+        const int t0 = ti * tokens, t1 = std::min(n, t0 + tokens);
+        const int p0 = pos0 + t0, p1 = pos0 + t1 - 1;
+        int lo, hi; // slots [lo, hi) hold the keys some row may see
+        if (plan.ring) {
+          lo = 0;
+          hi = std::min(pos0 + n, plan.slots);
+        } else {
+          lo = window > 0 ? std::max(0, p0 - window + 1) : 0;
+          hi = p1 + 1;
+        }
+        AttentionUnit u{static_cast<int>(si),
+                        g,
+                        seg.t0 + t0,
+                        seg.t0 + t1,
+                        static_cast<int>(chunkRanges_.size()) / 2,
+                        0,
+                        rows,
+                        qRows,
+                        tile};
+        for (int c = lo / kChunk; c * kChunk < hi; ++c) {
+          const int a = std::max(c * kChunk, lo / kSlotQuantum * kSlotQuantum);
+          const int b = std::min((c + 1) * kChunk, roundUp(hi, kSlotQuantum));
+          chunkRanges_.push_back(a);
+          chunkRanges_.push_back(b - a);
+          chunkRow_.push_back(stateRows);
+          stateRows += rows;
+          ++u.chunks;
+        }
+        qRows += rows;
+        units_.push_back(u);
       }
-      AttentionUnit u{g, t0, t1, static_cast<int>(chunkRanges_.size()) / 2, 0};
-      for (int c = lo / kChunk; c * kChunk < hi; ++c) {
-        const int a = std::max(c * kChunk, lo / kSlotQuantum * kSlotQuantum);
-        const int b = std::min((c + 1) * kChunk, roundUp(hi, kSlotQuantum));
-        chunkRanges_.push_back(a);
-        chunkRanges_.push_back(b - a);
-        ++u.chunks;
-      }
-      units_.push_back(u);
-    }
+  }
   const int nUnits = static_cast<int>(units_.size());
   const int nChunks = static_cast<int>(chunkRanges_.size()) / 2;
-  // Few units (decode): a task per chunk, each into its own partial state,
-  // merged after; else a task per unit, merging as it goes.
+  // Few units (decode): a task per chunk, each into its own partial state
+  // (at chunkRow_), merged after; else a task per unit (its state at its
+  // query rows), merging as it goes. Both merge the same states in the same
+  // order.
   const bool perChunk = nUnits < 2 * threads_;
-  const size_t oRow = static_cast<size_t>(rows) * hd;
-  const int states = perChunk ? nChunks : nUnits;
-  attnQ_.resize(static_cast<size_t>(nUnits) * oRow);
-  attnQpos_.resize(static_cast<size_t>(nUnits) * rows);
-  attnO_.resize(static_cast<size_t>(states) * oRow);
-  attnMl_.resize(static_cast<size_t>(states) * rows * 2);
+  const int states = perChunk ? stateRows : qRows;
+  attnQ_.resize(static_cast<size_t>(qRows) * hd);
+  attnQpos_.resize(qRows);
+  attnO_.resize(static_cast<size_t>(states) * hd);
+  attnMl_.resize(static_cast<size_t>(states) * 2);
   if (!perChunk) {
-    attnChunkO_.resize(static_cast<size_t>(nUnits) * oRow);
-    attnChunkMl_.resize(static_cast<size_t>(nUnits) * rows * 2);
+    attnChunkO_.resize(static_cast<size_t>(qRows) * hd);
+    attnChunkMl_.resize(static_cast<size_t>(qRows) * 2);
   }
   // Each unit's query rows (token-major, its G heads each), padded with rows
   // that see nothing.
   for (int u = 0; u < nUnits; ++u) {
     const AttentionUnit &U = units_[u];
-    float *qu = &attnQ_[u * oRow];
-    int32_t *pu = &attnQpos_[static_cast<size_t>(u) * rows];
+    const int pos0 = segments_[U.segment].seq->pos_ - segments_[U.segment].t0;
+    float *qu = &attnQ_[static_cast<size_t>(U.row) * hd];
+    int32_t *pu = &attnQpos_[U.row];
     int r = 0;
     for (int t = U.t0; t < U.t1; ++t)
       for (int h = 0; h < G; ++h, ++r) {
@@ -207,7 +231,7 @@ bool Runtime::attend(int layer, int H, int KV, int hd, int window,
                     hd * 4);
         pu[r] = pos0 + t;
       }
-    for (; r < rows; ++r) {
+    for (; r < U.rows; ++r) {
       std::memset(qu + static_cast<size_t>(r) * hd, 0, hd * 4);
       pu[r] = INT_MIN;
     }
@@ -216,7 +240,7 @@ bool Runtime::attend(int layer, int H, int KV, int hd, int window,
     // stc's to ~1e-6 on the tests' models; stc ref --kv-type q8_0 does the
     // same). The kernel multiplies the rounded values in f32.
     if (plan.type == model::KvType::Q8_0)
-      for (float *x = qu; x < qu + oRow; x += 32) {
+      for (float *x = qu; x < qu + static_cast<size_t>(U.rows) * hd; x += 32) {
         int8_t qb[32];
         const float d = halfToFloat(quantizeQ8Block(x, qb));
         for (int j = 0; j < 32; ++j)
@@ -227,30 +251,34 @@ bool Runtime::attend(int layer, int H, int KV, int hd, int window,
   auto task = [&](int i) -> int {
     const int u = perChunk ? chunkUnit_[i] : i;
     const AttentionUnit &U = units_[u];
-    const KvCache::Head head = kv_.head(layer, U.kvHead);
-    const float *qu = &attnQ_[u * oRow];
-    const int32_t *pu = &attnQpos_[static_cast<size_t>(u) * rows];
+    const KvCache::Head head =
+        segments_[U.segment].seq->kv_.head(layer, U.kvHead);
+    const float *qu = &attnQ_[static_cast<size_t>(U.row) * hd];
+    const int32_t *pu = &attnQpos_[U.row];
     if (perChunk) {
-      if (!attentionChunk(head, hd, rows, qu, pu, chunkRanges_[2 * i],
-                          chunkRanges_[2 * i + 1], window, scale, tile,
-                          &attnO_[i * oRow], &attnMl_[i * rows * 2])) {
+      if (!attentionChunk(head, hd, U.rows, qu, pu, chunkRanges_[2 * i],
+                          chunkRanges_[2 * i + 1], window, scale, U.tile,
+                          &attnO_[static_cast<size_t>(chunkRow_[i]) * hd],
+                          &attnMl_[static_cast<size_t>(chunkRow_[i]) * 2])) {
         failed = i;
         return 1;
       }
       return 0;
     }
-    float *o = &attnO_[u * oRow], *ml = &attnMl_[u * rows * 2];
-    float *oc = &attnChunkO_[u * oRow], *mlc = &attnChunkMl_[u * rows * 2];
-    std::fill(ml, ml + 2 * rows, 0.0f);
+    float *o = &attnO_[static_cast<size_t>(U.row) * hd],
+          *ml = &attnMl_[static_cast<size_t>(U.row) * 2];
+    float *oc = &attnChunkO_[static_cast<size_t>(U.row) * hd],
+          *mlc = &attnChunkMl_[static_cast<size_t>(U.row) * 2];
+    std::fill(ml, ml + 2 * U.rows, 0.0f);
     for (int c = U.firstChunk; c < U.firstChunk + U.chunks; ++c) {
-      if (!attentionChunk(head, hd, rows, qu, pu, chunkRanges_[2 * c],
-                          chunkRanges_[2 * c + 1], window, scale, tile, oc,
+      if (!attentionChunk(head, hd, U.rows, qu, pu, chunkRanges_[2 * c],
+                          chunkRanges_[2 * c + 1], window, scale, U.tile, oc,
                           mlc)) {
         failed = c;
         return 1;
       }
       // (m, l) interleaved in ml as the kernel writes them.
-      mergeInto(o, ml, oc, mlc, rows, hd);
+      mergeInto(o, ml, oc, mlc, U.rows, hd);
     }
     return 0;
   };
@@ -271,13 +299,15 @@ bool Runtime::attend(int layer, int H, int KV, int hd, int window,
     const AttentionUnit &U = units_[u];
     float *o, *ml;
     if (perChunk) {
-      o = &attnO_[U.firstChunk * oRow];
-      ml = &attnMl_[U.firstChunk * rows * 2];
+      const size_t first = chunkRow_[U.firstChunk];
+      o = &attnO_[first * hd];
+      ml = &attnMl_[first * 2];
       for (int c = U.firstChunk + 1; c < U.firstChunk + U.chunks; ++c)
-        mergeInto(o, ml, &attnO_[c * oRow], &attnMl_[c * rows * 2], rows, hd);
+        mergeInto(o, ml, &attnO_[static_cast<size_t>(chunkRow_[c]) * hd],
+                  &attnMl_[static_cast<size_t>(chunkRow_[c]) * 2], U.rows, hd);
     } else {
-      o = &attnO_[u * oRow];
-      ml = &attnMl_[u * rows * 2];
+      o = &attnO_[static_cast<size_t>(U.row) * hd];
+      ml = &attnMl_[static_cast<size_t>(U.row) * 2];
     }
     int r = 0;
     for (int t = U.t0; t < U.t1; ++t)

@@ -34,8 +34,9 @@ uint64_t Runtime::activationBytes(int batch, int logitRows) const {
   // Activations quantized to Q8_0 (int8 values, a scale and a sum per 32).
   bytes += n * widest * (1 + 8 / 32.0);
   // The MoE through the expert cache: an expert's tokens' inputs, gate, up
-  // and outputs; the sparse path's live neurons (entry and up value each).
-  bytes += n * (2 * D + 2 * F) * 4 + n * K * F * 16;
+  // and outputs, every slot's output (added in routing order); the sparse
+  // path's live neurons (entry and up value each).
+  bytes += n * (2 * D + 2 * F) * 4 + n * K * D * 4 + n * K * F * 16;
   // Attention: each query tile's rows, its state and a chunk's, padded to
   // blocks of 8 rows (decode's chunk states grow with the context:
   // contextBytes).
@@ -46,15 +47,18 @@ uint64_t Runtime::activationBytes(int batch, int logitRows) const {
   return bytes;
 }
 
-uint64_t Runtime::contextBytes(int context) const {
-  // The KV cache, the RoPE tables (cos and sin, head_dim / 2 each per
-  // position) and decode's attention states (a chunk of 256 slots each).
+uint64_t Runtime::contextBytes(int context, int sequences) const {
+  // Each sequence's KV cache, the RoPE tables (cos and sin, head_dim / 2 each
+  // per position) and decode's attention states (a chunk of 256 slots each,
+  // for every sequence of a step).
   const model::Config &c = config();
   const uint64_t n = static_cast<uint64_t>(context);
   const uint64_t G = c.num_heads() / c.num_kv_heads();
-  return KvCache::bytesFor(kvLayers(context), c.num_kv_heads(), c.head_dim()) +
+  const uint64_t S = static_cast<uint64_t>(sequences);
+  return S * KvCache::bytesFor(kvLayers(context), c.num_kv_heads(),
+                               c.head_dim()) +
          n * c.head_dim() * 4 +
-         (n + 255) / 256 * c.num_kv_heads() * ((G + 7) / 8 * 8) *
+         S * (n + 255) / 256 * c.num_kv_heads() * ((G + 7) / 8 * 8) *
              (c.head_dim() + 2) * 4;
 }
 
@@ -114,7 +118,8 @@ bool Runtime::planBudget(uint64_t budget, int context, int maxBatch,
   in.requestedContext = context;
   in.maxBatch = maxBatch;
   in.process = processBytes();
-  in.kvBytes = [&](int n) { return contextBytes(n); };
+  in.sequences = maxSequences_;
+  in.kvBytes = [&](int n) { return contextBytes(n, maxSequences_); };
   // Logits rows kept at once: what 1/64 of the budget holds, 1 to a batch.
   in.logitRows = static_cast<int>(std::clamp<uint64_t>(
       budget / 64 / (static_cast<uint64_t>(c.vocab_size()) * 4), 1,

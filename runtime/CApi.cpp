@@ -41,6 +41,7 @@ stc_model *stc_load_sized(const char *path, const stc_options *options,
   o.memoryBudget = in.memory_budget;
   o.expertsFromStorage = in.experts_from_storage != 0;
   o.sharedMapping = in.shared_mapping != 0;
+  o.sequences = in.max_sequences;
   o.kvType =
       in.kv_type == STC_KV_F32    ? static_cast<int>(stc::model::KvType::F32)
       : in.kv_type == STC_KV_F16  ? static_cast<int>(stc::model::KvType::F16)
@@ -64,6 +65,8 @@ stc_model *stc_load_sized(const char *path, const stc_options *options,
   }
   if (ok && m->runtime.memoryPlan().budget)
     m->memoryPlan = m->runtime.memoryPlan().describe();
+  m->own.model = m;
+  m->own.sequence = &m->runtime.ownSequence();
   if (!ok) {
     if (error && error_size > 0) {
       std::strncpy(error, err.c_str(), error_size - 1);
@@ -89,6 +92,60 @@ int stc_rewind(stc_model *m, int n) {
 }
 const char *stc_last_error(const stc_model *m) { return m->error.c_str(); }
 void stc_free(stc_model *m) { delete m; }
+
+stc_sequence *stc_model_sequence(stc_model *m) { return &m->own; }
+
+stc_sequence *stc_sequence_new(stc_model *m) {
+  std::unique_ptr<stc::rt::Sequence> s = m->runtime.newSequence(m->error);
+  if (!s)
+    return nullptr;
+  auto *out = new stc_sequence();
+  out->model = m;
+  out->sequence = s.get();
+  out->owned = std::move(s);
+  return out;
+}
+
+void stc_sequence_free(stc_sequence *s) {
+  if (s && s != &s->model->own)
+    delete s;
+}
+
+int stc_sequence_length(const stc_sequence *s) {
+  return s->sequence->position();
+}
+
+void stc_sequence_reset(stc_sequence *s) {
+  s->model->runtime.reset(*s->sequence);
+}
+
+int stc_sequence_rewind(stc_sequence *s, int n) {
+  return s->model->runtime.rewind(*s->sequence, n, s->model->error) ? 0 : -1;
+}
+
+const float *stc_sequence_logits(const stc_sequence *s) {
+  return s->sequence->lastLogits();
+}
+
+int stc_eval_batch(stc_model *m, const stc_batch_item *items, int count) {
+  m->batch.clear();
+  for (int i = 0; i < count; ++i) {
+    if (items[i].sequence && items[i].sequence->model != m) {
+      m->error =
+          "batch item " + std::to_string(i) + ": a sequence of another model";
+      return -1;
+    }
+    m->batch.push_back(
+        {items[i].sequence ? items[i].sequence->sequence : nullptr,
+         items[i].tokens, items[i].n, items[i].all_logits});
+  }
+  return m->runtime.evalBatch(m->batch.data(), count, m->error) ? 0 : -1;
+}
+
+void stc_batch_stats(const stc_model *m, uint64_t *steps, uint64_t *sequences) {
+  *steps = m->runtime.steps();
+  *sequences = m->runtime.stepSequences();
+}
 
 void stc_expert_cache_stats(const stc_model *m, uint64_t *slots,
                             uint64_t *loads, uint64_t *bytes_read) {

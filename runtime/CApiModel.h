@@ -6,9 +6,16 @@
 #include "Tokenizer.h"
 #include "stc_runtime.h"
 
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
+
+struct stc_sequence {
+  stc_model *model;
+  stc::rt::Sequence *sequence;              // the model's own, or `owned`
+  std::unique_ptr<stc::rt::Sequence> owned; // stc_sequence_new's
+};
 
 struct stc_model {
   stc::rt::Runtime runtime;
@@ -17,6 +24,8 @@ struct stc_model {
   stc::rt::Tokenizer tokenizer;
   stc_generation_stats lastGeneration = {};
   std::string memoryPlan; // MemoryPlan::describe(), "" without a budget
+  stc_sequence own;       // stc_model_sequence
+  std::vector<stc::rt::Runtime::BatchItem> batch;
 };
 
 struct stc_sampler {

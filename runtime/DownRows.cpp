@@ -40,10 +40,9 @@ bool Runtime::downRows(const Weight &down, const int32_t *rows, int count,
   HBuf hact(act, halide_type_float, 32, {{count, 1}, {tokens, actStride}});
   HBuf hy(y, halide_type_float, 32, {{D, 1}, {tokens, D}});
   const uint64_t w = address(down.data);
-  const int rc = q4 ? stc_down_rows_q4_0(hw.get(), hrows.get(), hact.get(), w,
-                                         hy.get())
-                    : stc_down_rows_q8_0(hw.get(), hrows.get(), hact.get(), w,
-                                         hy.get());
+  const int rc =
+      q4 ? stc_down_rows_q4_0(hw.get(), hrows.get(), hact.get(), w, hy.get())
+         : stc_down_rows_q8_0(hw.get(), hrows.get(), hact.get(), w, hy.get());
   if (rc != 0) {
     error = kernelError("down_rows kernel failed on tensor '" +
                         down.t->name()->str() + "'");

@@ -23,6 +23,7 @@ bool planMemory(const MemoryPlanInputs &in, MemoryPlan &plan,
                 std::string &error) {
   plan = MemoryPlan();
   plan.budget = in.budget;
+  plan.sequences = in.sequences;
   plan.resident = in.resident;
   plan.onDemand = in.onDemand;
   plan.process = in.process;
@@ -67,7 +68,11 @@ bool planMemory(const MemoryPlanInputs &in, MemoryPlan &plan,
     plan.kv = in.kvBytes(plan.context);
     if (fixed + plan.kv + minimumExperts > in.budget)
       return tooSmall("what a " + std::to_string(plan.context) +
-                          "-token context (--ctx) needs,",
+                          "-token context (--ctx) needs" +
+                          (in.sequences > 1 ? " for each of " +
+                                                  std::to_string(in.sequences) +
+                                                  " sequences,"
+                                            : ","),
                       plan.kv);
   } else {
     if (fixed + in.kvBytes(smallest) + minimumExperts > in.budget)
@@ -103,11 +108,13 @@ std::string MemoryPlan::describe() const {
                   mib(resident) + " resident";
   if (onDemand)
     s += " (" + mib(onDemand) + " more read a row at a time)";
-  s += ", KV cache " + mib(kv) + " for " + std::to_string(context) +
-       " positions" +
-       (contextChosen ? " (chosen: the longest whose KV cache takes at most "
-                        "1/8 of the budget beside a token's working set of "
-                        "experts; --ctx sets it)"
+  s += ", KV cache " + mib(kv) + " for " +
+       (sequences > 1 ? std::to_string(sequences) + " sequences of " : "") +
+       std::to_string(context) + " positions" +
+       (contextChosen ? std::string(" (chosen: the longest whose KV cache") +
+                            (sequences > 1 ? "s take" : " takes") +
+                            " at most 1/8 of the budget beside a token's "
+                            "working set of experts; --ctx sets it)"
                       : "") +
        ", activations " + mib(activations) + " for a " + std::to_string(batch) +
        "-token batch, process " + mib(process) + ", margin " + mib(margin) +

@@ -19,9 +19,11 @@ struct MemoryPlan {
   uint64_t budget = 0;
   uint64_t resident = 0; // the plan and the dense weights
   uint64_t onDemand = 0; // weights read a row at a time (not resident)
-  uint64_t kv = 0; // KV cache for `context` positions (rings included), the
-                   // RoPE tables and attention states that grow with it
+  uint64_t kv = 0;       // KV caches of `sequences` sequences of `context`
+                         // positions (rings included), the RoPE tables and
+                         // attention states that grow with it
   int context = 0;
+  int sequences = 1;
   bool contextChosen = false; // picked by the plan (no --ctx)
   uint64_t activations = 0;   // buffers and scratch for `batch` tokens
   int batch = 0;
@@ -45,11 +47,12 @@ struct MemoryPlanInputs {
   int topK = 0, layers = 0;
   int trainedContext = 0;
   int requestedContext = 0; // 0: the plan chooses
+  int sequences = 1;        // each with a KV cache of the context
   int maxBatch = 0;         // the model's planned prefill chunk
   int logitRows = 1;        // rows of logits kept at once (at most a batch)
   uint64_t process = 0;
-  // KV bytes for a context of n positions; activation bytes for a batch with
-  // some rows of logits.
+  // KV bytes for a context of n positions (every sequence's); activation
+  // bytes for a batch with some rows of logits.
   std::function<uint64_t(int)> kvBytes;
   std::function<uint64_t(int, int)> activationBytes;
 };

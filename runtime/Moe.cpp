@@ -1,7 +1,9 @@
 // The MoE steps: routing (top-k and combine weights), the per-step layout
-// check, and the dense ReGLU expert FFN (decode: k experts per batched call;
-// prefill: each expert once for all its tokens). The sparse ReGLU path is in
-// SparseMoe.cpp.
+// check, and the dense ReGLU expert FFN (single tokens: the k experts of every
+// token in one batched call per projection; prompt chunks: each expert once
+// for all its tokens). The sparse ReGLU path is in SparseMoe.cpp. Either way
+// each token's k outputs are added in routing order, so a token's result does
+// not depend on the tokens beside it in the step.
 #include "Runtime.h"
 
 #include "RuntimeDetail.h"
@@ -49,7 +51,32 @@ bool Runtime::moe(const model::Step *s, int n, std::string &error) {
     }
   float *out = f32(s->outputs()->Get(0));
   std::fill(out, out + static_cast<size_t>(n) * D, 0.0f);
-  return sparseStep(s) ? sparseMoe(s, n, error) : denseMoe(s, n, error);
+  const bool sparse = sparseStep(s);
+  auto run = [&](int t0, int rows, bool decode) {
+    return sparse ? sparseMoe(s, t0, rows, decode, error)
+                  : denseMoe(s, t0, rows, decode, error);
+  };
+  const int single = std::min(singleRows_, n);
+  return (single == 0 || run(0, single, true)) &&
+         (single == n || run(single, n - single, false));
+}
+
+void Runtime::expandToSlots(int n, int K, int32_t cols) {
+  const int32_t B = cols / 32;
+  qx_.resize(static_cast<size_t>(n) * K * cols);
+  dx_.resize(static_cast<size_t>(n) * K * B);
+  sx_.resize(dx_.size());
+  // From the last row down: row t*K + j >= t, and a later token's rows lie
+  // past every earlier token's own row.
+  for (int t = n - 1; t >= 0; --t)
+    for (int j = K - 1; j >= 0; --j) {
+      const size_t to = static_cast<size_t>(t) * K + j;
+      if (to == static_cast<size_t>(t))
+        continue;
+      std::memmove(&qx_[to * cols], &qx_[static_cast<size_t>(t) * cols], cols);
+      std::memmove(&dx_[to * B], &dx_[static_cast<size_t>(t) * B], B * 4);
+      std::memmove(&sx_[to * B], &sx_[static_cast<size_t>(t) * B], B * 4);
+    }
 }
 
 bool Runtime::sparseStep(const model::Step *s) const {
@@ -65,14 +92,17 @@ bool Runtime::sparseStep(const model::Step *s) const {
 }
 
 bool Runtime::forEachExpert(
-    const model::Step *s, int n,
+    const model::Step *s, int t0, int n,
     const std::function<bool(int, const std::vector<int> &, const Weight *)>
         &body,
     std::string &error) {
   const model::Config &c = config();
   const int K = c.top_k(), D = c.hidden_size(), E = c.num_experts();
-  const float *x = f32(s->inputs()->Get(0));
-  const int32_t *idx = i32(s->inputs()->Get(2));
+  const float *x = f32(s->inputs()->Get(0)) + static_cast<size_t>(t0) * D;
+  const float *wts = f32(s->inputs()->Get(1)) + static_cast<size_t>(t0) * K;
+  const int32_t *idx = i32(s->inputs()->Get(2)) + static_cast<size_t>(t0) * K;
+  float *out = f32(s->outputs()->Get(0)) + static_cast<size_t>(t0) * D;
+  moeSlotY_.resize(static_cast<size_t>(n) * K * D);
   std::vector<std::vector<int>> slots(E);
   for (int t = 0; t < n; ++t)
     for (int j = 0; j < K; ++j)
@@ -100,35 +130,52 @@ bool Runtime::forEachExpert(
     if (!body(e, slots[e], mats))
       return false;
   }
+  for (int t = 0; t < n; ++t) {
+    float *o = out + static_cast<size_t>(t) * D;
+    for (int j = 0; j < K; ++j) {
+      const int slot = t * K + j;
+      const float *y = &moeSlotY_[static_cast<size_t>(slot) * D];
+      for (int d = 0; d < D; ++d)
+        o[d] += wts[slot] * y[d];
+    }
+  }
   return true;
 }
 
-bool Runtime::denseMoe(const model::Step *s, int n, std::string &error) {
+bool Runtime::denseMoe(const model::Step *s, int t0, int n, bool decode,
+                       std::string &error) {
   const model::Config &c = config();
   const int K = c.top_k(), D = c.hidden_size(), F = c.expert_ffn();
-  const float *x = f32(s->inputs()->Get(0));
-  const float *wts = f32(s->inputs()->Get(1));
-  const int32_t *idx = i32(s->inputs()->Get(2));
-  float *out = f32(s->outputs()->Get(0));
+  const float *x = f32(s->inputs()->Get(0)) + static_cast<size_t>(t0) * D;
+  const float *wts = f32(s->inputs()->Get(1)) + static_cast<size_t>(t0) * K;
+  const int32_t *idx = i32(s->inputs()->Get(2)) + static_cast<size_t>(t0) * K;
+  float *out = f32(s->outputs()->Get(0)) + static_cast<size_t>(t0) * D;
   auto quantized = [&](int i) {
     return isQuant(weight(s->weights()->Get(i)).t->dtype());
   };
-  if (n == 1 && !cache_ && quantized(0) && quantized(1) &&
+  if (decode && !cache_ && quantized(0) && quantized(1) &&
       (quantized(2) ||
        weight(s->weights()->Get(2)).t->layout() == model::Layout::NeuronRows)) {
-    // Decode: the k selected experts in one call per projection; gate and up
-    // share the token's quantized input.
+    // Single tokens: the k selected experts of every token in one call per
+    // projection (slot t*K + j: token t's j-th expert); gate and up share
+    // each token's quantized input (one token: one row for every slot).
     double t = seconds();
-    moeG_.resize(static_cast<size_t>(K) * F);
+    const int slots = n * K;
+    moeG_.resize(static_cast<size_t>(slots) * F);
     moeU_.resize(moeG_.size());
-    moeY_.resize(static_cast<size_t>(K) * D);
-    if (!quantizeRows(x, 1, D, error) ||
-        !expertsGemm(s->weights()->Get(0), idx, K, true, moeG_.data(), error))
+    moeY_.resize(static_cast<size_t>(slots) * D);
+    if (!quantizeRows(x, n, D, error))
       return false;
-    chargePhase("moe gate", t, n);
-    if (!expertsGemm(s->weights()->Get(1), idx, K, true, moeU_.data(), error))
+    if (n > 1)
+      expandToSlots(n, K, D);
+    if (!expertsGemm(s->weights()->Get(0), idx, slots, n == 1, moeG_.data(),
+                     error))
       return false;
-    chargePhase("moe up (all rows)", t, n);
+    chargePhase("moe gate", t);
+    if (!expertsGemm(s->weights()->Get(1), idx, slots, n == 1, moeU_.data(),
+                     error))
+      return false;
+    chargePhase("moe up (all rows)", t);
     uint64_t dead = 0;
     for (size_t i = 0; i < moeG_.size(); ++i) { // ReGLU: relu(gate) * up
       dead += moeG_[i] <= 0.0f;
@@ -140,27 +187,33 @@ bool Runtime::denseMoe(const model::Step *s, int n, std::string &error) {
     expertNeurons_ += moeG_.size();
     const Weight down = weight(s->weights()->Get(2));
     if (down.t->layout() == model::Layout::NeuronRows) {
-      for (int j = 0; j < K; ++j)
+      for (int j = 0; j < slots; ++j)
         if (!downProject(weight(s->weights()->Get(2), idx[j]),
                          &moeG_[static_cast<size_t>(j) * F], 1,
                          &moeY_[static_cast<size_t>(j) * D], error))
           return false;
-    } else if (!quantizeRows(moeG_.data(), K, F, error) ||
-               !expertsGemm(s->weights()->Get(2), idx, K, false, moeY_.data(),
-                            error))
+    } else if (!quantizeRows(moeG_.data(), slots, F, error) ||
+               !expertsGemm(s->weights()->Get(2), idx, slots, false,
+                            moeY_.data(), error))
       return false;
-    for (int j = 0; j < K; ++j)
-      for (int d = 0; d < D; ++d)
-        out[d] += wts[j] * moeY_[static_cast<size_t>(j) * D + d];
-    chargePhase("moe down (all rows)", t, n);
+    for (int tok = 0; tok < n; ++tok) {
+      float *o = out + static_cast<size_t>(tok) * D;
+      for (int j = 0; j < K; ++j) {
+        const int slot = tok * K + j;
+        const float *y = &moeY_[static_cast<size_t>(slot) * D];
+        for (int d = 0; d < D; ++d)
+          o[d] += wts[slot] * y[d];
+      }
+    }
+    chargePhase("moe down (all rows)", t);
     return true;
   }
   if (!cache_)
-    return denseMoePrefill(s, n, error);
+    return denseMoePrefill(s, t0, n, error);
   // Under a memory budget: each expert once for all its tokens, through the
   // expert cache.
   return forEachExpert(
-      s, n,
+      s, t0, n,
       [&](int, const std::vector<int> &slots, const Weight *mats) {
         const int m = static_cast<int>(slots.size());
         moeG_.resize(static_cast<size_t>(m) * F);
@@ -174,32 +227,30 @@ bool Runtime::denseMoe(const model::Step *s, int n, std::string &error) {
           dead += moeG_[i] <= 0.0f;
           moeG_[i] = std::max(moeG_[i], 0.0f) * moeU_[i];
         }
-        if (n == 1) { // decode counts the ReLU sparsity as without a budget
+        if (decode) { // single tokens count the ReLU sparsity as without a
+                      // budget
           deadNeurons_ += dead;
           expertNeurons_ += moeG_.size();
         }
         if (!downProject(mats[2], moeG_.data(), m, moeY_.data(), error))
           return false;
-        for (int i = 0; i < m; ++i) {
-          const int slot = slots[i];
-          float *o = out + static_cast<size_t>(slot / K) * D;
-          const float *y = &moeY_[static_cast<size_t>(i) * D];
-          for (int d = 0; d < D; ++d)
-            o[d] += wts[slot] * y[d];
-        }
+        for (int i = 0; i < m; ++i)
+          std::memcpy(&moeSlotY_[static_cast<size_t>(slots[i]) * D],
+                      &moeY_[static_cast<size_t>(i) * D], D * 4);
         return true;
       },
       error);
 }
 
-bool Runtime::denseMoePrefill(const model::Step *s, int n, std::string &error) {
+bool Runtime::denseMoePrefill(const model::Step *s, int t0, int n,
+                              std::string &error) {
   const model::Config &c = config();
   const int K = c.top_k(), D = c.hidden_size(), F = c.expert_ffn(),
             E = c.num_experts();
-  const float *x = f32(s->inputs()->Get(0));
-  const float *wts = f32(s->inputs()->Get(1));
-  const int32_t *idx = i32(s->inputs()->Get(2));
-  float *out = f32(s->outputs()->Get(0));
+  const float *x = f32(s->inputs()->Get(0)) + static_cast<size_t>(t0) * D;
+  const float *wts = f32(s->inputs()->Get(1)) + static_cast<size_t>(t0) * K;
+  const int32_t *idx = i32(s->inputs()->Get(2)) + static_cast<size_t>(t0) * K;
+  float *out = f32(s->outputs()->Get(0)) + static_cast<size_t>(t0) * D;
   // Rows grouped by expert (a counting sort of the n*K slots): expert e's
   // rows are [start[e], start[e+1]), in token order.
   const int rows = n * K;

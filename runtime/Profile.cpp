@@ -52,13 +52,13 @@ const char *opKind(const model::Step *s, const model::Tensor *w) {
 
 } // namespace
 
-void Runtime::charge(const char *kind, double start, int n) {
+void Runtime::charge(const char *kind, double start) {
   if (profiling_)
-    (n == 1 ? profile_ : prefillProfile_)[kind] += seconds() - start;
+    (decodeStep_ ? profile_ : prefillProfile_)[kind] += seconds() - start;
 }
 
-void Runtime::chargePhase(const char *kind, double &since, int n) {
-  if (!profiling_ || n != 1)
+void Runtime::chargePhase(const char *kind, double &since) {
+  if (!profiling_ || !decodeStep_)
     return;
   double t = seconds();
   profile_[kind] += t - since;
@@ -76,9 +76,9 @@ bool Runtime::step(const model::Step *s, int n, std::string &error) {
       s->weights() && s->weights()->size() > 0
           ? file_.model()->tensors()->Get(s->weights()->Get(0))
           : nullptr;
-  charge(opKind(s, w), start, n);
+  charge(opKind(s, w), start);
   const char *kind = s->op() == model::Op::Moe ? "moe" : opKind(s, w);
-  (n == 1 ? splitTasks_ : prefillSplitTasks_)[kind] +=
+  (decodeStep_ ? splitTasks_ : prefillSplitTasks_)[kind] +=
       pool_->tasksOnWorkers() - tasks;
   return ok;
 }

@@ -10,6 +10,7 @@
 #include "RuntimeDetail.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <thread>
@@ -119,6 +120,9 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
                     : static_cast<int>(std::thread::hardware_concurrency());
   threads_ = std::max(1, threads);
   pool_ = std::make_unique<ThreadPool>(threads_, options.workersOnly);
+  maxSequences_ = options.sequences > 0 ? options.sequences
+                  : budget > 0          ? 1
+                                        : INT_MAX;
   if (options.maxContext > c.max_positions()) {
     error = path + ": a context of " + std::to_string(options.maxContext) +
             " tokens is past the model's trained length of " +
@@ -167,9 +171,8 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
     }
   }
   // The plan may have moved (into a copy of the file): from here on, read it
-  // again (m, cfg), never through the references taken before.
+  // again (m, config()), never through the references taken before.
   m = file_.model();
-  const model::Config &cfg = config();
   // The activation buffers, charged as rows are first written: the logits
   // buffer for 256 rows is ~148 MiB for a 151936-word vocabulary, of which a
   // decoded token writes one row.
@@ -186,13 +189,11 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
     bufs_.push_back(bufferArena_.data() + at);
     at += static_cast<uint64_t>(b->width()) * maxBatch_ * 4;
   }
-  if (!kv_.init(kvLayers(maxContext_), cfg.num_kv_heads(), cfg.head_dim(),
-                maxContext_, error)) {
+  if (!initSequence(own_, error)) {
     error = path + ": " + error;
     return false;
   }
   ropeRows_ = 0; // the RoPE tables grow as positions are reached (ropeTo)
-  lastLogits_.assign(cfg.vocab_size(), 0.0f);
   // The tail: the steps after the last per-layer step. Buffers written before
   // it are the ones whose last row the tail may need.
   const auto &steps = *m->steps();
@@ -294,46 +295,76 @@ Runtime::Weight Runtime::weight(int tensor, int expert) const {
   return w;
 }
 
-void Runtime::reset() {
-  pos_ = 0;
-  kv_.forgetFrom(0);
+bool Runtime::initSequence(Sequence &s, std::string &error) {
+  const model::Config &c = config();
+  s.pos_ = 0;
+  s.lastLogits_.assign(c.vocab_size(), 0.0f);
+  return s.kv_.init(kvLayers(maxContext_), c.num_kv_heads(), c.head_dim(),
+                    maxContext_, error);
 }
 
-bool Runtime::rewind(int n, std::string &error) {
-  if (n < 0 || n > pos_) {
+std::unique_ptr<Sequence> Runtime::newSequence(std::string &error) {
+  // Counted before the cache is made, so two threads cannot both take the
+  // last place.
+  if (++liveSequences_ > maxSequences_) {
+    --liveSequences_;
+    error = file_.path() + ": " + std::to_string(maxSequences_) +
+            " sequences exist already, as many as the model was loaded for "
+            "(its memory plan holds a KV cache for each: "
+            "RuntimeOptions::sequences, stc_options.max_sequences)";
+    return nullptr;
+  }
+  auto s = std::make_unique<Sequence>();
+  s->live_ = &liveSequences_;
+  if (!initSequence(*s, error)) {
+    error = file_.path() + ": " + error;
+    return nullptr; // (its destructor gives the place back)
+  }
+  return s;
+}
+
+void Runtime::reset(Sequence &s) {
+  s.pos_ = 0;
+  s.kv_.forgetFrom(0);
+}
+
+bool Runtime::rewind(Sequence &s, int n, std::string &error) {
+  if (n < 0 || n > s.pos_) {
     error = "cannot rewind to " + std::to_string(n) + " tokens: the context " +
-            "holds " + std::to_string(pos_);
+            "holds " + std::to_string(s.pos_);
     return false;
   }
   // Position n attends to the keys in (n - window, n): on a ring, those must
   // not have been overwritten by the positions being forgotten.
   std::string why;
-  if (!kv_.holdsWindowBefore(n, why)) {
+  if (!s.kv_.holdsWindowBefore(n, why)) {
     error = "cannot rewind to " + std::to_string(n) + " tokens: " + why;
     return false;
   }
-  kv_.forgetFrom(n);
-  pos_ = n;
+  s.kv_.forgetFrom(n);
+  s.pos_ = n;
   return true;
 }
 
 uint64_t Runtime::kvBytesPerToken() const {
   const model::Config &c = config();
   uint64_t total = 0;
-  for (int l = 0; l < kv_.numLayers(); ++l)
-    if (!kv_.layer(l).ring)
+  const KvCache &kv = own_.kv_;
+  for (int l = 0; l < kv.numLayers(); ++l)
+    if (!kv.layer(l).ring)
       total +=
-          2 * c.num_kv_heads() * kvRowBytes(kv_.layer(l).type, c.head_dim());
+          2 * c.num_kv_heads() * kvRowBytes(kv.layer(l).type, c.head_dim());
   return total;
 }
 
 uint64_t Runtime::kvRingBytes() const {
   const model::Config &c = config();
   uint64_t total = 0;
-  for (int l = 0; l < kv_.numLayers(); ++l)
-    if (kv_.layer(l).ring)
+  const KvCache &kv = own_.kv_;
+  for (int l = 0; l < kv.numLayers(); ++l)
+    if (kv.layer(l).ring)
       total += 2ull * c.num_kv_heads() *
-               kvRowBytes(kv_.layer(l).type, c.head_dim()) * kv_.layer(l).slots;
+               kvRowBytes(kv.layer(l).type, c.head_dim()) * kv.layer(l).slots;
   return total;
 }
 
@@ -442,91 +473,6 @@ bool Runtime::runStep(const model::Step *s, int n, std::string &error) {
   }
   error = "unknown step";
   return false;
-}
-
-bool Runtime::runChunk(const int32_t *tokens, int n, float *allLogits,
-                       std::string &error) {
-  const model::Model *m = file_.model();
-  const int V = config().vocab_size();
-  int32_t *ids = i32(m->ids_buffer());
-  int32_t *positions = i32(m->positions_buffer());
-  if (n == 1)
-    ++decodedTokens_;
-  for (int t = 0; t < n; ++t) {
-    if (tokens[t] < 0 || tokens[t] >= V) {
-      error = "token id " + std::to_string(tokens[t]) +
-              " is outside the vocabulary [0, " + std::to_string(V) + ")";
-      return false;
-    }
-    ids[t] = tokens[t];
-    positions[t] = pos_ + t;
-  }
-  ropeTo(pos_ + n);
-  const auto &steps = *m->steps();
-  for (int i = 0; i < tailStart_; ++i)
-    if (!step(steps.Get(i), n, error))
-      return false;
-  // The steps after the last layer (final norm, head) run on the rows whose
-  // logits are wanted: the last token's only, unless every position's are
-  // asked for, then in blocks of the rows the memory plan keeps at once (all
-  // of them without a budget). The head is a quarter of the prefill work.
-  const int block = !allLogits     ? 1
-                    : plan_.budget ? std::max(1, plan_.logitRows)
-                                   : n;
-  const float *logits = f32(m->logits_buffer());
-  for (int r0 = allLogits ? 0 : n - 1; r0 < n; r0 += block) {
-    const int rows = std::min(block, n - r0);
-    // Rows [r0, r0 + rows) of each tail input produced before the tail to
-    // row 0, where the tail steps read them (later blocks' rows lie past the
-    // rows the tail writes).
-    if (r0 > 0)
-      for (size_t j = tailStart_; j < steps.size(); ++j)
-        for (int32_t b : *steps.Get(j)->inputs())
-          if (producedBefore_[b] && b != m->ids_buffer() &&
-              b != m->positions_buffer()) {
-            const size_t rowBytes = static_cast<size_t>(width(b)) * 4;
-            std::memmove(bufs_[b], bufs_[b] + r0 * rowBytes, rows * rowBytes);
-          }
-    for (size_t i = tailStart_; i < steps.size(); ++i)
-      if (!step(steps.Get(i), rows, error))
-        return false;
-    if (allLogits)
-      std::memcpy(allLogits + static_cast<size_t>(r0) * V, logits,
-                  static_cast<size_t>(rows) * V * 4);
-    if (r0 + rows == n)
-      std::memcpy(lastLogits_.data(),
-                  logits + static_cast<size_t>(rows - 1) * V, V * 4);
-  }
-  pos_ += n;
-  tokensEvaluated_ += n;
-  return true;
-}
-
-bool Runtime::eval(const int32_t *tokens, int n, float *allLogits,
-                   std::string &error) {
-  if (n <= 0) {
-    error = "no tokens to evaluate";
-    return false;
-  }
-  if (pos_ + n > maxContext_) {
-    error = "context full: " + std::to_string(pos_) + " + " +
-            std::to_string(n) + " tokens exceed the maximum of " +
-            std::to_string(maxContext_);
-    return false;
-  }
-  const int V = config().vocab_size();
-  // This model's threads run the kernels' parallel loops (another model in the
-  // process has its own).
-  ThreadPool::Use use(pool_.get());
-  for (int done = 0; done < n; done += maxBatch_) {
-    int chunk = std::min(maxBatch_, n - done);
-    if (!runChunk(tokens + done, chunk,
-                  allLogits ? allLogits + static_cast<size_t>(done) * V
-                            : nullptr,
-                  error))
-      return false;
-  }
-  return true;
 }
 
 } // namespace stc::rt

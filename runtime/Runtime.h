@@ -1,6 +1,9 @@
-// Runtime: executes a model file's plan. Holds the activation buffers, the KV
-// cache and the RoPE tables; runs prefill (many tokens) and decode (one token)
-// through the same steps, calling the AOT kernels.
+// Runtime: executes a model file's plan. Holds the weights, the activation
+// buffers and the RoPE tables, and the sequences' KV caches (Sequence.h); a
+// step advances a batch of sequences through the plan's steps, calling the AOT
+// kernels: prompt chunks (prefill) and single decoded tokens alike, the dense
+// matmuls over every token of the step, the experts grouped across them,
+// attention per sequence.
 #pragma once
 
 #include "ExpertCache.h"
@@ -8,6 +11,7 @@
 #include "MemoryPlan.h"
 #include "ModelFile.h"
 #include "Reservation.h"
+#include "Sequence.h"
 #include "ThreadPool.h"
 
 #include <cstdint>
@@ -20,9 +24,13 @@
 namespace stc::rt {
 
 struct RuntimeOptions {
-  int threads = 0;      // <= 0: every core
-  int maxContext = 0;   // <= 0: the model's trained length (max positions)
-  int maxBatch = 256;   // tokens per pass; longer prompts run in chunks
+  int threads = 0;    // <= 0: every core
+  int maxContext = 0; // <= 0: the model's trained length (max positions)
+  int maxBatch = 256; // tokens per pass; longer prompts run in chunks
+  // Sequences that may exist at once (the runtime's own and newSequence's):
+  // a memory budget plans a KV cache for each. <= 0: 1 under a budget, any
+  // number without one.
+  int sequences = 0;
   bool populate = true; // read every weight into memory at load
   // With populate and no budget: keep the weights in the file's page-cache
   // mapping (shared with other processes mapping the file) rather than a
@@ -53,20 +61,54 @@ public:
   Runtime &operator=(const Runtime &) = delete;
   bool load(const std::string &path, const RuntimeOptions &options,
             std::string &error);
-  // Evaluates `n` tokens at the next positions; `allLogits` (n x vocab) may be
-  // null.
+  // Evaluates `n` tokens at the next positions of the runtime's own sequence;
+  // `allLogits` (n x vocab) may be null.
   bool eval(const int32_t *tokens, int n, float *allLogits, std::string &error);
-  const float *lastLogits() const { return lastLogits_.data(); }
+  const float *lastLogits() const { return own_.lastLogits(); }
   int vocab() const { return config().vocab_size(); }
-  int position() const { return pos_; }
+  int position() const { return own_.position(); }
   // Tokens evaluated since the load.
   uint64_t tokensEvaluated() const { return tokensEvaluated_; }
   int maxContext() const { return maxContext_; }
-  void reset();
+  // Tokens one step holds (a prompt longer than this runs in chunks).
+  int maxBatch() const { return maxBatch_; }
+  void reset() { reset(own_); }
   // Keeps the first n positions of the context; false (context unchanged)
   // when n is past it or a sliding-window ring no longer holds the keys that
   // position n attends to.
-  bool rewind(int n, std::string &error);
+  bool rewind(int n, std::string &error) { return rewind(own_, n, error); }
+
+  // Another sequence of this model, with a KV cache of its own for
+  // maxContext() positions (reserved; pages touched as positions fill). At
+  // most RuntimeOptions::sequences exist at once, the runtime's own included
+  // (a memory budget planned that many caches): past that, null and `error`.
+  std::unique_ptr<Sequence> newSequence(std::string &error);
+  int maxSequences() const { return maxSequences_; }
+  Sequence &ownSequence() { return own_; }
+  void reset(Sequence &s);
+  bool rewind(Sequence &s, int n, std::string &error);
+  // `n` tokens at the next positions of `sequence`; `allLogits` (n x vocab,
+  // one row per token) may be null.
+  struct BatchItem {
+    Sequence *sequence;
+    const int32_t *tokens;
+    int n;
+    float *allLogits;
+  };
+  // Evaluates `count` items of distinct sequences in steps of at most
+  // maxBatch() tokens. Each item's tokens are cut into chunks of maxBatch()
+  // from its first, as eval cuts them, and a step takes whole chunks (the
+  // items' first chunks in order, as many as fit, then the next), so a
+  // sequence's chunks and every kernel's arithmetic on its tokens are what
+  // they are when it runs alone: its logits are the same bits whatever its
+  // batch-mates. Nothing is evaluated (false) when an item is invalid; a
+  // kernel's failure mid-way leaves the sequences in an unknown state
+  // (reset them).
+  bool evalBatch(const BatchItem *items, int count, std::string &error);
+  // Steps run since the load, and the sequences they advanced: the mean batch
+  // (1 without batching).
+  uint64_t steps() const { return steps_; }
+  uint64_t stepSequences() const { return stepSequences_; }
   const model::Config &config() const { return *file_.model()->config(); }
   const ModelFile &file() const { return file_; }
   bool weightsInHugePages() const { return file_.inHugePages(); }
@@ -125,15 +167,34 @@ private:
     const uint8_t *data;
     int64_t rows, cols; // of one (expert) matrix
   };
-  bool runChunk(const int32_t *tokens, int n, float *allLogits,
-                std::string &error);
+  // One step of the batch: a part of a sequence's tokens at its next
+  // positions, rows [t0, t0 + n) of the step's buffers, and where its logits
+  // go (every row's, or null: only the last, into the sequence).
+  struct Segment {
+    Sequence *seq;
+    const int32_t *tokens;
+    int t0, n;
+    float *allLogits;
+  };
+  // The running step's segments: the one-token ones first, so rows
+  // [0, singleRows_) are single tokens (the MoE's decode path).
+  std::vector<Segment> segments_;
+  int singleRows_ = 0;
+  bool decodeStep_ = false; // every segment a single token (the profile's
+                            // one-token steps)
+  // The tail's rows: the step's rows whose logits are wanted, and their
+  // segments.
+  std::vector<int> wantedRows_, wantedSegment_;
+  // Runs the step of segments_ (n tokens in all).
+  bool runSegments(int n, std::string &error);
   bool step(const model::Step *s, int n, std::string &error);
   bool runStep(const model::Step *s, int n, std::string &error);
-  // Adds the time since `start` to profile_[kind] when profiling a decode step.
-  void charge(const char *kind, double start, int n);
-  // Profiling a decode MoE step: charges the time since `since` to `kind`
-  // instead of the step's total ("moe (other)") and restarts `since`.
-  void chargePhase(const char *kind, double &since, int n);
+  // Adds the time since `start` to profile_[kind] (a step of single tokens)
+  // or prefillProfile_[kind] when profiling.
+  void charge(const char *kind, double start);
+  // Profiling a step of single tokens' MoE: charges the time since `since` to
+  // `kind` instead of the step's total ("moe (other)") and restarts `since`.
+  void chargePhase(const char *kind, double &since);
   bool profiling_ = false;
   std::map<std::string, double> profile_, prefillProfile_;
   std::map<std::string, uint64_t> splitTasks_, prefillSplitTasks_;
@@ -152,6 +213,9 @@ private:
   bool quantizeRows(const float *x, int n, int32_t K, std::string &error);
   bool quantizeInto(const float *x, int n, int32_t K, int8_t *q, float *d,
                     float *sums, std::string &error);
+  // The n quantized rows (cols values each) in qx_/dx_/sx_ to n*K rows, row
+  // t*K + j a copy of row t: one input row per expert slot of each token.
+  void expandToSlots(int n, int K, int32_t cols);
   // y [n][rows] = the quantized rows (q, d, sums) times W (Q4_0/Q8_0 rows16)
   // transposed, `perTask` groups of 16 rows per parallel task. Uses no member
   // scratch: callable from several tasks at once.
@@ -185,8 +249,14 @@ private:
                            std::string &error);
   // A Moe step: checks the routing, then the dense or (down stored
   // transposed) the sparse ReGLU path.
+  // The MoE of the step's n tokens: rows [0, singleRows_) through the decode
+  // path, the rest through the prefill path (each expert once for its rows).
   bool moe(const model::Step *s, int n, std::string &error);
-  bool denseMoe(const model::Step *s, int n, std::string &error);
+  // The dense or sparse ReGLU experts of rows [t0, t0 + n); `decode`: the rows
+  // are single-token segments (the k experts of every row in one batched call
+  // per projection; a decoded token computes alone as in a batch).
+  bool denseMoe(const model::Step *s, int t0, int n, bool decode,
+                std::string &error);
   // Whether a Moe step runs st-sparse-reglu's path (its tensors' layouts).
   bool sparseStep(const model::Step *s) const;
   // y [m][D] = the m rows of act [m][F] through an expert's down matrix: a
@@ -203,19 +273,24 @@ private:
   // Prefill without an expert cache: one task per expert with tokens (gate,
   // up, ReGLU, down on its rows, each on one thread), then each token's
   // outputs combined in routing order.
-  bool denseMoePrefill(const model::Step *s, int n, std::string &error);
+  bool denseMoePrefill(const model::Step *s, int t0, int n, std::string &error);
   // st-sparse-reglu's expert FFN: all gate rows, then the up rows and down rows
   // of the live neurons only.
-  bool sparseMoe(const model::Step *s, int n, std::string &error);
-  // Groups the n tokens' (token, slot) pairs by expert and, for each expert
-  // with tokens, gathers their rows of the step's input into moeX_, finds its
-  // gate/up/down (in the mapping, or an expert-cache slot under a memory
-  // budget) and calls body(expert, its slots, the three matrices): each
-  // expert's weights are read once for all its tokens.
-  bool forEachExpert(const model::Step *s, int n,
+  bool sparseMoe(const model::Step *s, int t0, int n, bool decode,
+                 std::string &error);
+  // Groups the (token, slot) pairs of rows [t0, t0 + n) by expert and, for
+  // each expert with tokens, gathers their rows of the step's input into
+  // moeX_, finds its gate/up/down (in the mapping, or an expert-cache slot
+  // under a memory budget) and calls body(expert, its slots (relative to t0),
+  // the three matrices), which writes each slot's output row into moeSlotY_
+  // (slot x D); then adds each token's rows to the step's output in routing
+  // order (the sum a decoded token makes). Each expert's weights are read once
+  // for all its tokens.
+  bool forEachExpert(const model::Step *s, int t0, int n,
                      const std::function<bool(int, const std::vector<int> &,
                                               const Weight *)> &body,
                      std::string &error);
+  std::vector<float> moeSlotY_;
   // Shapes and layouts of a Moe step's expert tensors (dense or sparse ReGLU).
   bool checkMoeLayouts(const model::Step *s, std::string &error);
   // u[i] = up row ent[3i+1] of matrix ent[3i] (of `experts` at up.data,
@@ -246,28 +321,37 @@ private:
   // no-op when the weights were populated at load.
   void prefetchExperts(int layer, const int32_t *idx, int count);
   bool attention(const model::Step *s, int n, std::string &error);
-  // Attention of n query tokens (q: n x H x hd, at positions pos0..) over
-  // layer `layer` of the KV cache, into out (n x H x hd).
+  // Attention of the step's query tokens (q: n x H x hd, each segment's at
+  // its sequence's next positions) over layer `layer` of each segment's KV
+  // cache, into out (n x H x hd).
   bool attend(int layer, int H, int KV, int hd, int window, const float *q,
-              int n, int pos0, float *out, std::string &error);
+              float *out, std::string &error);
   // One kernel call: `rows` query rows over key slots [slot0, slot0 + count)
   // of one KV head, into a chunk's partial state (o, ml).
   bool attentionChunk(const KvCache::Head &kv, int hd, int rows, const float *q,
                       const int32_t *qpos, int slot0, int count, int window,
                       float scale, bool tile, float *o, float *ml) const;
-  // attend's work: one KV head x a tile of query tokens, and its chunks'
-  // entries in chunkRanges_ (slot0, count pairs).
+  // attend's work: one KV head x a tile of one segment's query tokens, and
+  // its chunks' entries in chunkRanges_ (slot0, count pairs). Its query rows
+  // (padded to the kernel's blocks) start at row `row` of attnQ_.
   struct AttentionUnit {
-    int kvHead, t0, t1; // query tokens [t0, t1)
+    int segment, kvHead, t0, t1; // query tokens [t0, t1) of the step
     int firstChunk, chunks;
+    int rows, row;
+    bool tile; // the prefill tile's kernel (the segment has several tokens)
   };
   std::vector<AttentionUnit> units_;
-  std::vector<int32_t> chunkRanges_, chunkUnit_, attnQpos_;
+  std::vector<int32_t> chunkRanges_, chunkUnit_, chunkRow_, attnQpos_;
   std::vector<float> attnQ_, attnO_, attnMl_, attnChunkO_, attnChunkMl_;
 
   ModelFile file_;
   std::unique_ptr<ThreadPool> pool_;
-  int maxContext_ = 0, maxBatch_ = 0, pos_ = 0, threads_ = 1;
+  int maxContext_ = 0, maxBatch_ = 0, threads_ = 1;
+  Sequence own_; // eval's
+  int maxSequences_ = 1;
+  std::atomic<int> liveSequences_{1};
+  bool initSequence(Sequence &s, std::string &error);
+  uint64_t steps_ = 0, stepSequences_ = 0;
   int tailStart_ = 0;                // first step after the last layer
   std::vector<bool> producedBefore_; // buffers written before the tail
   std::vector<std::vector<int>>
@@ -286,7 +370,6 @@ private:
   // The activation buffers (one reservation; rows charged as written).
   Reservation bufferArena_;
   std::vector<uint8_t *> bufs_;
-  KvCache kv_;
   model::KvType kvType_ = model::KvType::F32;
   // Each layer's KV cache as st-kv-plan planned it (ring slots, window, type;
   // `slots` 0 for a global layer), and as sized for a context.
@@ -304,15 +387,14 @@ private:
   // Upper bounds of the activation buffers and scratch for a batch, and of
   // the process around the runtime (code, stacks, heap, tokenizer).
   uint64_t activationBytes(int batch, int logitRows) const;
-  // What a context of n positions takes: the KV cache, the RoPE tables and
-  // decode's attention states.
-  uint64_t contextBytes(int context) const;
+  // What a context of n positions takes for `sequences` sequences: their KV
+  // caches, the RoPE tables and decode's attention states.
+  uint64_t contextBytes(int context, int sequences) const;
   uint64_t processBytes() const;
   std::vector<float> cos_, sin_; // [position][head_dim / 2]
   int ropeRows_ = 0;             // positions the tables hold
   // Extends the RoPE tables to the first `positions` positions.
   void ropeTo(int positions);
-  std::vector<float> lastLogits_;
   // Scratch for activations quantized to Q8_0 blocks and for the MoE gather.
   std::vector<int8_t> qx_;
   std::vector<float> dx_, sx_, moeX_, moeG_, moeU_, moeY_;
@@ -324,7 +406,9 @@ private:
   std::vector<int8_t> prefillQ_;
   // Sparse ReGLU: the live neurons and their up values.
   std::vector<int32_t> sparseUpEnt_; // (expert, neuron, token) per live neuron
-  std::vector<int32_t> expertSlots_; // decode's k experts' expert-cache slots
+  // Single tokens under a budget: the distinct experts' expert-cache slots,
+  // and each (token, expert) slot's.
+  std::vector<int32_t> expertSlots_, slotOf_;
   std::vector<float> sparseU_;
   // Per down job: the live rows for the down kernel, their blocks, each
   // block's count, and the quantized activations in stored order.

@@ -206,14 +206,15 @@ bool Runtime::sparseDowns(const SparseDownJob *jobs, int n,
   return true;
 }
 
-bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
+bool Runtime::sparseMoe(const model::Step *s, int t0, int n, bool decode,
+                        std::string &error) {
   const model::Config &c = config();
   const int K = c.top_k(), D = c.hidden_size(), F = c.expert_ffn(),
             E = c.num_experts();
-  const float *x = f32(s->inputs()->Get(0));
-  const float *wts = f32(s->inputs()->Get(1));
-  const int32_t *idx = i32(s->inputs()->Get(2));
-  float *out = f32(s->outputs()->Get(0));
+  const float *x = f32(s->inputs()->Get(0)) + static_cast<size_t>(t0) * D;
+  const float *wts = f32(s->inputs()->Get(1)) + static_cast<size_t>(t0) * K;
+  const int32_t *idx = i32(s->inputs()->Get(2)) + static_cast<size_t>(t0) * K;
+  float *out = f32(s->outputs()->Get(0)) + static_cast<size_t>(t0) * D;
   Weight gate = weight(s->weights()->Get(0)), up = weight(s->weights()->Get(1)),
          down = weight(s->weights()->Get(2));
   // Bytes of one neuron's up row (with its scales) and down row (the down
@@ -237,7 +238,7 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
   sparseNeuronBytes_ = neuronBytes;
   uint64_t dead = 0;
   auto phase = [&](const char *kind, double &since) {
-    chargePhase(kind, since, n);
+    chargePhase(kind, since);
   };
   // The live neurons of the `rows` gate rows in moeG_ (F each) as up-kernel
   // entries (expert, neuron, token); row r's are entries rowStart[r] ..
@@ -283,15 +284,25 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
            !isQuant(down.t->dtype()) ||
            quantizeRows(moeU_.data(), rows, F, error);
   };
-  // Under a memory budget the k experts' cache slots stand in for the stacked
-  // tensors (matrix slot[j] of the arena instead of matrix idx[j]), while the
-  // arena fits the kernels' 32-bit strides.
-  const bool slotsFit =
-      cache_ && cache_->slots() * cache_->slotStride() < (1ull << 31);
-  if (n == 1 && (!cache_ || slotsFit) && isQuant(gate.t->dtype()) &&
-      isQuant(up.t->dtype())) {
-    // Decode: the k experts' gates in one call, one up call over the live
-    // neurons of all k, then the k down kernels in one parallel loop.
+  // Single tokens: slot t*K + j is token t's j-th expert. Under a memory
+  // budget the distinct experts' cache slots stand in for the stacked
+  // tensors (matrix slotOf_[i] of the arena instead of matrix idx[i]), while
+  // the arena fits the kernels' 32-bit strides and the cache holds them all
+  // at once.
+  const int slots = n * K;
+  bool fast = decode && isQuant(gate.t->dtype()) && isQuant(up.t->dtype());
+  if (fast && cache_) {
+    expertSlots_.clear(); // the distinct experts, then their cache slots
+    for (int i = 0; i < slots; ++i)
+      if (std::find(expertSlots_.begin(), expertSlots_.end(), idx[i]) ==
+          expertSlots_.end())
+        expertSlots_.push_back(idx[i]);
+    fast = cache_->slots() * cache_->slotStride() < (1ull << 31) &&
+           expertSlots_.size() <= cache_->slots();
+  }
+  if (fast) {
+    // The gates of every slot in one call, one up call over the live neurons
+    // of all of them, then one down kernel per slot in one parallel loop.
     double t = seconds();
     int32_t matrices = E;
     const int32_t *which = idx;
@@ -300,54 +311,72 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
     for (int w = 0; w < 3; ++w)
       strides[w] = static_cast<int64_t>(mats[w]->t->expert_stride());
     if (cache_) {
-      expertSlots_.resize(K);
-      if (!cache_->acquireAll(s->layer(), idx, K, expertSlots_.data(), error))
+      const int distinct = static_cast<int>(expertSlots_.size());
+      std::vector<int32_t> experts(expertSlots_);
+      if (!cache_->acquireAll(s->layer(), experts.data(), distinct,
+                              expertSlots_.data(), error))
         return false;
+      slotOf_.resize(slots);
+      for (int i = 0; i < slots; ++i)
+        slotOf_[i] =
+            expertSlots_[std::find(experts.begin(), experts.end(), idx[i]) -
+                         experts.begin()];
       matrices = static_cast<int32_t>(cache_->slots());
-      which = expertSlots_.data();
+      which = slotOf_.data();
       for (int w = 0; w < 3; ++w) { // matrix 0 is slot 0's
         mats[w]->data = cache_->slotMatrix(s->layer(), 0, w);
         strides[w] = static_cast<int64_t>(cache_->slotStride());
       }
       phase("moe expert cache", t);
     }
-    moeG_.resize(static_cast<size_t>(K) * F);
-    if (!quantizeRows(x, 1, D, error) ||
-        !expertsGemm(gate, matrices, strides[0], which, K, true, moeG_.data(),
-                     error))
+    moeG_.resize(static_cast<size_t>(slots) * F);
+    if (!quantizeRows(x, n, D, error))
+      return false;
+    if (n > 1)
+      expandToSlots(n, K, D);
+    if (!expertsGemm(gate, matrices, strides[0], which, slots, n == 1,
+                     moeG_.data(), error))
       return false;
     phase("moe gate", t);
+    // Each slot's live neurons read its input row (row 0 for one token).
     const int live = listLive(
-        K, [&](int j) { return which[j]; }, [](int) { return 0; });
+        slots, [&](int j) { return which[j]; },
+        [&](int j) { return n == 1 ? 0 : j; });
     sparseU_.resize(live);
     phase("moe live list", t);
     if (live > 0 && !sparseUp(up, matrices, strides[1], sparseUpEnt_.data(),
                               live, x, sparseU_.data(), error))
       return false;
     phase("moe up (live rows)", t);
-    if (!activations(K, [&](int j) { return idx[j]; }))
+    if (!activations(slots, [&](int j) { return idx[j]; }))
       return false;
     phase("moe down prep", t);
-    moeY_.resize(static_cast<size_t>(K) * D);
+    moeY_.resize(static_cast<size_t>(slots) * D);
     downJobs_.clear();
-    for (int j = 0; j < K; ++j)
+    for (int j = 0; j < slots; ++j)
       downJobs_.push_back(
           {{down.t, down.data + which[j] * strides[2], down.rows, down.cols},
            &moeU_[static_cast<size_t>(j) * F],
            j,
            orderOf(idx[j]),
            &moeY_[static_cast<size_t>(j) * D]});
-    if (!sparseDowns(downJobs_.data(), K, error))
+    if (!sparseDowns(downJobs_.data(), slots, error))
       return false;
-    for (int j = 0; j < K; ++j)
-      for (int d = 0; d < D; ++d)
-        out[d] += wts[j] * moeY_[static_cast<size_t>(j) * D + d];
+    for (int tok = 0; tok < n; ++tok) {
+      float *o = out + static_cast<size_t>(tok) * D;
+      for (int j = 0; j < K; ++j) {
+        const int slot = tok * K + j;
+        const float *y = &moeY_[static_cast<size_t>(slot) * D];
+        for (int d = 0; d < D; ++d)
+          o[d] += wts[slot] * y[d];
+      }
+    }
     phase("moe down (live rows)", t);
   } else {
-    // Prefill, f32 weights and the expert cache: each expert once for all its
-    // tokens.
+    // Prompt chunks, f32 weights, and an expert cache too small for every
+    // slot's expert at once: each expert once for all its tokens.
     bool ok = forEachExpert(
-        s, n,
+        s, t0, n,
         [&](int expert, const std::vector<int> &slots, const Weight *mats) {
           const int m = static_cast<int>(slots.size());
           moeG_.resize(static_cast<size_t>(m) * F);
@@ -368,30 +397,21 @@ bool Runtime::sparseMoe(const model::Step *s, int n, std::string &error) {
             return false;
           if (!activations(m, [&](int) { return expert; }))
             return false;
-          moeY_.resize(static_cast<size_t>(m) * D);
           downJobs_.clear();
           for (int i = 0; i < m; ++i)
-            downJobs_.push_back({mats[2], &moeU_[static_cast<size_t>(i) * F], i,
-                                 orderOf(expert),
-                                 &moeY_[static_cast<size_t>(i) * D]});
-          if (!sparseDowns(downJobs_.data(), m, error))
-            return false;
-          for (int i = 0; i < m; ++i) {
-            const int slot = slots[i];
-            float *o = out + static_cast<size_t>(slot / K) * D;
-            const float *y = &moeY_[static_cast<size_t>(i) * D];
-            for (int d = 0; d < D; ++d)
-              o[d] += wts[slot] * y[d];
-          }
-          return true;
+            downJobs_.push_back(
+                {mats[2], &moeU_[static_cast<size_t>(i) * F], i,
+                 orderOf(expert),
+                 &moeSlotY_[static_cast<size_t>(slots[i]) * D]});
+          return sparseDowns(downJobs_.data(), m, error);
         },
         error);
     if (!ok)
       return false;
   }
-  if (n == 1) {
+  if (decode) {
     deadNeurons_ += dead;
-    expertNeurons_ += static_cast<uint64_t>(K) * F;
+    expertNeurons_ += static_cast<uint64_t>(slots) * F;
     skippedBytes_ += dead * neuronBytes;
   }
   return true;

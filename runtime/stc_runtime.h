@@ -45,9 +45,13 @@ typedef struct stc_options {
   /* Fields below were added later; stc_load_sized reads only those within
    * the size the app passes, so an app built with an older header keeps
    * working (the fields it does not know take their defaults, 0). */
-  int kv_type; /* the KV cache's element type: STC_KV_MODEL (0, what the
-                  model was compiled with), STC_KV_F32, STC_KV_F16 or
-                  STC_KV_Q8_0 (int8 with an fp16 scale per 32 values) */
+  int kv_type;       /* the KV cache's element type: STC_KV_MODEL (0, what the
+                        model was compiled with), STC_KV_F32, STC_KV_F16 or
+                        STC_KV_Q8_0 (int8 with an fp16 scale per 32 values) */
+  int max_sequences; /* sequences that may exist at once, the model's own
+                        included (stc_sequence_new); <= 0: 1 under a memory
+                        budget (whose plan holds a KV cache for each), any
+                        number without one */
 } stc_options;
 enum { STC_KV_MODEL = 0, STC_KV_F32 = 1, STC_KV_F16 = 2, STC_KV_Q8_0 = 3 };
 /* Loads with `options` of `options_size` bytes: pass sizeof(stc_options). */
@@ -101,6 +105,48 @@ uint64_t stc_expert_reads_ahead(const stc_model *m);
  * sparse. */
 int stc_sparsity_stats(const stc_model *m, double *dead_share,
                        double *skipped_bytes_per_token);
+
+/* ---- Several sequences: one loaded model, batched steps ----
+ * A sequence is one context (a conversation): its own KV cache and last
+ * logits. The weights, buffers and threads are the model's and shared. One
+ * stc_eval_batch step advances several sequences at once: the dense matmuls
+ * read each weight once for all their tokens and an expert several sequences
+ * route to is read once. A sequence's logits are the same bits whether it is
+ * evaluated alone or batched with any others (each sequence's tokens are cut
+ * into the same chunks and each kernel sums its rows in the same order).
+ * Sequences belong to their model: use them from the thread that uses it. */
+typedef struct stc_sequence stc_sequence;
+/* The model's own sequence: the one stc_eval, stc_generate, stc_logits,
+ * stc_reset and stc_rewind use. Valid while the model is loaded; never freed
+ * by the app. */
+stc_sequence *stc_model_sequence(stc_model *m);
+/* A new, empty sequence (its KV cache reserved for stc_max_context positions,
+ * its pages touched as they fill), or NULL with stc_last_error: as many exist
+ * as stc_options.max_sequences allows. */
+stc_sequence *stc_sequence_new(stc_model *m);
+void stc_sequence_free(stc_sequence *s);        /* ignores the model's own */
+int stc_sequence_length(const stc_sequence *s); /* tokens in its context */
+void stc_sequence_reset(stc_sequence *s);
+/* As stc_rewind, on this sequence. */
+int stc_sequence_rewind(stc_sequence *s, int n);
+/* Logits of its last token evaluated (vocab floats), valid until the next
+ * step that evaluates it. */
+const float *stc_sequence_logits(const stc_sequence *s);
+typedef struct stc_batch_item {
+  stc_sequence *sequence;
+  const int32_t *tokens; /* n tokens at its next positions */
+  int n;
+  float *all_logits; /* NULL, or n x vocab floats: one row per token */
+} stc_batch_item;
+/* Evaluates every item (each a distinct sequence of model m) in steps of at
+ * most the model's batch of tokens: prompts of several sequences and single
+ * decoded tokens share a step. Returns 0, or -1 with stc_last_error (nothing
+ * is evaluated when an item is invalid: a sequence twice, no tokens, a token
+ * outside the vocabulary, a full context). */
+int stc_eval_batch(stc_model *m, const stc_batch_item *items, int count);
+/* Steps evaluated since the load and the sequences they advanced (their
+ * ratio: the mean batch). */
+void stc_batch_stats(const stc_model *m, uint64_t *steps, uint64_t *sequences);
 
 /* Sampling: temperature <= 0 is greedy; top_k <= 0 and top_p >= 1 disable those
  * cuts. */

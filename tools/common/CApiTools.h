@@ -13,9 +13,9 @@
 namespace stc::tools {
 
 // --threads, --ctx, --lazy, --memory-budget, --experts-from-storage,
-// --shared-mapping, --kv-type.
+// --shared-mapping, --kv-type; the sequences a tool makes.
 struct LoadFlags {
-  int threads = 0, ctx = 0;
+  int threads = 0, ctx = 0, sequences = 0;
   int kvType = STC_KV_MODEL;
   bool lazy = false, fromStorage = false, sharedMapping = false;
   uint64_t budget = 0;
@@ -29,6 +29,7 @@ struct LoadFlags {
     o.experts_from_storage = fromStorage ? 1 : 0;
     o.shared_mapping = sharedMapping ? 1 : 0;
     o.kv_type = kvType;
+    o.max_sequences = sequences;
     return o;
   }
 };
