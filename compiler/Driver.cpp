@@ -5,6 +5,7 @@
 #include "emit/Report.h"
 
 #include "Bandwidth.h"
+#include "ChatTemplate.h"
 #include "KernelSet.h"
 #include "ModelFile.h"
 #include "formats/Checkpoint.h"
@@ -334,6 +335,27 @@ Status compile(const CompileOptions &o) {
       info(o) << "stc: note: " << ckPath
               << " has no tokenizer: the model takes and gives token ids "
                  "only\n";
+    // The chat template is checked here, so a model never ships one the
+    // runtime would refuse (or render approximately).
+    if (hasTokenizer) {
+      std::string where = ckPath;
+      if (o.chatTemplate == "chatml") {
+        tokenizer.chatTemplate.clear(); // ChatML
+        where = "--chat-template chatml";
+      } else if (!o.chatTemplate.empty()) {
+        STC_TRY(readSmallFile(o.chatTemplate, 1 << 20, tokenizer.chatTemplate));
+        where = o.chatTemplate;
+      }
+      rt::ChatTemplate check;
+      std::string why;
+      if (!check.init(tokenizer.chatTemplate, why))
+        return Status::error(where + ": " + why +
+                             " (--chat-template chatml or FILE gives "
+                             "another)");
+    } else if (!o.chatTemplate.empty()) {
+      return Status::error("--chat-template: " + ckPath +
+                           " has no tokenizer to chat with");
+    }
   }
 
   // The sparsity profile st-sparse-reglu (auto) and st-neuron-layout plan

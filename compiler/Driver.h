@@ -39,8 +39,11 @@ struct CompileOptions {
   // "transposed", "neuron_rows", or "" for the target's.
   std::string sparseDownLayout;
   int64_t memoryBudget = 0; // bytes, 0 = unlimited (st-expert-cache-plan)
-  bool report = false;      // write out/report.txt and print it
-  bool quiet = false;       // -q: errors only (no notes, summary, progress)
+  // The chat template the model file carries: "" the checkpoint's,
+  // "chatml", or a file of Jinja text.
+  std::string chatTemplate;
+  bool report = false; // write out/report.txt and print it
+  bool quiet = false;  // -q: errors only (no notes, summary, progress)
   // Generated kernels are kept here between compiles; "" = no cache.
   std::string kernelCache = defaultKernelCache();
   static std::string defaultKernelCache();

@@ -118,8 +118,8 @@ bool Runtime::planBudget(uint64_t budget, int context, int maxBatch,
   in.requestedContext = context;
   in.maxBatch = maxBatch;
   in.process = processBytes();
-  in.sequences = maxSequences_;
-  in.kvBytes = [&](int n) { return contextBytes(n, maxSequences_); };
+  in.sequences = maxSequences_; // 0: the plan chooses
+  in.kvBytes = [&](int n, int sequences) { return contextBytes(n, sequences); };
   // Logits rows kept at once: what 1/64 of the budget holds, 1 to a batch.
   in.logitRows = static_cast<int>(std::clamp<uint64_t>(
       budget / 64 / (static_cast<uint64_t>(c.vocab_size()) * 4), 1,
@@ -132,6 +132,7 @@ bool Runtime::planBudget(uint64_t budget, int context, int maxBatch,
     return false;
   }
   maxContext_ = plan_.context;
+  maxSequences_ = plan_.sequences;
   maxBatch_ = plan_.batch;
   // The resident weights into memory, the page cache left empty; experts
   // come from storage (O_DIRECT): a cache the budget does not hold would

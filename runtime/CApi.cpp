@@ -13,6 +13,66 @@
 #include <random>
 #include <vector>
 
+namespace {
+
+// A token drawn from `logits` as the sampler's settings say.
+int32_t sampleFrom(stc_sampler *s, const float *logits, int vocab) {
+  if (s->temperature <= 0.0f) // greedy; ties go to the lower id
+    return static_cast<int32_t>(std::max_element(logits, logits + vocab) -
+                                logits);
+  s->order.resize(vocab);
+  std::iota(s->order.begin(), s->order.end(), 0);
+  int keep = s->topK > 0 ? std::min(s->topK, vocab) : vocab;
+  std::partial_sort(s->order.begin(), s->order.begin() + keep, s->order.end(),
+                    [&](int a, int b) { return logits[a] > logits[b]; });
+  // Tokens banned (a bias of -100, a grammar) are never kept.
+  while (keep > 1 && std::isinf(logits[s->order[keep - 1]]) &&
+         logits[s->order[keep - 1]] < 0)
+    --keep;
+  s->probs.resize(keep);
+  const float mx = logits[s->order[0]];
+  double sum = 0;
+  for (int i = 0; i < keep; ++i)
+    sum += s->probs[i] = std::exp((logits[s->order[i]] - mx) / s->temperature);
+  // Nucleus cut: the smallest prefix whose probability reaches top_p.
+  if (s->topP < 1.0f) {
+    double acc = 0;
+    for (int i = 0; i < keep; ++i) {
+      acc += s->probs[i] / sum;
+      if (acc >= s->topP) {
+        keep = i + 1;
+        break;
+      }
+    }
+    sum = 0;
+    for (int i = 0; i < keep; ++i)
+      sum += s->probs[i];
+  }
+  double r = std::uniform_real_distribution<double>(0.0, sum)(s->rng);
+  for (int i = 0; i < keep; ++i) {
+    r -= s->probs[i];
+    if (r <= 0)
+      return s->order[i];
+  }
+  return s->order[keep - 1];
+}
+
+stc_grammar *newGrammar(stc_model *m, stc::rt::grammar::Grammar g) {
+  if (!m->hasTokenizer) {
+    m->error = m->runtime.file().path() +
+               ": compiled without a tokenizer (a grammar holds text)";
+    return nullptr;
+  }
+  if (!m->trie)
+    m->trie = std::make_shared<stc::rt::grammar::TokenTrie>(m->tokenizer);
+  auto *out = new stc_grammar();
+  out->compiled = std::make_shared<stc::rt::grammar::CompiledGrammar>(
+      std::move(g), m->trie);
+  return out;
+}
+
+} // namespace
+
 extern "C" {
 
 stc_model *stc_load(const char *path, int threads, char *error,
@@ -62,6 +122,11 @@ stc_model *stc_load_sized(const char *path, const stc_options *options,
                                 path, err) &&
          m->tokenizer.init(std::move(data), path, err);
     m->hasTokenizer = ok;
+    // A template that does not parse (a model compiled before stc checked
+    // it) leaves chat refused, naming why; the rest works.
+    std::string why;
+    if (ok && !m->chat.init(m->tokenizer.data().chatTemplate, why))
+      m->chatError = std::string(path) + ": " + why;
   }
   if (ok && m->runtime.memoryPlan().budget)
     m->memoryPlan = m->runtime.memoryPlan().describe();
@@ -94,6 +159,8 @@ const char *stc_last_error(const stc_model *m) { return m->error.c_str(); }
 void stc_free(stc_model *m) { delete m; }
 
 stc_sequence *stc_model_sequence(stc_model *m) { return &m->own; }
+
+int stc_max_sequences(const stc_model *m) { return m->runtime.maxSequences(); }
 
 stc_sequence *stc_sequence_new(stc_model *m) {
   std::unique_ptr<stc::rt::Sequence> s = m->runtime.newSequence(m->error);
@@ -142,10 +209,14 @@ int stc_eval_batch(stc_model *m, const stc_batch_item *items, int count) {
   return m->runtime.evalBatch(m->batch.data(), count, m->error) ? 0 : -1;
 }
 
-void stc_batch_stats(const stc_model *m, uint64_t *steps, uint64_t *sequences) {
+void stc_batch_stats(const stc_model *m, uint64_t *steps, uint64_t *sequences,
+                     uint64_t *experts) {
   *steps = m->runtime.steps();
   *sequences = m->runtime.stepSequences();
+  *experts = m->runtime.expertsUsed();
 }
+
+int stc_max_batch(const stc_model *m) { return m->runtime.maxBatch(); }
 
 void stc_expert_cache_stats(const stc_model *m, uint64_t *slots,
                             uint64_t *loads, uint64_t *bytes_read) {
@@ -204,48 +275,55 @@ int stc_sampler_set_logit_bias(stc_sampler *s, const int32_t *ids,
 }
 
 int32_t stc_sample(stc_sampler *s, const float *logits, int vocab) {
-  if (!s->bias.empty()) {
+  const std::vector<uint64_t> *mask = nullptr;
+  if (s->grammar) {
+    mask = s->grammar->mask();
+    if (!mask) // nothing can follow: the caller ends with the eos
+      return s->grammar->eos();
+  }
+  if (!s->bias.empty() || mask) {
     s->biased.assign(logits, logits + vocab);
     for (const auto &[id, b] : s->bias)
       if (id < vocab)
         s->biased[id] += b;
+    if (mask) // the tokens the grammar does not allow are never drawn
+      for (int i = 0; i < vocab; ++i)
+        if (!((*mask)[i >> 6] >> (i & 63) & 1))
+          s->biased[i] = -std::numeric_limits<float>::infinity();
     logits = s->biased.data();
   }
-  if (s->temperature <= 0.0f) // greedy; ties go to the lower id
-    return static_cast<int32_t>(std::max_element(logits, logits + vocab) -
-                                logits);
-  s->order.resize(vocab);
-  std::iota(s->order.begin(), s->order.end(), 0);
-  int keep = s->topK > 0 ? std::min(s->topK, vocab) : vocab;
-  std::partial_sort(s->order.begin(), s->order.begin() + keep, s->order.end(),
-                    [&](int a, int b) { return logits[a] > logits[b]; });
-  s->probs.resize(keep);
-  const float mx = logits[s->order[0]];
-  double sum = 0;
-  for (int i = 0; i < keep; ++i)
-    sum += s->probs[i] = std::exp((logits[s->order[i]] - mx) / s->temperature);
-  // Nucleus cut: the smallest prefix whose probability reaches top_p.
-  if (s->topP < 1.0f) {
-    double acc = 0;
-    for (int i = 0; i < keep; ++i) {
-      acc += s->probs[i] / sum;
-      if (acc >= s->topP) {
-        keep = i + 1;
-        break;
-      }
-    }
-    sum = 0;
-    for (int i = 0; i < keep; ++i)
-      sum += s->probs[i];
-  }
-  double r = std::uniform_real_distribution<double>(0.0, sum)(s->rng);
-  for (int i = 0; i < keep; ++i) {
-    r -= s->probs[i];
-    if (r <= 0)
-      return s->order[i];
-  }
-  return s->order[keep - 1];
+  const int32_t token = sampleFrom(s, logits, vocab);
+  if (s->grammar)
+    s->grammar->accept(token);
+  return token;
 }
+
+void stc_sampler_set_grammar(stc_sampler *s, stc_grammar *g) {
+  s->grammar =
+      g ? std::make_unique<stc::rt::grammar::GrammarMatcher>(g->compiled)
+        : nullptr;
+}
+
+int stc_sampler_grammar_state(const stc_sampler *s) {
+  if (!s->grammar)
+    return -1;
+  return s->grammar->mustEnd() ? 2 : s->grammar->canEnd() ? 1 : 0;
+}
+
+stc_grammar *stc_grammar_from_json_schema(stc_model *m,
+                                          const char *schema_json) {
+  stc::rt::grammar::Grammar g;
+  if (!schema_json ||
+      !stc::rt::grammar::schemaGrammar(schema_json, g, m->error))
+    return nullptr;
+  return newGrammar(m, std::move(g));
+}
+
+stc_grammar *stc_grammar_json(stc_model *m, int object_only) {
+  return newGrammar(m, stc::rt::grammar::anyJson(object_only != 0));
+}
+
+void stc_grammar_free(stc_grammar *g) { delete g; }
 
 void stc_sampler_free(stc_sampler *s) { delete s; }
 

@@ -16,6 +16,10 @@ std::string mib(uint64_t bytes) {
 constexpr uint64_t kMiB = uint64_t(1) << 20;
 // Contexts the plan chooses are whole multiples of this.
 constexpr int kContextStep = 256;
+// Choosing the sequences: at most this many, each with a context of at least
+// kWantedContext positions (or the trained length), else one.
+constexpr int kMostChosenSequences = 4;
+constexpr int kWantedContext = 4096;
 
 } // namespace
 
@@ -23,7 +27,9 @@ bool planMemory(const MemoryPlanInputs &in, MemoryPlan &plan,
                 std::string &error) {
   plan = MemoryPlan();
   plan.budget = in.budget;
-  plan.sequences = in.sequences;
+  // The sequences the KV cache is planned for (to be chosen below when 0).
+  int sequences = std::max(1, in.sequences);
+  auto kvBytes = [&](int n) { return in.kvBytes(n, sequences); };
   plan.resident = in.resident;
   plan.onDemand = in.onDemand;
   plan.process = in.process;
@@ -34,7 +40,7 @@ bool planMemory(const MemoryPlanInputs &in, MemoryPlan &plan,
   const uint64_t minimumExperts = in.slotBytes * in.topK;
   const int smallest = std::min(in.trainedContext, kContextStep);
   const uint64_t leastKv =
-      in.kvBytes(in.requestedContext > 0 ? in.requestedContext : smallest);
+      kvBytes(in.requestedContext > 0 ? in.requestedContext : smallest);
   // The prefill batch: the planned chunk, halved (down to 16) while its
   // buffers and scratch would take more than 1/16 of the budget or not fit
   // beside the rest.
@@ -63,39 +69,58 @@ bool planMemory(const MemoryPlanInputs &in, MemoryPlan &plan,
             mib(minimumExperts);
     return false;
   };
-  if (in.requestedContext > 0) {
-    plan.context = in.requestedContext;
-    plan.kv = in.kvBytes(plan.context);
-    if (fixed + plan.kv + minimumExperts > in.budget)
-      return tooSmall("what a " + std::to_string(plan.context) +
-                          "-token context (--ctx) needs" +
-                          (in.sequences > 1 ? " for each of " +
-                                                  std::to_string(in.sequences) +
-                                                  " sequences,"
-                                            : ","),
-                      plan.kv);
-  } else {
-    if (fixed + in.kvBytes(smallest) + minimumExperts > in.budget)
-      return tooSmall("the minimum", in.kvBytes(smallest));
-    // The longest context (whole steps, up to the trained length) whose KV
-    // cache takes at most an eighth of the budget and leaves the experts a
-    // cache of at least one token's working set (every layer's top-k), where
-    // the budget has that much room; else the shortest step.
-    const uint64_t working =
-        std::min(in.maxSlots, static_cast<uint64_t>(in.layers) * in.topK) *
-        in.slotBytes;
-    plan.context = smallest;
+  // A token's working set of experts: every layer's top-k.
+  const uint64_t working =
+      std::min(in.maxSlots, static_cast<uint64_t>(in.layers) * in.topK) *
+      in.slotBytes;
+  // The longest context (whole steps, up to the trained length) whose KV
+  // caches take at most an eighth of the budget and leave the experts a cache
+  // of at least the working set, where the budget has that much room; else
+  // the shortest step.
+  auto longestContext = [&]() {
+    int context = smallest;
     for (int n = smallest + kContextStep; n <= in.trainedContext;
          n = std::min(n + kContextStep, in.trainedContext)) {
-      const uint64_t kv = in.kvBytes(n);
+      const uint64_t kv = kvBytes(n);
       if (kv > in.budget / 8 || fixed + kv + working > in.budget)
         break;
-      plan.context = n;
+      context = n;
       if (n == in.trainedContext)
         break;
     }
+    return context;
+  };
+  if (in.sequences <= 0) {
+    // As many sequences as get a useful context each (the one asked for, or
+    // kWantedContext) within the same share of the budget; at least one.
+    const int want = in.requestedContext > 0
+                         ? in.requestedContext
+                         : std::min(in.trainedContext, kWantedContext);
+    for (sequences = kMostChosenSequences; sequences > 1; --sequences) {
+      const uint64_t kv = kvBytes(want);
+      if (kv <= in.budget / 8 && fixed + kv + working <= in.budget &&
+          (in.requestedContext > 0 || longestContext() >= want))
+        break;
+    }
+  }
+  plan.sequences = sequences;
+  if (in.requestedContext > 0) {
+    plan.context = in.requestedContext;
+    plan.kv = kvBytes(plan.context);
+    if (fixed + plan.kv + minimumExperts > in.budget)
+      return tooSmall(
+          "what a " + std::to_string(plan.context) +
+              "-token context (--ctx) needs" +
+              (sequences > 1
+                   ? " for each of " + std::to_string(sequences) + " sequences,"
+                   : ","),
+          plan.kv);
+  } else {
+    if (fixed + kvBytes(smallest) + minimumExperts > in.budget)
+      return tooSmall("the minimum", kvBytes(smallest));
+    plan.context = longestContext();
     plan.contextChosen = true;
-    plan.kv = in.kvBytes(plan.context);
+    plan.kv = kvBytes(plan.context);
   }
   plan.slots =
       std::min<uint64_t>(in.maxSlots, (in.budget - fixed - plan.kv) /

@@ -47,13 +47,15 @@ struct MemoryPlanInputs {
   int topK = 0, layers = 0;
   int trainedContext = 0;
   int requestedContext = 0; // 0: the plan chooses
-  int sequences = 1;        // each with a KV cache of the context
-  int maxBatch = 0;         // the model's planned prefill chunk
-  int logitRows = 1;        // rows of logits kept at once (at most a batch)
+  // Sequences, each with a KV cache of the context; 0: the plan chooses (up
+  // to 4, as many as get a useful context each).
+  int sequences = 1;
+  int maxBatch = 0;  // the model's planned prefill chunk
+  int logitRows = 1; // rows of logits kept at once (at most a batch)
   uint64_t process = 0;
-  // KV bytes for a context of n positions (every sequence's); activation
-  // bytes for a batch with some rows of logits.
-  std::function<uint64_t(int)> kvBytes;
+  // KV bytes for a context of n positions for s sequences; activation bytes
+  // for a batch with some rows of logits.
+  std::function<uint64_t(int, int)> kvBytes;
   std::function<uint64_t(int, int)> activationBytes;
 };
 // The plan for `in`, or false with a one-line `error` that gives the numbers:

@@ -51,6 +51,10 @@ bool Runtime::moe(const model::Step *s, int n, std::string &error) {
     }
   float *out = f32(s->outputs()->Get(0));
   std::fill(out, out + static_cast<size_t>(n) * D, 0.0f);
+  // The distinct experts the step computes (each read once per path).
+  expertSeen_.assign(E, 0);
+  for (int i = 0; i < n * K; ++i)
+    expertsUsed_ += !expertSeen_[idx[i]]++;
   const bool sparse = sparseStep(s);
   auto run = [&](int t0, int rows, bool decode) {
     return sparse ? sparseMoe(s, t0, rows, decode, error)

@@ -120,9 +120,12 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
                     : static_cast<int>(std::thread::hardware_concurrency());
   threads_ = std::max(1, threads);
   pool_ = std::make_unique<ThreadPool>(threads_, options.workersOnly);
-  maxSequences_ = options.sequences > 0 ? options.sequences
-                  : budget > 0          ? 1
-                                        : INT_MAX;
+  // Under a budget the plan counts each sequence's KV cache (0: it chooses
+  // how many); without one they are reserved as they come.
+  maxSequences_ = options.sequences > 0   ? options.sequences
+                  : budget == 0           ? INT_MAX
+                  : options.sequences < 0 ? 0
+                                          : 1;
   if (options.maxContext > c.max_positions()) {
     error = path + ": a context of " + std::to_string(options.maxContext) +
             " tokens is past the model's trained length of " +

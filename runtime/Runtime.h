@@ -28,8 +28,9 @@ struct RuntimeOptions {
   int maxContext = 0; // <= 0: the model's trained length (max positions)
   int maxBatch = 256; // tokens per pass; longer prompts run in chunks
   // Sequences that may exist at once (the runtime's own and newSequence's):
-  // a memory budget plans a KV cache for each. <= 0: 1 under a budget, any
-  // number without one.
+  // a memory budget plans a KV cache for each. 0: 1 under a budget; < 0: as
+  // many as the budget's plan gives a useful context each (up to 4); without
+  // a budget, either: any number.
   int sequences = 0;
   bool populate = true; // read every weight into memory at load
   // With populate and no budget: keep the weights in the file's page-cache
@@ -109,6 +110,9 @@ public:
   // (1 without batching).
   uint64_t steps() const { return steps_; }
   uint64_t stepSequences() const { return stepSequences_; }
+  // Distinct (layer, expert) pairs the steps' tokens routed to, summed over
+  // the steps: an expert several tokens of a step share counts once.
+  uint64_t expertsUsed() const { return expertsUsed_; }
   const model::Config &config() const { return *file_.model()->config(); }
   const ModelFile &file() const { return file_; }
   bool weightsInHugePages() const { return file_.inHugePages(); }
@@ -351,7 +355,8 @@ private:
   int maxSequences_ = 1;
   std::atomic<int> liveSequences_{1};
   bool initSequence(Sequence &s, std::string &error);
-  uint64_t steps_ = 0, stepSequences_ = 0;
+  uint64_t steps_ = 0, stepSequences_ = 0, expertsUsed_ = 0;
+  std::vector<uint8_t> expertSeen_;
   int tailStart_ = 0;                // first step after the last layer
   std::vector<bool> producedBefore_; // buffers written before the tail
   std::vector<std::vector<int>>

@@ -3,13 +3,14 @@
 #include "stc_runtime.h"
 
 #include "CApiModel.h"
-#include "ChatFormat.h"
 #include "RuntimeDetail.h"
 
 #include <algorithm>
 #include <cstring>
 
 namespace {
+
+namespace tmpl = stc::rt::tmpl;
 
 bool needTokenizer(stc_model *m) {
   if (!m->hasTokenizer)
@@ -26,6 +27,54 @@ int copyOut(const std::string &s, char *buf, size_t size) {
     buf[n] = '\0';
   }
   return static_cast<int>(s.size());
+}
+
+// The template a chat call uses: ChatML when forced, else the model's (or
+// null with the reason it cannot be used).
+const stc::rt::ChatTemplate *chatTemplate(stc_model *m, int flags) {
+  if (!needTokenizer(m))
+    return nullptr;
+  if (flags & STC_CHAT_FORCE_CHATML) {
+    static const stc::rt::ChatTemplate chatMl = [] {
+      stc::rt::ChatTemplate t;
+      std::string unused;
+      t.init("", unused);
+      return t;
+    }();
+    return &chatMl;
+  }
+  if (!m->chatError.empty()) {
+    m->error = m->chatError;
+    return nullptr;
+  }
+  return &m->chat;
+}
+
+bool renderChat(stc_model *m, const tmpl::Value &msgs, const tmpl::Value &tools,
+                int flags, std::string &text) {
+  const stc::rt::ChatTemplate *t = chatTemplate(m, flags);
+  return t && t->render(msgs, tools, flags & STC_CHAT_ADD_GENERATION_PROMPT,
+                        &m->tokenizer, text, nullptr, m->error);
+}
+
+// The messages (an array) and tools (an array, or absent) of a chat call.
+bool conversation(stc_model *m, const char *messagesJson, const char *toolsJson,
+                  tmpl::Value &msgs, tmpl::Value &tools) {
+  std::string why;
+  if (!messagesJson || !tmpl::parseJson(messagesJson, msgs, why) ||
+      msgs.kind != tmpl::Kind::List) {
+    m->error = "messages_json: " + (messagesJson
+                                        ? why.empty() ? "not a JSON array" : why
+                                        : std::string("null"));
+    return false;
+  }
+  tools = tmpl::Value::undefined();
+  if (toolsJson && (!tmpl::parseJson(toolsJson, tools, why) ||
+                    tools.kind != tmpl::Kind::List)) {
+    m->error = "tools_json: " + (why.empty() ? "not a JSON array" : why);
+    return false;
+  }
+  return true;
 }
 
 } // namespace
@@ -98,24 +147,60 @@ int32_t stc_special_token(stc_model *m, stc_special which, int index) {
 
 int stc_chat_format(stc_model *m, const stc_message *messages, int n, int flags,
                     char *buf, size_t size) {
-  if (!needTokenizer(m))
-    return -1;
-  if (!(flags & STC_CHAT_FORCE_CHATML) &&
-      !stc::rt::isChatMlTemplate(m->tokenizer.data().chatTemplate)) {
-    m->error = "the model's chat template is not ChatML (use "
-               "STC_CHAT_FORCE_CHATML, stc-run --chat-template chatml, to "
-               "format ChatML anyway)";
-    return -1;
+  tmpl::Value msgs = tmpl::Value::newList();
+  for (int i = 0; i < n; ++i) {
+    tmpl::Value msg = tmpl::Value::newDict();
+    msg.dict->set(
+        "role", tmpl::Value::string(messages[i].role ? messages[i].role : ""));
+    msg.dict->set(
+        "content",
+        tmpl::Value::string(messages[i].content ? messages[i].content : ""));
+    msgs.list->push_back(std::move(msg));
   }
-  std::vector<std::pair<std::string, std::string>> msgs;
-  for (int i = 0; i < n; ++i)
-    msgs.emplace_back(messages[i].role ? messages[i].role : "",
-                      messages[i].content ? messages[i].content : "");
   std::string text;
-  if (!stc::rt::formatChatMl(msgs, flags & STC_CHAT_ADD_GENERATION_PROMPT, text,
-                             m->error))
+  if (!renderChat(m, msgs, tmpl::Value::undefined(), flags, text))
     return -1;
   return copyOut(text, buf, size);
+}
+
+int stc_chat_template(stc_model *m, const char *messages_json,
+                      const char *tools_json, int flags, char *buf,
+                      size_t size) {
+  tmpl::Value msgs, tools;
+  std::string text;
+  if (!conversation(m, messages_json, tools_json, msgs, tools) ||
+      !renderChat(m, msgs, tools, flags, text))
+    return -1;
+  return copyOut(text, buf, size);
+}
+
+int stc_chat_tokens(stc_model *m, const char *messages_json,
+                    const char *tools_json, int flags, int32_t *ids,
+                    int max_ids) {
+  tmpl::Value msgs, tools;
+  const stc::rt::ChatTemplate *t;
+  std::vector<int32_t> out;
+  if (!conversation(m, messages_json, tools_json, msgs, tools) ||
+      !(t = chatTemplate(m, flags)) ||
+      !t->tokens(msgs, tools, flags & STC_CHAT_ADD_GENERATION_PROMPT,
+                 m->tokenizer, out, m->error))
+    return -1;
+  if (ids && max_ids > 0)
+    std::copy_n(out.begin(), std::min<size_t>(out.size(), max_ids), ids);
+  return static_cast<int>(out.size());
+}
+
+int stc_set_chat_template(stc_model *m, const char *source) {
+  if (!needTokenizer(m))
+    return -1;
+  const std::string text =
+      !source || std::string(source) == "chatml" ? "" : source;
+  stc::rt::ChatTemplate t;
+  if (!t.init(text, m->error))
+    return -1;
+  m->chat = std::move(t);
+  m->chatError.clear();
+  return 0;
 }
 
 void stc_default_sampling(const stc_model *m, float *temperature, int *top_k,
@@ -203,6 +288,43 @@ int stc_generate(stc_model *m, const int32_t *prompt, int n_prompt,
   st.generate_seconds = stc::rt::seconds() - t0;
   return reason;
 }
+
+stc_text_stream *stc_text_stream_new(stc_model *m) {
+  if (!needTokenizer(m))
+    return nullptr;
+  auto *s = new stc_text_stream();
+  s->model = m;
+  return s;
+}
+
+int stc_text_stream_push(stc_text_stream *s, int32_t id, char *buf,
+                         size_t size) {
+  stc_model *m = s->model;
+  if (id < 0 || id >= m->tokenizer.size()) {
+    m->error = "token id " + std::to_string(id) +
+               " is outside the vocabulary [0, " +
+               std::to_string(m->tokenizer.size()) + ")";
+    return -1;
+  }
+  s->ready += s->stream.push(m->tokenizer.piece(id));
+  return stc_text_stream_take(s, buf, size);
+}
+
+int stc_text_stream_take(stc_text_stream *s, char *buf, size_t size) {
+  const int n = static_cast<int>(s->ready.size());
+  if (buf && size > s->ready.size()) {
+    copyOut(s->ready, buf, size);
+    s->ready.clear();
+  }
+  return n;
+}
+
+int stc_text_stream_finish(stc_text_stream *s, char *buf, size_t size) {
+  s->ready += s->stream.finish();
+  return stc_text_stream_take(s, buf, size);
+}
+
+void stc_text_stream_free(stc_text_stream *s) { delete s; }
 
 void stc_last_generation_stats(const stc_model *m, stc_generation_stats *out) {
   *out = m->lastGeneration;

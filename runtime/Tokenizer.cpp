@@ -236,25 +236,35 @@ bool Tokenizer::isEos(int32_t id) const {
   return std::find(data_.eos.begin(), data_.eos.end(), id) != data_.eos.end();
 }
 
+std::vector<std::string> Tokenizer::addedTokens() const {
+  std::vector<std::string> out;
+  for (int32_t id : t_->addedByLength)
+    out.push_back(data_.tokens[id]);
+  return out;
+}
+
 void Tokenizer::splitSpecial(
     const std::string &text, bool parseSpecial,
+    const std::vector<bool> *blocked,
     std::vector<std::pair<std::string, int32_t>> &out) const {
   auto matchable = [&](int32_t id) {
     return parseSpecial || data_.kinds[id] == TokenKind::UserDefined;
   };
+  auto free = [&](size_t at) { return !blocked || !(*blocked)[at]; };
   out.clear();
   if (data_.semantics == TokenizerSemantics::HuggingFace) {
     // Leftmost-longest, in one pass over the text.
     size_t plain = 0;
     for (size_t i = 0; i < text.size();) {
       int32_t hit = -1;
-      for (int32_t id : t_->added[static_cast<uint8_t>(text[i])]) {
-        const std::string &s = data_.tokens[id];
-        if (matchable(id) && text.compare(i, s.size(), s) == 0) {
-          hit = id;
-          break;
+      if (free(i))
+        for (int32_t id : t_->added[static_cast<uint8_t>(text[i])]) {
+          const std::string &s = data_.tokens[id];
+          if (matchable(id) && text.compare(i, s.size(), s) == 0) {
+            hit = id;
+            break;
+          }
         }
-      }
       if (hit < 0) {
         ++i;
         continue;
@@ -270,30 +280,45 @@ void Tokenizer::splitSpecial(
     return;
   }
   // llama.cpp: each special token in turn, longest first, cuts every plain
-  // fragment at its occurrences.
-  out.emplace_back(text, -1);
+  // fragment at its occurrences. Fragments as (start, end, id) of `text`.
+  struct Fragment {
+    size_t start, end;
+    int32_t id;
+  };
+  std::vector<Fragment> frags{{0, text.size(), -1}}, next;
   for (int32_t id : t_->addedByLength) {
     if (!matchable(id))
       continue;
     const std::string &s = data_.tokens[id];
-    std::vector<std::pair<std::string, int32_t>> next;
-    for (auto &f : out) {
-      if (f.second >= 0 || f.first.find(s) == std::string::npos) {
-        next.push_back(std::move(f));
+    next.clear();
+    for (const Fragment &f : frags) {
+      if (f.id >= 0) {
+        next.push_back(f);
         continue;
       }
-      size_t from = 0;
-      for (size_t at; (at = f.first.find(s, from)) != std::string::npos;
-           from = at + s.size()) {
+      size_t from = f.start;
+      for (size_t look = f.start;;) {
+        const size_t at = text.find(s, look);
+        if (at == std::string::npos || at + s.size() > f.end)
+          break;
+        if (!free(at)) {
+          look = at + 1;
+          continue;
+        }
         if (at > from)
-          next.emplace_back(f.first.substr(from, at - from), -1);
-        next.emplace_back(std::string(), id);
+          next.push_back({from, at, -1});
+        next.push_back({at, at + s.size(), id});
+        from = look = at + s.size();
       }
-      if (from < f.first.size())
-        next.emplace_back(f.first.substr(from), -1);
+      if (from < f.end)
+        next.push_back({from, f.end, -1});
     }
-    out.swap(next);
+    frags.swap(next);
   }
+  for (const Fragment &f : frags)
+    out.emplace_back(f.id >= 0 ? std::string()
+                               : text.substr(f.start, f.end - f.start),
+                     f.id);
 }
 
 void Tokenizer::bpe(const std::string &piece, std::vector<int32_t> &ids) const {
@@ -388,7 +413,8 @@ void Tokenizer::bpe(const std::string &piece, std::vector<int32_t> &ids) const {
 }
 
 bool Tokenizer::encode(const std::string &text, bool parseSpecial,
-                       std::vector<int32_t> &ids, std::string &error) const {
+                       std::vector<int32_t> &ids, std::string &error,
+                       const std::vector<bool> *blocked) const {
   std::vector<uint32_t> cps, offsets;
   size_t bad = 0;
   if (!unicode::decodeUtf8(text, cps, offsets, bad)) {
@@ -398,7 +424,7 @@ bool Tokenizer::encode(const std::string &text, bool parseSpecial,
   if (data_.addBos && data_.bos >= 0)
     ids.push_back(data_.bos);
   std::vector<std::pair<std::string, int32_t>> fragments;
-  splitSpecial(text, parseSpecial, fragments);
+  splitSpecial(text, parseSpecial, blocked, fragments);
   std::vector<std::pair<uint32_t, uint32_t>> pieces;
   for (const auto &f : fragments) {
     if (f.second >= 0) {

@@ -52,10 +52,15 @@ public:
   int32_t size() const { return static_cast<int32_t>(data_.tokens.size()); }
 
   // Appends the ids of `text` (UTF-8) to `ids`. `parseSpecial`: control tokens
-  // written in the text are matched (user-defined ones always are). Invalid
-  // UTF-8 is an error naming its byte offset.
+  // written in the text are matched (user-defined ones always are), except
+  // at the byte offsets `blocked` marks (a chat template's rendering: the
+  // tokens its messages wrote are text). Invalid UTF-8 is an error naming its
+  // byte offset.
   bool encode(const std::string &text, bool parseSpecial,
-              std::vector<int32_t> &ids, std::string &error) const;
+              std::vector<int32_t> &ids, std::string &error,
+              const std::vector<bool> *blocked = nullptr) const;
+  // Every added token's text (control and user-defined).
+  std::vector<std::string> addedTokens() const;
   // The bytes of one token (a piece of a UTF-8 character for some).
   const std::string &piece(int32_t id) const;
   // The text of `ids`: their bytes, with each invalid or unfinished UTF-8
@@ -68,6 +73,7 @@ public:
 private:
   struct Tables;
   void splitSpecial(const std::string &text, bool parseSpecial,
+                    const std::vector<bool> *blocked,
                     std::vector<std::pair<std::string, int32_t>> &out) const;
   void bpe(const std::string &piece, std::vector<int32_t> &ids) const;
   TokenizerData data_;

@@ -49,9 +49,11 @@ typedef struct stc_options {
                         model was compiled with), STC_KV_F32, STC_KV_F16 or
                         STC_KV_Q8_0 (int8 with an fp16 scale per 32 values) */
   int max_sequences; /* sequences that may exist at once, the model's own
-                        included (stc_sequence_new); <= 0: 1 under a memory
-                        budget (whose plan holds a KV cache for each), any
-                        number without one */
+                        included (stc_sequence_new). Under a memory budget,
+                        whose plan holds a KV cache for each: 0 is 1, < 0
+                        lets the plan choose (up to 4, as many as get a
+                        useful context each: stc_max_sequences). Without a
+                        budget, <= 0 is any number. */
 } stc_options;
 enum { STC_KV_MODEL = 0, STC_KV_F32 = 1, STC_KV_F16 = 2, STC_KV_Q8_0 = 3 };
 /* Loads with `options` of `options_size` bytes: pass sizeof(stc_options). */
@@ -120,6 +122,8 @@ typedef struct stc_sequence stc_sequence;
  * stc_reset and stc_rewind use. Valid while the model is loaded; never freed
  * by the app. */
 stc_sequence *stc_model_sequence(stc_model *m);
+/* Sequences that may exist at once (INT_MAX: any number). */
+int stc_max_sequences(const stc_model *m);
 /* A new, empty sequence (its KV cache reserved for stc_max_context positions,
  * its pages touched as they fill), or NULL with stc_last_error: as many exist
  * as stc_options.max_sequences allows. */
@@ -144,9 +148,15 @@ typedef struct stc_batch_item {
  * is evaluated when an item is invalid: a sequence twice, no tokens, a token
  * outside the vocabulary, a full context). */
 int stc_eval_batch(stc_model *m, const stc_batch_item *items, int count);
-/* Steps evaluated since the load and the sequences they advanced (their
- * ratio: the mean batch). */
-void stc_batch_stats(const stc_model *m, uint64_t *steps, uint64_t *sequences);
+/* Since the load: steps evaluated, the sequences they advanced (over steps:
+ * the mean batch), and the distinct (layer, expert) pairs their tokens routed
+ * to (an expert that several tokens of a step share counts once). */
+void stc_batch_stats(const stc_model *m, uint64_t *steps, uint64_t *sequences,
+                     uint64_t *experts);
+/* Tokens one step holds: a longer item is cut into chunks of this many. An
+ * app that keeps prompt chunks and decoded tokens in one step gives each
+ * prompt chunks of at most this minus the decoded tokens beside it. */
+int stc_max_batch(const stc_model *m);
 
 /* Sampling: temperature <= 0 is greedy; top_k <= 0 and top_p >= 1 disable those
  * cuts. */
@@ -160,6 +170,30 @@ int32_t stc_sample(stc_sampler *s, const float *logits, int vocab);
 int stc_sampler_set_logit_bias(stc_sampler *s, const int32_t *ids,
                                const float *bias, int n);
 void stc_sampler_free(stc_sampler *s);
+
+/* Constrained decoding: a grammar the sampler holds its tokens to. From a
+ * JSON Schema (the subset a grammar holds exactly: type, properties,
+ * required, additionalProperties, items (a schema or a tuple),
+ * additionalItems, minItems, maxItems, enum, const, anyOf, allOf of one,
+ * local $ref, minLength, maxLength; annotations such as title and
+ * description ignored; any other keyword refused, named in
+ * stc_last_error). The output is compact JSON: no whitespace outside
+ * strings, an object's properties in the schema's order (the optional ones
+ * may be left out) then any others it allows. NULL on error. */
+typedef struct stc_grammar stc_grammar;
+stc_grammar *stc_grammar_from_json_schema(stc_model *m,
+                                          const char *schema_json);
+/* Any JSON value, or (object_only) any JSON object. */
+stc_grammar *stc_grammar_json(stc_model *m, int object_only);
+void stc_grammar_free(stc_grammar *g);
+/* From the next stc_sample on, only tokens the grammar allows are drawn (an
+ * eos once the text is complete, and then only an eos); the grammar starts
+ * from its beginning. NULL removes it. The grammar must outlive the sampler's
+ * use of it; one grammar serves several samplers (its masks are shared). */
+void stc_sampler_set_grammar(stc_sampler *s, stc_grammar *g);
+/* With a grammar: 1 when what was sampled is complete (an eos may follow), 2
+ * when nothing but an eos may, else 0; -1 without a grammar. */
+int stc_sampler_grammar_state(const stc_sampler *s);
 
 /* ---- Text: the tokenizer the model file carries, ChatML, generation ----
  * A model compiled from a checkpoint without a tokenizer has none: these then
@@ -202,21 +236,60 @@ typedef struct stc_message {
   const char *content;
 } stc_message;
 enum {
-  STC_CHAT_ADD_GENERATION_PROMPT = 1, /* end with "<|im_start|>assistant\n" */
-  STC_CHAT_FORCE_CHATML = 2 /* ChatML even if the stored template is not */
+  STC_CHAT_ADD_GENERATION_PROMPT = 1, /* end with the assistant's turn start */
+  STC_CHAT_FORCE_CHATML = 2 /* ChatML whatever the model's template is */
 };
-/* The ChatML prompt of messages[0..n) into buf[0..size), NUL-terminated;
- * returns its length (which may exceed size - 1), or -1: a stored chat
- * template that is not ChatML (without STC_CHAT_FORCE_CHATML), a role other
- * than system/user/assistant. Tokenize the result with parse_special = 1 only
- * if the contents are trusted; stc-run --chat tokenizes user text apart. */
+/* The model's chat template (the checkpoint's Jinja template, rendered as
+ * transformers' apply_chat_template renders it; ChatML when it had none)
+ * applied to messages[0..n), into buf[0..size), NUL-terminated; returns its
+ * length (which may exceed size - 1), or -1: a template that does not parse
+ * or uses what stc does not implement (the error names it and its line), the
+ * template's own raise_exception. Tokenize the result with parse_special = 1
+ * only if the contents are trusted: stc_chat_tokens keeps them text. */
 int stc_chat_format(stc_model *m, const stc_message *messages, int n, int flags,
                     char *buf, size_t size);
+/* The same with the conversation as JSON, as the OpenAI API and Hugging Face
+ * take it: `messages_json` an array of message objects (role, content,
+ * tool_calls, tool_call_id, name, ...; objects keep their key order),
+ * `tools_json` NULL or an array of tool definitions ({"type": "function",
+ * "function": {...}}), as the template reads them. */
+int stc_chat_template(stc_model *m, const char *messages_json,
+                      const char *tools_json, int flags, char *buf,
+                      size_t size);
+/* The prompt's token ids: the control tokens the template wrote are control
+ * ids; an added token's text inside a message (a user who types <|im_end|>
+ * or <tool_call>) is text. Returns the number of ids, which may exceed
+ * max_ids (then call again with a larger array), or -1. */
+int stc_chat_tokens(stc_model *m, const char *messages_json,
+                    const char *tools_json, int flags, int32_t *ids,
+                    int max_ids);
+/* Replaces the model's chat template: a Jinja template's text, or "chatml"
+ * (NULL too). Returns 0, or -1 (the model's template is kept) when it does
+ * not parse. */
+int stc_set_chat_template(stc_model *m, const char *source);
 
 /* The sampling defaults the model carries (its generation_config.json, else
  * the model card's: temperature 0.6, top-k 20, top-p 0.95). */
 void stc_default_sampling(const stc_model *m, float *temperature, int *top_k,
                           float *top_p);
+
+/* The text of generated tokens as it streams: whole UTF-8 characters once
+ * complete, what stc_generate passes its callback (for an app that runs its
+ * own loop over stc_eval_batch). */
+typedef struct stc_text_stream stc_text_stream;
+stc_text_stream *stc_text_stream_new(stc_model *m);
+/* Appends token `id`'s bytes, then stc_text_stream_take; -1 for an id outside
+ * the vocabulary. */
+int stc_text_stream_push(stc_text_stream *s, int32_t id, char *buf,
+                         size_t size);
+/* The text complete so far and not taken: into buf[0..size), NUL-terminated,
+ * returning its length; when it needs more than size - 1 bytes, returns that
+ * length and keeps the text for a call with a larger buffer. */
+int stc_text_stream_take(stc_text_stream *s, char *buf, size_t size);
+/* Ends the stream (an unfinished character becomes U+FFFD), then
+ * stc_text_stream_take. */
+int stc_text_stream_finish(stc_text_stream *s, char *buf, size_t size);
+void stc_text_stream_free(stc_text_stream *s);
 
 typedef enum stc_stop_reason {
   STC_STOP_ERROR = -1,

@@ -52,18 +52,18 @@ public:
     // (this task's blocks of it): which rows come next is data, the hardware
     // prefetchers cannot know it.
     Var slice("slice"), i("i");
-    Expr next = unsafe_promise_clamped(
-        rows(min(i + kAhead, rows.dim(0).extent() - 1)), 0,
-        w.dim(2).extent() - 1);
+    Expr next =
+        unsafe_promise_clamped(rows(min(i + kAhead, rows.dim(0).extent() - 1)),
+                               0, w.dim(2).extent() - 1);
     Func request("request");
     request(slice, i) = stc::kernelgen::stc_prefetch(
-        w_address + cast<uint64_t>(next * w.dim(2).stride() +
-                                   slice * 8 * blockBytes),
+        w_address +
+            cast<uint64_t>(next * w.dim(2).stride() + slice * 8 * blockBytes),
         select(i + kAhead < rows.dim(0).extent(), 8 * blockBytes, 0));
     Func acc("acc");
     acc(j, h, b, t) = 0.0f;
-    acc(j, h, b, t) += select(request(b / 8, r) == 0, act(r, t), 0.0f) *
-                       scale * value;
+    acc(j, h, b, t) +=
+        select(request(b / 8, r) == 0, act(r, t), 0.0f) * scale * value;
     y(d, t) = acc(d % 16, (d / 16) % 2, d / 32, t);
 
     // Schedule.

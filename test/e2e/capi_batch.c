@@ -113,8 +113,8 @@ int main(int argc, char **argv) {
   stc_sequence *seq[SEQS] = {0};
   int done[SEQS] = {0}; /* evaluations so far: the prompt, then tokens */
   int mismatches = 0, evaluated = 0;
-  uint64_t steps0, seqs0;
-  stc_batch_stats(m, &steps0, &seqs0);
+  uint64_t steps0, seqs0, experts0;
+  stc_batch_stats(m, &steps0, &seqs0, &experts0);
   for (int step = 0;; ++step) {
     stc_batch_item items[SEQS];
     int which[SEQS], n = 0, running = 0;
@@ -161,14 +161,14 @@ int main(int argc, char **argv) {
       if (items[k].all_logits &&
           memcmp(refAll, all, sizeof(float) * len[i] * V) != 0) {
         ++mismatches;
-        printf("  sequence %d's prompt rows differ from alone by up to %g\n",
-               i, maxDiff(refAll, all, len[i] * V));
+        printf("  sequence %d's prompt rows differ from alone by up to %g\n", i,
+               maxDiff(refAll, all, len[i] * V));
       }
       ++done[i];
     }
   }
-  uint64_t steps1, seqs1;
-  stc_batch_stats(m, &steps1, &seqs1);
+  uint64_t steps1, seqs1, experts1;
+  stc_batch_stats(m, &steps1, &seqs1, &experts1);
   char what[256];
   snprintf(what, sizeof(what),
            "%d batched evaluations of %d sequences (joining, leaving, "
@@ -177,15 +177,18 @@ int main(int argc, char **argv) {
            evaluated, SEQS);
   check(mismatches == 0, what);
   snprintf(what, sizeof(what),
-           "the steps really batched: %llu sequences in %llu steps",
+           "the steps really batched: %llu sequences in %llu steps, %llu "
+           "distinct experts routed to",
            (unsigned long long)(seqs1 - seqs0),
-           (unsigned long long)(steps1 - steps0));
-  check(seqs1 - seqs0 > steps1 - steps0, what);
+           (unsigned long long)(steps1 - steps0),
+           (unsigned long long)(experts1 - experts0));
+  check(seqs1 - seqs0 > steps1 - steps0 && experts1 > experts0, what);
 
   /* Refusals: nothing is evaluated. */
   const int before = stc_sequence_length(seq[0]);
   int32_t bad = V, good = 1;
-  stc_batch_item twice[2] = {{seq[0], &good, 1, NULL}, {seq[0], &good, 1, NULL}};
+  stc_batch_item twice[2] = {{seq[0], &good, 1, NULL},
+                             {seq[0], &good, 1, NULL}};
   check(stc_eval_batch(m, twice, 2) == -1 &&
             strstr(stc_last_error(m), "the same sequence as batch item 0"),
         "a sequence twice in a batch is refused");

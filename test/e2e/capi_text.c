@@ -1,7 +1,8 @@
-/* The text C API from plain C: tokenize, detokenize, special tokens, ChatML,
- * and stc_generate with a callback that stops early. Built against out/ by
- * build_app.py as out/README.md says an app links.
- *   capi_text OUT/model.stcm */
+/* The text C API from plain C: tokenize, detokenize, special tokens, the
+ * chat template (ChatML, a JSON conversation, the injection case, another
+ * template), and stc_generate with a callback that stops early. Built against
+ * out/ by build_app.py as out/README.md says an app links. capi_text
+ * OUT/model.stcm */
 #include "stc_runtime.h"
 
 #include <stdio.h>
@@ -82,10 +83,57 @@ int main(int argc, char **argv) {
                                "<|im_start|>user\nhi<|im_end|>\n"
                                "<|im_start|>assistant\n") == 0,
         "stc_chat_format writes ChatML with the generation prompt");
+  /* The same conversation as JSON (stc_chat_template), and its ids: the
+   * markers the template writes are control ids, a user's typed <|im_end|>
+   * is text. */
+  char json[1024];
+  len = stc_chat_template(
+      m,
+      "[{\"role\": \"system\", \"content\": \"Be brief.\"}, "
+      "{\"role\": \"user\", \"content\": \"hi\"}]",
+      NULL, STC_CHAT_ADD_GENERATION_PROMPT, json, sizeof(json));
+  check(len > 0 && strcmp(json, buf) == 0,
+        "stc_chat_template of the same messages as JSON: the same text");
+  int32_t chat[256], typed[64];
+  const char *injected =
+      "[{\"role\": \"user\", \"content\": \"x<|im_end|>y\"}]";
+  int nc = stc_chat_tokens(m, injected, NULL, 0, chat, 256);
+  int nt = stc_tokenize(m, "user\nx<|im_end|>y", 17, typed, 64, 0);
+  int ends = 0;
+  for (int i = 0; i < nc; ++i)
+    ends += chat[i] == 511;
+  check(nc > 3 && nt > 0 && chat[0] == 510 && ends == 1 &&
+            memcmp(chat + 1, typed, sizeof(int32_t) * nt) == 0 &&
+            chat[1 + nt] == 511,
+        "stc_chat_tokens: a typed <|im_end|> is text, the template's is a "
+        "control id");
+  check(stc_chat_tokens(m, "[{\"role\": ", NULL, 0, chat, 256) == -1 &&
+            strstr(stc_last_error(m), "messages_json") != NULL,
+        "malformed messages JSON is refused naming it");
+  /* Another template: its raise_exception is the error; one that does not
+   * parse is refused naming its line, and the model keeps its own. */
+  check(stc_set_chat_template(
+            m,
+            "{% for m in messages %}{% if m.role not in ['user', "
+            "'assistant'] %}{{ raise_exception('unknown role ' ~ m.role) "
+            "}}{% endif %}[{{ m.role }}] {{ m.content }}\n{% endfor %}") == 0,
+        "stc_set_chat_template takes a Jinja template");
   stc_message bad = {"robot", "x"};
   check(stc_chat_format(m, &bad, 1, 0, buf, sizeof(buf)) == -1 &&
-            strstr(stc_last_error(m), "robot") != NULL,
-        "an unknown role is an error naming it");
+            strstr(stc_last_error(m), "unknown role robot") != NULL,
+        "the template's raise_exception is the error");
+  check(stc_chat_format(m, msgs + 1, 1, 0, buf, sizeof(buf)) > 0 &&
+            strcmp(buf, "[user] hi\n") == 0,
+        "the new template renders");
+  check(stc_set_chat_template(m, "ok\n{% if x %}") == -1 &&
+            strstr(stc_last_error(m), "line 2") != NULL &&
+            stc_chat_format(m, msgs + 1, 1, 0, buf, sizeof(buf)) > 0 &&
+            strcmp(buf, "[user] hi\n") == 0,
+        "a template that does not parse is refused naming its line");
+  check(stc_set_chat_template(m, "chatml") == 0 &&
+            stc_chat_format(m, msgs + 1, 1, 0, buf, sizeof(buf)) > 0 &&
+            strcmp(buf, "<|im_start|>user\nhi<|im_end|>\n") == 0,
+        "\"chatml\" sets ChatML back");
 
   float t, p;
   int k;

@@ -108,8 +108,9 @@ p = run(stc_run, out, "--chat", "--ctx", "24", "--temp", "0", "-n", "30",
 check(b"does not fit the context: 0 of 24 tokens are used: the conversation cannot "
       b"go on" in p.stderr, "a full context in --chat is a clear message: %r" % p.stderr)
 
-# A stored chat template that is not ChatML: --chat refuses it, unless
-# --chat-template chatml says to format ChatML anyway.
+# A stored chat template that is not ChatML: --chat renders it (the model's own
+# format), --chat-template chatml gives ChatML instead; a template stc cannot
+# render exactly is refused by the compile, naming its line.
 hf = os.path.join(work, "hf")
 run("stc", "synth", "--preset", "tiny", "--format", "hf", "--dtype", "f32", "--seed",
     "5", "-o", hf)
@@ -119,13 +120,22 @@ cfg["chat_template"] = "{% for m in messages %}[{{ m.role }}] {{ m.content }}{% 
 json.dump(cfg, open(cfg_path, "w"))
 hf_out = os.path.join(work, "hf-out")
 run("stc", "compile", hf, "--target", "host", "--quant", "f32", "-o", hf_out)
-p = run(os.path.join(hf_out, "stc-run"), hf_out, "--chat", "-n", "2", stdin=b"hi\n",
-        ok=False)
-check(p.returncode == 1 and b"chat template is not ChatML" in p.stderr,
-      "a template that is not ChatML is refused: %r" % p.stderr)
+ids_path = os.path.join(work, "chat-ids.txt")
+p = run(os.path.join(hf_out, "stc-run"), hf_out, "--chat", "-n", "2", "--temp", "0",
+        "--ids-out", ids_path, stdin=b"hi\n")
+want = run("stc", "tokenize", hf_out, "--text", "[user] hi", "--quiet").stdout.strip()
+check(p.returncode == 0 and open(ids_path).read().startswith(want.decode() + ","),
+      "--chat renders the model's own template (its ids start with '[user] hi''s)")
 p = run(os.path.join(hf_out, "stc-run"), hf_out, "--chat", "--chat-template", "chatml",
-        "-n", "2", "--temp", "0", stdin=b"hi\n")
-check(p.returncode == 0, "--chat-template chatml overrides it")
+        "-n", "2", "--temp", "0", "--ids-out", ids_path, stdin=b"hi\n")
+check(p.returncode == 0 and open(ids_path).read().startswith("510,"),
+      "--chat-template chatml gives ChatML instead")
+cfg["chat_template"] = "line one\n{{ messages | wordwrap }}"
+json.dump(cfg, open(cfg_path, "w"))
+p = run("stc", "compile", hf, "--target", "host", "--quant", "f32", "-o",
+        os.path.join(work, "bad-out"), ok=False)
+check(p.returncode == 1 and b"chat template line 2: the filter 'wordwrap' is not "
+      b"implemented" in p.stderr, "a template stc cannot render is refused: %r" % p.stderr)
 
 print("%d passed, %d failed" % (checks - len(failures), len(failures)))
 sys.exit(1 if failures else 0)

@@ -3,7 +3,8 @@
 endpoints, streaming, the prompt cache, concurrency, cancellation, bad
 requests, and a bounded soak.
   serve_client.py OUT_DIR CASE     CASE: api | cache | concurrency | cancel |
-                                         bad | soak"""
+                                         bad | soak | batching | join |
+                                         slots | metrics"""
 import http.client
 import json
 import os
@@ -89,8 +90,10 @@ class Server:
         c.close()
         return events
 
-    def metrics(self):
+    def metrics(self, raw=False):
         status, text = self.request("GET", "/metrics")
+        if raw:
+            return text
         return {m.group(1): float(m.group(2))
                 for m in re.finditer(r"^stc_(\w+) (\S+)$", text, re.M)}
 
@@ -424,7 +427,194 @@ def case_soak(s):
           (bound * 100, " (AddressSanitizer build)" if sanitized else ""))
 
 
-extra = ["--max-body", "64KiB"] if CASE == "bad" else []
+def stream_timed(s, path, body, drop_after=None, started=None):
+    """A streamed answer's text, the time of its first content and of its end;
+    with drop_after=N the client leaves after N content events; `started` (an
+    Event) is set at the first content."""
+    c = s.conn()
+    c.request("POST", path, body=json.dumps(dict(body, stream=True)),
+              headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    text, first, content = "", None, 0
+    while True:
+        line = r.readline()
+        if not line:
+            break
+        line = line.decode("utf-8").rstrip("\n")
+        if not line.startswith("data: ") or line == "data: [DONE]":
+            if line == "data: [DONE]":
+                break
+            continue
+        ch = json.loads(line[6:]).get("choices") or [{}]
+        piece = ch[0].get("delta", {}).get("content") or ch[0].get("text") or ""
+        if piece:
+            if first is None:
+                first = time.time()
+                if started:
+                    started.set()
+            text += piece
+            content += 1
+            if drop_after is not None and content >= drop_after:
+                c.sock.shutdown(socket.SHUT_RDWR)
+                c.close()
+                return text, first, time.time()
+    c.close()
+    return text, first, time.time()
+
+
+def alone(bodies, path="/v1/chat/completions"):
+    """Each body's streamed text on a server of its own with nothing cached:
+    its prompt is evaluated as the batched run's is (from its first token)."""
+    texts = []
+    for b in bodies:
+        fresh = Server()
+        texts.append(stream_timed(fresh, path, b)[0])
+        fresh.stop()
+    return texts
+
+
+def histogram(text, name):
+    """{le: cumulative count} of a Prometheus histogram."""
+    return {m.group(1): float(m.group(2)) for m in re.finditer(
+        r'^%s_bucket\{le="([^"]+)"\} (\S+)$' % name, text, re.M)}
+
+
+def case_batching(s):
+    # Four clients at once, each its own prompt, two greedy and two sampled
+    # with a seed: every stream's first token comes before any stream ends
+    # (one at a time, the last would wait for the other three), steps hold
+    # several sequences, and each text is the one it gets alone.
+    topics = ["rivers and their deltas", "mountains in the snow",
+              "a story of the sea, a long one", "numbers and their names"]
+    bodies = [chat([{"role": "user", "content": "Tell me about " + t}],
+                   max_tokens=160, logit_bias=EOS,
+                   **({"temperature": 0} if i % 2 == 0 else
+                      {"temperature": 0.9, "seed": 100 + i}))
+              for i, t in enumerate(topics)]
+    solo = alone(bodies)
+    before = s.metrics(raw=True)
+    results = [None] * 4
+    go = threading.Barrier(4)
+
+    def run(i):
+        go.wait()
+        results[i] = stream_timed(s, "/v1/chat/completions", bodies[i])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    after = s.metrics(raw=True)
+    firsts = [r[1] for r in results]
+    ends = [r[2] for r in results]
+    print("  first tokens %.3f s after the first, the first end at %.3f s" %
+          (max(firsts) - min(firsts), min(ends) - min(firsts)))
+    check(max(firsts) < min(ends),
+          "every stream's first token came before any stream ended")
+    b0, b1 = (histogram(t, "stc_batch_size_sequences") for t in (before, after))
+    steps = b1["+Inf"] - b0["+Inf"]
+    batched = steps - (b1["1"] - b0["1"])
+    print("  %d steps, %d of them with 2 or more sequences" % (steps, batched))
+    check(batched >= 100, "steps of 2 or more sequences (the batch-size histogram)")
+    for i in range(4):
+        check(results[i][0] == solo[i] and len(solo[i]) > 0,
+              "stream %d (%s) gets the text it gets alone" %
+              (i, "greedy" if i % 2 == 0 else "sampled, seed %d" % (100 + i)))
+
+
+def case_join(s):
+    # A request joins a running batch, another is cancelled mid-batch: the
+    # others' texts do not change.
+    body = lambda text, **kw: chat([{"role": "user", "content": text}],
+                                   max_tokens=120, logit_bias=EOS, **kw)
+    a = body("First, the long-running one.", temperature=0)
+    a["max_tokens"] = 1500
+    b = body("Second, the one that leaves.", temperature=0.7, seed=5)
+    c = body("Third, the late one.", temperature=0.8, seed=9)
+    solo = alone([a, c])
+    out = {}
+    a_started, b_started = threading.Event(), threading.Event()
+
+    def run(key, b_, drop=None, started=None):
+        out[key] = stream_timed(s, "/v1/chat/completions", b_, drop, started)
+
+    before = s.wait_idle()
+    ta = threading.Thread(target=run, args=("a", a, None, a_started))
+    tb = threading.Thread(target=run, args=("b", b, 30, b_started))
+    ta.start()
+    tb.start()
+    a_started.wait(30)
+    b_started.wait(30)
+    time.sleep(0.05)
+    tc = threading.Thread(target=run, args=("c", c))
+    tc.start()
+    for t in (ta, tb, tc):
+        t.join()
+    after = s.wait_idle()
+    check(out["c"][1] < out["a"][2],
+          "the late request's first token came while the first still ran")
+    check(after["requests_cancelled_total"] - before["requests_cancelled_total"] == 1,
+          "the one that left is cancelled")
+    check(out["a"][0] == solo[0], "the first request's text is unchanged")
+    check(out["c"][0] == solo[1], "the late request's text is what it gets alone")
+
+
+def case_slots(s):
+    # Two conversations interleaved on two slots: each turn goes to the slot
+    # holding its history and evaluates only its new tokens.
+    def turn(msgs):
+        before = s.metrics()
+        st, r = s.request("POST", "/v1/chat/completions",
+                          chat(msgs, max_tokens=8, temperature=0))
+        after = s.metrics()
+        return r, after["prompt_tokens_evaluated_total"] - before["prompt_tokens_evaluated_total"]
+
+    a = [{"role": "user", "content": "Conversation A: tell me about the moon."}]
+    b = [{"role": "user", "content": "Conversation B, something else entirely."}]
+    ra, _ = turn(a)
+    rb, _ = turn(b)
+    for name, msgs, r in (("A", a, ra), ("B", b, rb)):
+        msgs2 = msgs + [{"role": "assistant",
+                         "content": r["choices"][0]["message"]["content"]},
+                        {"role": "user", "content": "And then?"}]
+        r2, evaluated = turn(msgs2)
+        u = r2["usage"]
+        cached = u["prompt_tokens_details"]["cached_tokens"]
+        print("  %s turn 2: %d prompt tokens, %d cached, %d evaluated (turn 1: %d)"
+              % (name, u["prompt_tokens"], cached, evaluated, r["usage"]["prompt_tokens"]))
+        check(cached >= r["usage"]["prompt_tokens"] and
+              evaluated == u["prompt_tokens"] - cached,
+              "conversation %s's second turn evaluates only its new tokens" % name)
+    st, h = s.request("GET", "/health")
+    check(st == 200 and len(h["slots"]) == 2 and
+          all(x["state"] == "idle" and x["context_tokens"] > 0 for x in h["slots"]) and
+          h["slots_idle"] == 2 and h["requests_queued"] == 0,
+          "/health gives each slot's state: %s" % h)
+
+
+def case_metrics(s):
+    s.request("POST", "/v1/chat/completions",
+              chat([{"role": "user", "content": "hi"}], max_tokens=4))
+    s.stream("/v1/completions", {"prompt": "Once", "max_tokens": 4, "stream": True})
+    text = s.metrics(raw=True)
+    p = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
+                       capture_output=True)
+    check(p.returncode == 0 and not p.stdout.strip() and not p.stderr.strip(),
+          "promtool check metrics accepts /metrics (%s)" %
+          (p.stdout + p.stderr).strip())
+    for name in ("stc_time_to_first_token_seconds", "stc_time_per_output_token_seconds",
+                 "stc_batch_size_sequences"):
+        h = histogram(text, name)
+        check(h.get("+Inf", 0) > 0, "%s is a histogram with observations" % name)
+    m = s.metrics()
+    check(m["slots"] == 4 and m["slots_busy"] == 0 and m["requests_queued"] == 0,
+          "the slot and queue gauges")
+
+
+extra = {"bad": ["--max-body", "64KiB"], "soak": ["--parallel", "4"],
+         "slots": ["--parallel", "2"]}.get(CASE, [])
+
 server = Server(*extra)
 try:
     globals()["case_" + CASE](server)

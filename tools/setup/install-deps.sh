@@ -13,6 +13,7 @@ PKGS=(
   clang-19 libclang-rt-19-dev
   libicu-dev
   libcpp-httplib-dev nlohmann-json3-dev pkgconf
+  prometheus  # promtool: the serve test checks /metrics with it
 )
 # node and npm by command: some machines have them from another package than Debian's,
 # which Debian's npm would conflict with.

@@ -4,6 +4,7 @@
 #include "Bandwidth.h"
 #include "ByteSize.h"
 #include "Runtime.h"
+#include "SequencesBench.h"
 
 #include <algorithm>
 #include <atomic>
@@ -31,7 +32,7 @@ double now() {
 const char *const kUsage =
     "usage: stc-bench <out-dir | model.stcm> [--threads N] [--prompt 128]\n"
     "                 [--gen 64] [--depth N] [--kv-type T] [--ctx N]\n"
-    "                 [--memory-budget SIZE]\n"
+    "                 [--memory-budget SIZE] [--sequences N[,N...]]\n"
     "                 [--experts-from-storage] [--json] [--profile]\n"
     "                 [--workers-only] [--shared-mapping]\n"
     "Prefill and decode speed of a compiled model on random token ids, peak\n"
@@ -50,6 +51,10 @@ const char *const kUsage =
     "  --memory-budget SIZE / --experts-from-storage   as stc-run's (the\n"
     "                  plan and the experts read per token are printed; the\n"
     "                  bandwidth probes, which need 1+ GiB, are skipped)\n"
+    "  --sequences N,..  instead: N sequences at once, each prefilled with\n"
+    "                  --prompt ids and decoding --gen, all in batched steps:\n"
+    "                  aggregate tok/s, ms per step, distinct experts per\n"
+    "                  step, for each N (e.g. 1,2,4,8)\n"
     "  --json          one JSON object instead of text\n"
     "  --profile       where a prompt token's and a decoded token's time go,\n"
     "                  by step kind, and which kinds ran split across threads\n"
@@ -78,6 +83,7 @@ int main(int argc, char **argv) {
   bool json = false, profile = false, fromStorage = false, workersOnly = false,
        sharedMapping = false;
   uint64_t budget = 0;
+  std::vector<int> sequences;
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--json" || a == "--profile") {
@@ -92,7 +98,8 @@ int main(int argc, char **argv) {
       continue;
     }
     if (a != "--memory-budget" && a != "--threads" && a != "--prompt" &&
-        a != "--gen" && a != "--depth" && a != "--kv-type" && a != "--ctx") {
+        a != "--gen" && a != "--depth" && a != "--kv-type" && a != "--ctx" &&
+        a != "--sequences") {
       std::fprintf(stderr, "stc-bench: unknown option '%s'\n", a.c_str());
       return 2;
     }
@@ -103,6 +110,14 @@ int main(int argc, char **argv) {
     if (a == "--memory-budget") {
       if (!stc::rt::parseByteSize(argv[++i], budget)) {
         std::fprintf(stderr, "stc-bench: --memory-budget expects a size\n");
+        return 2;
+      }
+      continue;
+    }
+    if (a == "--sequences") {
+      if (!stc::bench::parseCounts(argv[++i], sequences)) {
+        std::fprintf(stderr, "stc-bench: --sequences expects counts such as "
+                             "1,2,4,8\n");
         return 2;
       }
       continue;
@@ -138,18 +153,26 @@ int main(int argc, char **argv) {
   o.threads = threads;
   // Without a budget the context is what the run needs (pages are touched as
   // positions fill anyway); under one, the plan's, as stc-run's.
-  o.maxContext = ctx > 0 ? ctx : budget ? 0 : depth + std::max(prompt, gen) + 8;
+  // (--sequences: each sequence's prompt and its decoded tokens.)
+  o.maxContext = ctx > 0              ? ctx
+                 : budget             ? 0
+                 : !sequences.empty() ? prompt + gen + 8
+                                      : depth + std::max(prompt, gen) + 8;
   o.kvType = kvType;
   o.memoryBudget = budget;
   o.expertsFromStorage = fromStorage;
   o.profile = profile;
   o.workersOnly = workersOnly;
   o.sharedMapping = sharedMapping;
+  if (!sequences.empty())
+    o.sequences = *std::max_element(sequences.begin(), sequences.end());
   std::string err;
   if (!rt.load(path, o, err)) {
     std::fprintf(stderr, "stc-bench: %s\n", err.c_str());
     return 1;
   }
+  if (!sequences.empty())
+    return stc::bench::benchSequences(rt, sequences, prompt, gen, json) ? 0 : 1;
   // Random ids, as llama-bench's: the fill, the prompt and every decoded
   // token (feeding back the model's own argmax would repeat a token for many
   // steps on random weights and flatter every cache).

@@ -34,12 +34,16 @@ const char *const kUsage =
     "refused\n"
     "                    with its byte offset\n"
     "  --prompt-file F   the prompt is the contents of F\n"
-    "  --chat            ChatML conversation: one user message per line of\n"
-    "                    standard input (a terminal or a pipe); Ctrl-C stops\n"
-    "                    the reply, Ctrl-D ends\n"
+    "  --chat            a conversation through the model's chat template:\n"
+    "                    one user message per line of standard input (a\n"
+    "                    terminal or a pipe); Ctrl-C stops the reply, Ctrl-D\n"
+    "                    ends\n"
     "  --system TEXT     a system message first (--chat)\n"
-    "  --chat-template chatml   format ChatML even if the model's stored\n"
-    "                    template is another\n"
+    "  --chat-template T chatml, or a file of Jinja text, instead of the\n"
+    "                    model's chat template\n"
+    "  --json-schema F   the output is JSON that the JSON Schema in F\n"
+    "                    validates (compact; stc_grammar_from_json_schema\n"
+    "                    lists the keywords held), ending when it is complete\n"
     "  --tokens 1,2,3    token ids in, token ids out (greedy unless --temp)\n"
     "  -n N              tokens to generate (text: default until an eos token\n"
     "                    or a full context; --tokens: default 16)\n"
@@ -102,7 +106,9 @@ struct Options {
   std::vector<int32_t> tokens;
   bool haveTokens = false;
   std::string prompt;
-  bool havePrompt = false, chat = false, forceChatMl = false;
+  bool havePrompt = false, chat = false;
+  std::string chatTemplate; // "chatml" or a file: --chat-template
+  std::string jsonSchema;   // a file: --json-schema
   std::string system;
   int n = -2; // -2: the mode's default
   stc::tools::LoadFlags load;
@@ -164,11 +170,11 @@ int parse(int argc, char **argv, Options &o) {
       return 0;
     }
     static const char *const kValued[] = {
-        "--tokens",        "--prompt", "--prompt-file",   "--system",
-        "--chat-template", "-n",       "--logits",        "--ids-out",
-        "--threads",       "--ctx",    "--memory-budget", "--temp",
-        "--top-k",         "--top-p",  "--seed",          "--kv-type",
-        "--logits-last"};
+        "--tokens",        "--prompt",     "--prompt-file",   "--system",
+        "--chat-template", "-n",           "--logits",        "--ids-out",
+        "--threads",       "--ctx",        "--memory-budget", "--temp",
+        "--top-k",         "--top-p",      "--seed",          "--kv-type",
+        "--logits-last",   "--json-schema"};
     if (std::find(std::begin(kValued), std::end(kValued), a) ==
         std::end(kValued))
       return fail("unknown option '" + a + "' (see --help)");
@@ -198,10 +204,9 @@ int parse(int argc, char **argv, Options &o) {
     } else if (a == "--system") {
       o.system = v;
     } else if (a == "--chat-template") {
-      if (std::string(v) != "chatml")
-        return fail("--chat-template: only 'chatml' is known, got '" +
-                    std::string(v) + "'");
-      o.forceChatMl = true;
+      o.chatTemplate = v;
+    } else if (a == "--json-schema") {
+      o.jsonSchema = v;
     } else if (a == "-n") {
       o.n = std::atoi(v);
     } else if (a == "--logits") {
@@ -350,6 +355,9 @@ int runTokens(stc_model *m, const Options &o) {
   return 0;
 }
 
+// --json-schema's grammar (made once, for every sampler of the run).
+stc_grammar *schemaGrammar = nullptr;
+
 stc_sampler *textSampler(stc_model *m, const Options &o) {
   float temp, topP;
   int topK;
@@ -365,7 +373,10 @@ stc_sampler *textSampler(stc_model *m, const Options &o) {
     seed = std::random_device{}();
     std::fprintf(stderr, "stc-run: seed %llu\n", seed);
   }
-  return stc_sampler_new(temp, topK, topP, seed);
+  stc_sampler *s = stc_sampler_new(temp, topK, topP, seed);
+  if (schemaGrammar)
+    stc_sampler_set_grammar(s, schemaGrammar);
+  return s;
 }
 
 // One stc_generate into the context; keeps the ids for --ids-out.
@@ -373,7 +384,7 @@ struct Session {
   stc_model *m;
   const Options &o;
   stc_sampler *sampler;
-  std::vector<int32_t> context;
+  std::vector<int32_t> context, lastGenerated;
   int promptTokens = 0, generatedTokens = 0;
   double promptSeconds = 0, generateSeconds = 0;
 
@@ -389,9 +400,10 @@ struct Session {
     if (reason != STC_STOP_ERROR && st.prompt_tokens == 0 && !prompt.empty())
       return reason; // the prompt did not fit: nothing was added
     context.insert(context.end(), prompt.begin(), prompt.end());
-    context.insert(context.end(), out.begin(),
-                   out.begin() +
-                       std::min<size_t>(st.generated_tokens, out.size()));
+    lastGenerated.assign(out.begin(),
+                         out.begin() +
+                             std::min<size_t>(st.generated_tokens, out.size()));
+    context.insert(context.end(), lastGenerated.begin(), lastGenerated.end());
     promptTokens += st.prompt_tokens;
     generatedTokens += st.generated_tokens;
     promptSeconds += st.prompt_seconds;
@@ -445,33 +457,56 @@ int runPrompt(stc_model *m, const Options &o) {
   return s.finish();
 }
 
+// A JSON string literal of UTF-8 text.
+std::string jsonString(const std::string &text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+// The ids of the conversation so far through the model's chat template (with
+// the assistant's turn opened), or false with stc_last_error.
+bool chatIds(stc_model *m, const std::string &messages,
+             std::vector<int32_t> &ids) {
+  const std::string json = "[" + messages + "]";
+  const int flags = STC_CHAT_ADD_GENERATION_PROMPT;
+  int n = stc_chat_tokens(m, json.c_str(), nullptr, flags, nullptr, 0);
+  if (n < 0)
+    return false;
+  ids.resize(n);
+  return stc_chat_tokens(m, json.c_str(), nullptr, flags, ids.data(), n) >= 0;
+}
+
 int runChat(stc_model *m, const Options &o) {
-  const int32_t imStart = stc_special_token(m, STC_TOKEN_IM_START, 0);
-  const int32_t imEnd = stc_special_token(m, STC_TOKEN_IM_END, 0);
-  if (imStart < 0 || imEnd < 0)
-    return fail("--chat: the tokenizer has no <|im_start|> / <|im_end|>");
-  // Checks the stored template is ChatML (or that --chat-template says so).
-  stc_message probe = {"user", ""};
-  if (stc_chat_format(m, &probe, 1, o.forceChatMl ? STC_CHAT_FORCE_CHATML : 0,
-                      nullptr, 0) < 0)
+  // The conversation as the template's messages (JSON objects, comma
+  // separated); each turn renders all of it and evaluates only what the
+  // context does not hold yet.
+  std::string messages;
+  auto add = [&](const char *role, const std::string &text) {
+    messages += std::string(messages.empty() ? "" : ",") + "{\"role\":\"" +
+                role + "\",\"content\":" + jsonString(text) + "}";
+  };
+  if (!o.system.empty())
+    add("system", o.system);
+  std::vector<int32_t> ids;
+  if (!chatIds(m,
+               messages + (messages.empty() ? "" : ",") +
+                   "{\"role\":\"user\",\"content\":\"\"}",
+               ids))
     return fail(std::string("--chat: ") + stc_last_error(m));
   const bool tty = ::isatty(0);
   Session s{m, o, textSampler(m, o)};
-  // The markers are control tokens, the texts are tokenized with special
-  // parsing off (a typed <|im_end|> is text).
-  auto turn = [&](std::vector<int32_t> &ids, const char *role,
-                  const std::string &text) {
-    ids.push_back(imStart);
-    return stc::tools::appendTokens(m, std::string(role) + "\n", false, ids) &&
-           stc::tools::appendTokens(m, text, false, ids);
-  };
-  std::vector<int32_t> pending; // what the next turn starts with
-  if (!o.system.empty()) {
-    if (!turn(pending, "system", o.system))
-      return fail(std::string("--system: ") + stc_last_error(m));
-    pending.push_back(imEnd);
-    stc::tools::appendTokens(m, "\n", false, pending);
-  }
   std::string line;
   while (true) {
     if (tty)
@@ -482,14 +517,25 @@ int runChat(stc_model *m, const Options &o) {
         std::fputs("\n", stdout); // end the "> " line
       break;
     }
-    std::vector<int32_t> ids = pending;
-    if (!turn(ids, "user", line))
+    std::string before = messages;
+    add("user", line);
+    if (!chatIds(m, messages, ids))
       return fail(std::string("--chat: ") + stc_last_error(m));
-    ids.push_back(imEnd);
-    stc::tools::appendTokens(m, "\n", false, ids);
-    ids.push_back(imStart);
-    stc::tools::appendTokens(m, "assistant\n", false, ids);
-    const int reason = s.generate(ids);
+    // The context keeps the longest prefix it shares with the new prompt.
+    size_t keep = std::mismatch(s.context.begin(), s.context.end(), ids.begin(),
+                                ids.end())
+                      .first -
+                  s.context.begin();
+    keep = std::min(keep, ids.size() - 1);
+    if (keep < s.context.size()) {
+      if (stc_rewind(m, static_cast<int>(keep)) != 0) {
+        stc_reset(m);
+        keep = 0;
+      }
+      s.context.resize(keep);
+    }
+    const int reason =
+        s.generate(std::vector<int32_t>(ids.begin() + keep, ids.end()));
     std::printf("\n");
     std::fflush(stdout);
     if (reason == STC_STOP_ERROR)
@@ -499,12 +545,17 @@ int runChat(stc_model *m, const Options &o) {
                    "stc-run: %s: the conversation cannot go on; start again, "
                    "or give a larger --ctx\n",
                    stc_last_error(m));
+      messages = before;
       break;
     }
-    // However the reply ended (<|im_end|>, <|endoftext|>, -n, Ctrl-C), the
-    // next turn closes it first, so the conversation stays well formed.
-    pending.assign(1, imEnd);
-    stc::tools::appendTokens(m, "\n", false, pending);
+    // However the reply ended (an eos, -n, Ctrl-C), it is the assistant's
+    // turn of the conversation.
+    std::string reply(s.lastGenerated.size() * 16 + 1, '\0');
+    const int n = stc_detokenize(m, s.lastGenerated.data(),
+                                 static_cast<int>(s.lastGenerated.size()),
+                                 reply.data(), reply.size());
+    reply.resize(std::max(0, std::min<int>(n, reply.size() - 1)));
+    add("assistant", reply);
   }
   stc_sampler_free(s.sampler);
   return s.finish();
@@ -526,6 +577,37 @@ int main(int argc, char **argv) {
     stc_free(m);
     return fail(o.path + ": compiled without a tokenizer: use --tokens");
   }
+  if (!o.chatTemplate.empty()) {
+    std::string source = "chatml", error;
+    if (o.chatTemplate != "chatml" &&
+        !readFile(o.chatTemplate.c_str(), source, error))
+      return fail("--chat-template: " + error);
+    if (stc_set_chat_template(m, source.c_str()) != 0) {
+      const std::string why = stc_last_error(m);
+      stc_free(m);
+      return fail(o.chatTemplate + ": " + why);
+    }
+  }
+  if (!o.jsonSchema.empty()) {
+    std::string schema, error;
+    if (o.haveTokens)
+      return fail("--json-schema holds text: give --prompt or --chat");
+    if (!readFile(o.jsonSchema.c_str(), schema, error))
+      return fail("--json-schema: " + error);
+    const auto t0 = std::chrono::steady_clock::now();
+    schemaGrammar = stc_grammar_from_json_schema(m, schema.c_str());
+    if (!schemaGrammar) {
+      const std::string why = stc_last_error(m);
+      stc_free(m);
+      return fail(o.jsonSchema + ": " + why);
+    }
+    if (!o.quiet)
+      std::fprintf(stderr, "stc-run: %s compiled to a grammar in %.2f ms\n",
+                   o.jsonSchema.c_str(),
+                   std::chrono::duration<double, std::milli>(
+                       std::chrono::steady_clock::now() - t0)
+                       .count());
+  }
   if (!o.haveTokens) {
     struct sigaction sa = {};
     sa.sa_handler = onInterrupt;
@@ -534,6 +616,7 @@ int main(int argc, char **argv) {
   int rc = o.haveTokens ? runTokens(m, o)
            : o.chat     ? runChat(m, o)
                         : runPrompt(m, o);
+  stc_grammar_free(schemaGrammar);
   stc_free(m);
   return rc;
 }

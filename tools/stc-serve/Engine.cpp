@@ -1,8 +1,8 @@
-// Engine: the queue, the prompt cache and the generation of stc-serve.
+// Engine: the queue, the slots and their prompt caches, and the batched steps
+// of stc-serve.
 #include "Engine.h"
 
 #include "CApiTools.h"
-#include "StopFilter.h"
 
 #include <algorithm>
 #include <random>
@@ -55,9 +55,22 @@ void Job::fail(const ApiError &e) {
   cv_.notify_all();
 }
 
-Engine::Engine(stc_model *m, int maxQueue, bool chatMl)
-    : m_(m), maxQueue_(maxQueue), chatMl_(chatMl) {
-  worker_ = std::thread([this] { run(); });
+Engine::Engine(stc_model *m, int slots, int maxQueue)
+    : m_(m), maxQueue_(maxQueue) {
+  slots_.resize(std::max(1, slots));
+  slots_[0].seq = stc_model_sequence(m);
+  for (size_t i = 1; i < slots_.size(); ++i)
+    if (!(slots_[i].seq = stc_sequence_new(m))) {
+      error_ = stc_last_error(m);
+      slots_.resize(i);
+      break;
+    }
+  // A step holds one decoded token of every other slot beside a chunk.
+  chunk_ = std::max(1, stc_max_batch(m) - static_cast<int>(slots_.size() - 1));
+  metrics_.slots = static_cast<int>(slots_.size());
+  slotStates_.resize(slots_.size());
+  if (error_.empty())
+    worker_ = std::thread([this] { run(); });
 }
 
 Engine::~Engine() {
@@ -66,7 +79,20 @@ Engine::~Engine() {
     stop_ = true;
   }
   cv_.notify_all();
-  worker_.join();
+  if (worker_.joinable())
+    worker_.join();
+  for (Slot &s : slots_) {
+    if (s.job)
+      end(s, "cancelled");
+    stc_sequence_free(s.seq); // (not the model's own)
+  }
+  for (const std::shared_ptr<Job> &job : queue_)
+    job->finish("cancelled");
+}
+
+bool Engine::ready(std::string &error) const {
+  error = error_;
+  return error_.empty();
 }
 
 bool Engine::submit(std::shared_ptr<Job> job, ApiError &e) {
@@ -77,8 +103,8 @@ bool Engine::submit(std::shared_ptr<Job> job, ApiError &e) {
     e.type = "server_error";
     e.code = "queue_full";
     e.message = std::to_string(queue_.size()) +
-                " requests are waiting already (stc-serve --queue); try "
-                "again later.";
+                " requests are waiting for a slot already (stc-serve "
+                "--parallel, --queue); try again later.";
     return false;
   }
   queue_.push_back(std::move(job));
@@ -87,28 +113,73 @@ bool Engine::submit(std::shared_ptr<Job> job, ApiError &e) {
   return true;
 }
 
-void Engine::run() {
-  while (true) {
-    std::shared_ptr<Job> job;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-      if (queue_.empty())
-        return;
-      job = std::move(queue_.front());
-      queue_.pop_front();
-      metrics_.queued = static_cast<int>(queue_.size());
-      ++metrics_.running; // with the pop: never counted in neither
-    }
-    process(*job);
-    --metrics_.running;
+std::vector<SlotState> Engine::slotStates() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return slotStates_;
+}
+
+int Engine::queued() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(queue_.size());
+}
+
+int Engine::busy() const {
+  return static_cast<int>(std::count_if(slots_.begin(), slots_.end(),
+                                        [](const Slot &s) { return !!s.job; }));
+}
+
+void Engine::publish() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const Slot &s = slots_[i];
+    slotStates_[i].state = !s.job         ? "idle"
+                           : s.prompt > 0 ? "prompt"
+                                          : "generating";
+    slotStates_[i].contextTokens = static_cast<int>(s.cached.size());
   }
 }
 
-// The prompt's ids. Chat messages are ChatML with the markers as control
-// tokens and each turn's "role\ncontent" tokenized as text (control tokens
-// typed by a client stay text), which is how the model's own tokenizer reads
-// the formatted conversation unless the text holds such tokens.
+void Engine::run() {
+  while (true) {
+    std::vector<std::shared_ptr<Job>> admitted;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      const int free = static_cast<int>(slots_.size()) - busy();
+      cv_.wait(lock, [&] {
+        return stop_ || free < static_cast<int>(slots_.size()) ||
+               !queue_.empty();
+      });
+      if (stop_)
+        return;
+      // A request whose client left while it waited goes at once.
+      for (auto it = queue_.begin(); it != queue_.end();)
+        if ((*it)->cancelled()) {
+          ++metrics_.cancelled;
+          (*it)->finish("cancelled");
+          it = queue_.erase(it);
+        } else {
+          ++it;
+        }
+      for (int i = 0; i < free && !queue_.empty(); ++i) {
+        admitted.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+      metrics_.queued = static_cast<int>(queue_.size());
+    }
+    for (const std::shared_ptr<Job> &job : admitted)
+      admit(job);
+    // Requests whose client left free their slot before the step.
+    for (Slot &s : slots_)
+      if (s.job && s.job->cancelled())
+        end(s, "cancelled");
+    if (busy() > 0)
+      step();
+    publish();
+  }
+}
+
+// The prompt's ids: a completion's text or ids, or a chat's messages through
+// the model's chat template.
 bool Engine::promptIds(const Request &r, std::vector<int32_t> &ids,
                        ApiError &e) {
   const int vocab = stc_vocab_size(m_);
@@ -130,64 +201,39 @@ bool Engine::promptIds(const Request &r, std::vector<int32_t> &ids,
     ids = r.promptIds;
     return true;
   }
-  const int32_t imStart = stc_special_token(m_, STC_TOKEN_IM_START, 0);
-  const int32_t imEnd = stc_special_token(m_, STC_TOKEN_IM_END, 0);
-  if (!chatMl_ || imStart < 0 || imEnd < 0) {
-    e.message = imStart < 0 || imEnd < 0
-                    ? "this model's tokenizer has no <|im_start|> / "
-                      "<|im_end|>: use /v1/completions"
-                    : "this model's chat template is not ChatML: start "
-                      "stc-serve with --chat-template chatml, or use "
-                      "/v1/completions";
+  // The model's chat template (or the one --chat-template set): the control
+  // tokens it writes are control ids, what the messages hold is text.
+  const int flags = STC_CHAT_ADD_GENERATION_PROMPT;
+  int n =
+      stc_chat_tokens(m_, r.messagesJson.c_str(), nullptr, flags, nullptr, 0);
+  if (n >= 0) {
+    ids.resize(n);
+    n = stc_chat_tokens(m_, r.messagesJson.c_str(), nullptr, flags, ids.data(),
+                        n);
+  }
+  if (n < 0) {
+    e.message = std::string("messages: ") + stc_last_error(m_);
+    e.param = "messages";
     return false;
   }
-  for (size_t i = 0; i < r.messages.size(); ++i) {
-    ids.push_back(imStart);
-    if (!stc::tools::appendTokens(
-            m_, r.messages[i].role + "\n" + r.messages[i].content, false,
-            ids)) {
-      e.message =
-          "messages[" + std::to_string(i) + "].content: " + stc_last_error(m_);
-      e.param = "messages[" + std::to_string(i) + "].content";
-      return false;
-    }
-    ids.push_back(imEnd);
-    stc::tools::appendTokens(m_, "\n", false, ids);
-  }
-  ids.push_back(imStart);
-  stc::tools::appendTokens(m_, "assistant\n", false, ids);
   return true;
 }
 
-namespace {
-
-struct Generation {
-  Job *job;
-  StopFilter filter;
-};
-
-int onPiece(const char *piece, size_t len, void *user) {
-  Generation &g = *static_cast<Generation *>(user);
-  g.job->emit(g.filter.push(std::string(piece, len)));
-  return g.filter.stopped() || g.job->cancelled();
-}
-
-} // namespace
-
-void Engine::process(Job &job) {
-  const Request &r = job.request;
-  if (job.cancelled()) { // gone while it waited
+void Engine::admit(std::shared_ptr<Job> job) {
+  const Request &r = job->request;
+  if (job->cancelled()) { // gone while it waited
     ++metrics_.cancelled;
-    job.finish("cancelled");
+    job->finish("cancelled");
     return;
   }
   std::vector<int32_t> ids;
   ApiError e;
-  if (!promptIds(r, ids, e)) {
+  auto refuse = [&] {
     ++metrics_.rejected;
-    job.fail(e);
-    return;
-  }
+    job->fail(e);
+  };
+  if (!promptIds(r, ids, e))
+    return refuse();
   for (const auto &[id, bias] : r.logitBias)
     if (id >= stc_vocab_size(m_)) {
       e.message = "Invalid value for 'logit_bias': token id " +
@@ -195,110 +241,238 @@ void Engine::process(Job &job) {
                   std::to_string(stc_vocab_size(m_)) + ".";
       e.param = "logit_bias";
       e.code = "invalid_value";
-      ++metrics_.rejected;
-      job.fail(e);
-      return;
+      return refuse();
     }
   const int maxContext = stc_max_context(m_);
   const int asked = r.maxTokens > 0 ? r.maxTokens : 1;
   if (static_cast<int64_t>(ids.size()) + asked > maxContext) {
+    const char *what = r.endpoint == Endpoint::Chat ? "messages" : "prompt";
     e.message = "This model's maximum context length is " +
                 std::to_string(maxContext) +
                 " tokens. However, you requested " +
                 std::to_string(ids.size() + asked) + " tokens (" +
-                std::to_string(ids.size()) + " in the " +
-                (r.endpoint == Endpoint::Chat ? "messages" : "prompt") + ", " +
+                std::to_string(ids.size()) + " in the " + what + ", " +
                 std::to_string(asked) +
-                " in the completion). Please reduce the length of the " +
-                (r.endpoint == Endpoint::Chat ? "messages" : "prompt") +
+                " in the completion). Please reduce the length of the " + what +
                 " or completion.";
-    e.param = r.endpoint == Endpoint::Chat ? "messages" : "prompt";
+    e.param = what;
     e.code = "context_length_exceeded";
-    ++metrics_.rejected;
-    job.fail(e);
-    return;
+    return refuse();
   }
 
-  // The prompt cache: keep the longest prefix the context shares with this
-  // prompt. At least the last prompt token is evaluated again: its logits
-  // choose the first new token.
-  size_t keep =
-      std::mismatch(context_.begin(), context_.end(), ids.begin(), ids.end())
-          .first -
-      context_.begin();
+  // The free slot whose cached conversation the prompt extends (it shares
+  // at least half of the slot's ids: the longest such prefix); else an empty
+  // slot; else the one idle longest. A prompt that shares only a
+  // conversation's first tokens (the template's opening) does not take that
+  // slot while another is free, so several clients each keep theirs. At
+  // least the last prompt token is evaluated again: its logits choose the
+  // first new token.
+  Slot *slot = nullptr;
+  size_t keep = 0;
+  auto prefix = [&](const Slot &s) {
+    return static_cast<size_t>(
+        std::mismatch(s.cached.begin(), s.cached.end(), ids.begin(), ids.end())
+            .first -
+        s.cached.begin());
+  };
+  for (Slot &s : slots_) {
+    const size_t k = s.job ? 0 : prefix(s);
+    if (k > 0 && 2 * k >= s.cached.size() && k > keep) {
+      slot = &s;
+      keep = k;
+    }
+  }
+  for (Slot &s : slots_)
+    if (!slot && !s.job && s.cached.empty())
+      slot = &s;
+  for (Slot &s : slots_)
+    if (!keep && !s.job && !s.cached.empty() &&
+        (!slot || (!slot->cached.empty() && s.lastUse < slot->lastUse)))
+      slot = &s;
+  keep = prefix(*slot);
+  Slot &s = *slot;
   keep = std::min(keep, ids.size() - 1);
-  if (keep < context_.size()) {
-    if (stc_rewind(m_, static_cast<int>(keep)) != 0) {
+  if (keep < s.cached.size()) {
+    if (stc_sequence_rewind(s.seq, static_cast<int>(keep)) != 0) {
       // A sliding-window ring lost the keys the prefix needs: start over.
-      stc_reset(m_);
+      stc_sequence_reset(s.seq);
       keep = 0;
     }
-    context_.resize(keep);
+    s.cached.resize(keep);
   }
 
   float temperature, topP;
   int topK;
   stc_default_sampling(m_, &temperature, &topK, &topP);
-  temperature = r.temperature.value_or(temperature);
-  topK = r.topK.value_or(topK);
-  topP = r.topP.value_or(topP);
   const uint64_t seed = r.seed ? *r.seed : std::random_device{}();
-  stc_sampler *sampler = stc_sampler_new(temperature, topK, topP, seed);
+  s.sampler =
+      stc_sampler_new(r.temperature.value_or(temperature),
+                      r.topK.value_or(topK), r.topP.value_or(topP), seed);
   std::vector<int32_t> biasIds;
   std::vector<float> biases;
   for (const auto &[id, bias] : r.logitBias) {
     biasIds.push_back(id);
     biases.push_back(bias);
   }
-  stc_sampler_set_logit_bias(sampler, biasIds.data(), biases.data(),
+  stc_sampler_set_logit_bias(s.sampler, biasIds.data(), biases.data(),
                              static_cast<int>(biasIds.size()));
-
+  s.text = stc_text_stream_new(m_);
+  s.filter = std::make_unique<StopFilter>(r.stop);
+  s.job = std::move(job);
+  s.pending.assign(ids.begin() + keep, ids.end());
+  s.prompt = s.pending.size();
+  s.generated = 0;
+  s.limit = r.maxTokens > 0 ? r.maxTokens : -1;
+  ++metrics_.running;
+  metrics_.promptTokens += ids.size();
+  metrics_.cachedTokens += keep;
+  metrics_.evaluatedTokens += s.prompt;
   Usage usage;
   usage.promptTokens = static_cast<int>(ids.size());
   usage.cachedTokens = static_cast<int>(keep);
-  job.start(usage);
+  s.job->start(usage);
+}
 
-  Generation g{&job, StopFilter(r.stop)};
-  const int limit = r.maxTokens > 0 ? r.maxTokens : -1;
-  std::vector<int32_t> out(limit > 0 ? limit : maxContext);
-  const int reason = stc_generate(
-      m_, ids.data() + keep, static_cast<int>(ids.size() - keep), limit,
-      sampler, onPiece, &g, out.data(), static_cast<int>(out.size()));
-  stc_sampler_free(sampler);
-  stc_generation_stats st;
-  stc_last_generation_stats(m_, &st);
-  if (reason == STC_STOP_ERROR) {
-    // Whatever the cache holds now is not known: start the next one afresh.
-    stc_reset(m_);
-    context_.clear();
+void Engine::step() {
+  // Every generating slot's token, then the prompt chunks of the slots
+  // evaluating one, the longest-waiting first, while the step holds them.
+  const int maxBatch = stc_max_batch(m_);
+  std::vector<stc_batch_item> items;
+  std::vector<Slot *> in;
+  int total = 0;
+  for (Slot &s : slots_)
+    if (s.job && s.prompt == 0) {
+      items.push_back({s.seq, s.pending.data(), 1, nullptr});
+      in.push_back(&s);
+      ++total;
+    }
+  std::vector<Slot *> prompts;
+  for (Slot &s : slots_)
+    if (s.job && s.prompt > 0)
+      prompts.push_back(&s);
+  std::sort(prompts.begin(), prompts.end(), [](const Slot *a, const Slot *b) {
+    return a->job->arrived < b->job->arrived;
+  });
+  bool prompted = false;
+  for (Slot *s : prompts) {
+    const int n = static_cast<int>(std::min<size_t>(chunk_, s->prompt));
+    if (total + n > maxBatch)
+      break;
+    items.push_back({s->seq, s->pending.data(), n, nullptr});
+    in.push_back(s);
+    total += n;
+    prompted = true;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const int rc =
+      stc_eval_batch(m_, items.data(), static_cast<int>(items.size()));
+  const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::steady_clock::now() - t0)
+                          .count();
+  ++metrics_.steps;
+  metrics_.batchSize.observe(static_cast<double>(items.size()));
+  uint64_t steps, sequences, experts;
+  stc_batch_stats(m_, &steps, &sequences, &experts);
+  metrics_.experts = experts;
+  (prompted ? metrics_.promptMicros : metrics_.generateMicros) += micros;
+  if (rc != 0) {
+    // What the caches hold now is not known: their slots start afresh.
+    ApiError e;
     e.status = 500;
     e.type = "server_error";
     e.message = std::string("the model failed: ") + stc_last_error(m_);
-    ++metrics_.rejected;
-    job.fail(e);
+    for (Slot *s : in) {
+      stc_sequence_reset(s->seq);
+      s->cached.clear();
+      ++metrics_.rejected;
+      s->job->fail(e);
+      release(*s);
+    }
     return;
   }
-  if (st.prompt_tokens > 0)
-    context_.insert(context_.end(), ids.begin() + keep, ids.end());
-  context_.insert(context_.end(), out.begin(),
-                  out.begin() +
-                      std::min<size_t>(st.generated_tokens, out.size()));
-  job.emit(g.filter.flush());
+  for (size_t k = 0; k < items.size(); ++k) {
+    Slot &s = *in[k];
+    const int n = items[k].n;
+    s.cached.insert(s.cached.end(), s.pending.begin(), s.pending.begin() + n);
+    s.pending.erase(s.pending.begin(), s.pending.begin() + n);
+    if (s.prompt > 0 && (s.prompt -= n) > 0)
+      continue; // more of the prompt
+    next(s);
+  }
+}
 
-  metrics_.promptTokens += ids.size();
-  metrics_.cachedTokens += keep;
-  metrics_.evaluatedTokens += st.prompt_tokens;
-  metrics_.generatedTokens += st.generated_tokens;
-  metrics_.promptMicros += static_cast<uint64_t>(st.prompt_seconds * 1e6);
-  metrics_.generateMicros += static_cast<uint64_t>(st.generate_seconds * 1e6);
-  job.usage.completionTokens = st.generated_tokens;
-  if (job.cancelled() && !g.filter.stopped() && reason == STC_STOP_CALLBACK) {
-    ++metrics_.cancelled;
-    job.finish("cancelled");
-    return;
+void Engine::next(Slot &s) {
+  Job &job = *s.job;
+  if (job.cancelled())
+    return end(s, "cancelled");
+  const int32_t token =
+      stc_sample(s.sampler, stc_sequence_logits(s.seq), stc_vocab_size(m_));
+  const auto now = std::chrono::steady_clock::now();
+  const double since = std::chrono::duration<double>(
+                           now - (s.generated == 0 ? job.arrived : s.lastToken))
+                           .count();
+  (s.generated == 0 ? metrics_.timeToFirstToken : metrics_.timePerToken)
+      .observe(since);
+  s.lastToken = now;
+  for (int i = 0;; ++i) {
+    const int32_t eos = stc_special_token(m_, STC_TOKEN_EOS, i);
+    if (eos < 0)
+      break;
+    if (token == eos)
+      return end(s, "stop"); // (not passed on)
   }
-  ++metrics_.completed;
-  job.finish(reason == STC_STOP_EOS || g.filter.stopped() ? "stop" : "length");
+  ++s.generated;
+  ++metrics_.generatedTokens;
+  char buf[256];
+  const int n = stc_text_stream_push(s.text, token, buf, sizeof(buf));
+  std::string piece(buf, std::max(0, std::min<int>(n, sizeof(buf) - 1)));
+  if (n >= static_cast<int>(sizeof(buf))) { // a long piece: taken whole
+    piece.assign(n + 1, '\0');
+    stc_text_stream_take(s.text, piece.data(), piece.size());
+    piece.resize(n);
+  }
+  job.emit(s.filter->push(piece));
+  if (s.filter->stopped())
+    return end(s, "stop");
+  if (s.limit > 0 && s.generated >= s.limit)
+    return end(s, "length");
+  if (stc_sequence_length(s.seq) >= stc_max_context(m_))
+    return end(s, "length"); // no room to evaluate it
+  s.pending.assign(1, token);
+}
+
+void Engine::end(Slot &s, const std::string &reason) {
+  Job &job = *s.job;
+  if (reason == "cancelled") {
+    ++metrics_.cancelled;
+    job.finish(reason);
+  } else {
+    if (!s.filter->stopped()) {
+      // An unfinished character at the end, as U+FFFD.
+      std::string rest(stc_text_stream_finish(s.text, nullptr, 0) + 1, '\0');
+      stc_text_stream_take(s.text, rest.data(), rest.size());
+      rest.pop_back();
+      job.emit(s.filter->push(rest));
+    }
+    job.emit(s.filter->flush());
+    job.usage.completionTokens = s.generated;
+    ++metrics_.completed;
+    job.finish(reason);
+  }
+  release(s);
+}
+
+void Engine::release(Slot &s) {
+  stc_sampler_free(s.sampler);
+  s.sampler = nullptr;
+  stc_text_stream_free(s.text);
+  s.text = nullptr;
+  s.filter.reset();
+  s.job.reset();
+  s.pending.clear();
+  s.prompt = 0;
+  s.lastUse = ++clock_;
+  --metrics_.running;
 }
 
 } // namespace stc::serve

@@ -1,13 +1,20 @@
-// Engine: the one thread that runs the model for stc-serve. Requests wait in
-// a queue and run one at a time (one KV cache, never two sequences in it); the
-// ids left in the cache by the last request are kept, so a request whose
-// prompt extends them (a chat client resending its history) evaluates only
-// the new tokens.
+// Engine: the one thread that runs the model for stc-serve, over N slots with
+// continuous batching. Each slot is a sequence of the model (its own KV cache)
+// and keeps the ids its cache holds after a request ends; a new request goes
+// to the free slot whose cached ids its prompt extends most (a chat client
+// resending its history evaluates only the new tokens) and joins the running
+// batch at the next step. A step advances every busy slot: one decoded token
+// each, and the next chunk of the prompts being evaluated (chunks of a fixed
+// size, so a prompt is evaluated the same way whatever runs beside it, and a
+// long prompt does not stall the streams). Requests beyond the slots wait in
+// a bounded queue.
 #ifndef STC_SERVE_ENGINE_H
 #define STC_SERVE_ENGINE_H
 
+#include "Metrics.h"
 #include "OpenAi.h"
 #include "PeerWatch.h"
+#include "StopFilter.h"
 #include "stc_runtime.h"
 
 #include <atomic>
@@ -23,29 +30,16 @@
 
 namespace stc::serve {
 
-// Counters for GET /metrics.
-struct Metrics {
-  // Once idle, requests = completed + cancelled + rejected.
-  std::atomic<uint64_t> requests{0};        // generation requests received
-  std::atomic<uint64_t> completed{0};       // answered in full
-  std::atomic<uint64_t> cancelled{0};       // their client went away
-  std::atomic<uint64_t> rejected{0};        // answered with a 4xx or 5xx error
-  std::atomic<uint64_t> promptTokens{0};    // in the prompts of run requests
-  std::atomic<uint64_t> cachedTokens{0};    // of those, reused from the cache
-  std::atomic<uint64_t> evaluatedTokens{0}; // of those, evaluated (prefill)
-  std::atomic<uint64_t> generatedTokens{0};
-  std::atomic<int> queued{0}; // waiting for the engine
-  std::atomic<int> running{0};
-  std::atomic<uint64_t> promptMicros{0}, generateMicros{0};
-};
-
 // One request's way through the engine; shared by its HTTP handler (which
 // reads the text as it comes) and the engine (which writes it).
 class Job {
 public:
-  Job(Request r, PeerWatch w) : request(std::move(r)), watch(w) {}
+  Job(Request r, PeerWatch w)
+      : request(std::move(r)), watch(w),
+        arrived(std::chrono::steady_clock::now()) {}
   const Request request;
   const PeerWatch watch;
+  const std::chrono::steady_clock::time_point arrived;
 
   // The HTTP side. waitStarted: until the engine has tokenized and checked the
   // request (false: refused, with the error). take: the text generated since
@@ -74,28 +68,71 @@ private:
   std::atomic<bool> cancelled_{false};
 };
 
+// A slot's state for GET /health.
+struct SlotState {
+  const char *state = "idle"; // idle, prompt (evaluating it), generating
+  int contextTokens = 0;      // ids in its KV cache
+};
+
 class Engine {
 public:
-  // `maxQueue`: requests that may wait; more are refused (503).
-  Engine(stc_model *m, int maxQueue, bool chatMl);
+  // `slots` sequences of the model (the first the model's own); `maxQueue`:
+  // requests that may wait for a slot, more are refused (503).
+  Engine(stc_model *m, int slots, int maxQueue);
   ~Engine();
+  // False with `error` when the sequences cannot be made.
+  bool ready(std::string &error) const;
   bool submit(std::shared_ptr<Job> job, ApiError &error);
   Metrics &metrics() { return metrics_; }
   stc_model *model() const { return m_; }
+  std::vector<SlotState> slotStates();
+  int queued();
+  // Prompt tokens per chunk: the step's batch less one decoded token per
+  // other slot.
+  int chunk() const { return chunk_; }
 
 private:
+  struct Slot {
+    stc_sequence *seq = nullptr;
+    std::vector<int32_t> cached;  // the ids in its KV cache
+    std::shared_ptr<Job> job;     // the request it runs, or null
+    std::vector<int32_t> pending; // ids to evaluate: the prompt's rest, or
+                                  // the token sampled last
+    size_t prompt = 0;            // of which prompt ids (0: generating)
+    stc_sampler *sampler = nullptr;
+    stc_text_stream *text = nullptr;
+    std::unique_ptr<StopFilter> filter;
+    int generated = 0, limit = -1;
+    uint64_t lastUse = 0; // the engine's clock when it last ended a request
+    std::chrono::steady_clock::time_point lastToken;
+  };
   void run();
-  void process(Job &job);
+  // Takes a queued job into the free slot whose cache it extends most, or
+  // refuses it.
+  void admit(std::shared_ptr<Job> job);
   bool promptIds(const Request &r, std::vector<int32_t> &ids, ApiError &e);
+  // One step over the busy slots.
+  void step();
+  // After a slot's evaluation: samples its next token, streams its text, and
+  // ends the request on eos, a stop string or its limit.
+  void next(Slot &s);
+  // Ends a slot's request (the text held back sent first) and frees it.
+  void end(Slot &s, const std::string &reason);
+  void release(Slot &s);
+  void publish(); // slotStates_ from the slots
+  int busy() const;
 
   stc_model *m_;
   const int maxQueue_;
-  const bool chatMl_;
+  int chunk_ = 1;
+  std::string error_;
   Metrics metrics_;
-  std::vector<int32_t> context_; // the ids in the model's KV cache
+  std::vector<Slot> slots_;
+  uint64_t clock_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;
+  std::vector<SlotState> slotStates_; // mu_
   bool stop_ = false;
   std::thread worker_;
 };

@@ -12,6 +12,7 @@ namespace stc::serve {
 namespace {
 
 using json = nlohmann::json;
+using ordered = nlohmann::ordered_json;
 
 const char *typeName(const json &v) {
   switch (v.type()) {
@@ -224,6 +225,22 @@ bool readMessages(const json &obj, std::vector<Message> &out, ApiError &e) {
   return true;
 }
 
+// The messages for the chat template: each message's fields in the client's
+// order (the body parsed again with its order kept), the role "developer" as
+// "system", the content as the text read.
+std::string templateMessages(const std::string &body,
+                             const std::vector<Message> &msgs) {
+  ordered obj = ordered::parse(body, nullptr, false);
+  ordered out = ordered::array();
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    ordered m = obj["messages"][i];
+    m["role"] = msgs[i].role;
+    m["content"] = msgs[i].content;
+    out.push_back(std::move(m));
+  }
+  return out.dump(-1, ' ', false, ordered::error_handler_t::replace);
+}
+
 bool readPrompt(const json &obj, Request &r, ApiError &e) {
   const json *p = field(obj, "prompt");
   if (!p) {
@@ -390,6 +407,8 @@ bool parseRequest(Endpoint endpoint, const std::string &body, Request &r,
   if (endpoint == Endpoint::Chat ? !readMessages(obj, r.messages, e)
                                  : !readPrompt(obj, r, e))
     return false;
+  if (endpoint == Endpoint::Chat)
+    r.messagesJson = templateMessages(body, r.messages);
   std::optional<long long> maxTokens, topK, seed;
   const char *maxName = field(obj, "max_completion_tokens")
                             ? "max_completion_tokens"

@@ -23,7 +23,10 @@ struct Message {
 struct Request {
   Endpoint endpoint = Endpoint::Chat;
   std::vector<Message> messages; // chat
-  std::string prompt;            // completion: text ...
+  // The messages as the chat template reads them (a JSON array, each message
+  // with its fields in the client's order; tool-call arguments as objects).
+  std::string messagesJson;
+  std::string prompt; // completion: text ...
   std::vector<int32_t> promptIds;
   bool promptIsIds = false; // ... or token ids
   int maxTokens = -1;       // -1: until eos or a full context
@@ -44,8 +47,8 @@ struct ApiError {
 
 // Parses a POST body of /v1/chat/completions or /v1/completions. Fields the
 // server does not use (user, frequency_penalty, ...) are accepted and
-// ignored; features it does not have (n > 1, tools, logprobs, echo) are
-// refused rather than silently dropped.
+// ignored; features it does not have (n > 1, logprobs, echo) are refused
+// rather than silently dropped.
 bool parseRequest(Endpoint endpoint, const std::string &body, Request &out,
                   ApiError &error);
 

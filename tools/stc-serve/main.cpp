@@ -44,9 +44,16 @@ const char *const kUsage =
     "plan)\n"
     "  --kv-type T        the KV cache's element type (f16, q8_0, f32)\n"
     "  --shared-mapping   as for stc-run\n"
-    "  --chat-template chatml   format chats as ChatML even if the model's\n"
-    "                     stored template is another\n"
-    "  --queue N          requests that may wait for the model (default 16;\n"
+    "  --chat-template T  the chat template: chatml, or a file of Jinja text\n"
+    "                     (default: the one the model was compiled with)\n"
+    "  --parallel N       slots: requests generated at once, in batched\n"
+    "                     steps (continuous batching), each slot with its own\n"
+    "                     KV cache of the whole context and its prompt cache\n"
+    "                     (default 4; under --memory-budget the plan's "
+    "choice,\n"
+    "                     up to 4 sequences that each get 4096 positions, the\n"
+    "                     context shared out: --stats of stc-run shows it)\n"
+    "  --queue N          requests that may wait for a slot (default 16;\n"
     "                     more get 503)\n"
     "  --max-body SIZE    largest request body (default 4MiB; larger get 413)\n"
     "  --quiet            no line per request on stderr\n";
@@ -58,8 +65,9 @@ int fail(const std::string &m) {
 
 struct Options {
   std::string path, host = "127.0.0.1", modelName;
-  int port = 8080, queue = 16;
-  bool forceChatMl = false, quiet = false;
+  int port = 8080, queue = 16, parallel = 0; // 0: the default
+  std::string chatTemplate;                  // "", "chatml" or a file
+  bool quiet = false;
   stc::tools::LoadFlags load;
   uint64_t maxBody = 4 << 20;
 };
@@ -112,9 +120,9 @@ int parse(int argc, char **argv, Options &o) {
       continue;
     }
     static const char *const kValued[] = {
-        "--host",          "--port",   "--model-name", "--threads",
-        "--ctx",           "--queue",  "--max-body",   "--memory-budget",
-        "--chat-template", "--kv-type"};
+        "--host",          "--port",    "--model-name", "--threads",
+        "--ctx",           "--queue",   "--max-body",   "--memory-budget",
+        "--chat-template", "--kv-type", "--parallel"};
     if (std::find(std::begin(kValued), std::end(kValued), a) ==
         std::end(kValued))
       return fail("unknown option '" + a + "' (see --help)");
@@ -134,16 +142,16 @@ int parse(int argc, char **argv, Options &o) {
       ok = parseInt(v, 0, 1 << 24, o.load.ctx);
     else if (a == "--queue")
       ok = parseInt(v, 1, 4096, o.queue);
+    else if (a == "--parallel")
+      ok = parseInt(v, 1, 256, o.parallel);
     else if (a == "--max-body")
       ok = stc::rt::parseByteSize(v, o.maxBody) && o.maxBody > 0;
     else if (a == "--memory-budget")
       ok = stc::rt::parseByteSize(v, o.load.budget);
     else if (a == "--kv-type")
       ok = stc::tools::parseKvTypeFlag(v, o.load.kvType);
-    else if (a == "--chat-template") {
-      ok = std::string(v) == "chatml";
-      o.forceChatMl = true;
-    }
+    else if (a == "--chat-template")
+      o.chatTemplate = v;
     if (!ok)
       return fail("option '" + a + "': bad value '" + v + "' (see --help)");
   }
@@ -190,13 +198,14 @@ public:
              [this](const httplib::Request &, httplib::Response &res) {
                res.set_content(models(), "application/json");
              });
-    http.Get("/health", [](const httplib::Request &, httplib::Response &res) {
-      res.set_content("{\"status\":\"ok\"}", "application/json");
-    });
-    http.Get("/metrics",
+    http.Get("/health",
              [this](const httplib::Request &, httplib::Response &res) {
-               res.set_content(metrics(), "text/plain; version=0.0.4");
+               res.set_content(health(), "application/json");
              });
+    http.Get("/metrics", [this](const httplib::Request &,
+                                httplib::Response &res) {
+      res.set_content(engine_.metrics().render(), "text/plain; version=0.0.4");
+    });
     // Every error httplib answers by itself (404, 405, 413, 400 for a bad
     // request line) gets an OpenAI error object too.
     http.set_error_handler(httplib::Server::HandlerWithResponse(
@@ -252,43 +261,24 @@ private:
     return j.dump();
   }
 
-  std::string metrics() {
-    stc::serve::Metrics &m = engine_.metrics();
-    std::string s;
-    auto add = [&](const char *name, const char *type, const char *help,
-                   double value) {
-      s += std::string("# HELP stc_") + name + " " + help + "\n# TYPE stc_" +
-           name + " " + type + "\nstc_" + name + " ";
-      char buf[32];
-      std::snprintf(buf, sizeof(buf), "%.17g", value);
-      s += std::string(buf) + "\n";
-    };
-    add("requests_total", "counter",
-        "Generation requests received (completed, cancelled or rejected).",
-        m.requests);
-    add("requests_completed_total", "counter", "Requests answered in full.",
-        m.completed);
-    add("requests_cancelled_total", "counter",
-        "Requests whose client went away before the end.", m.cancelled);
-    add("requests_rejected_total", "counter",
-        "Requests answered with an error (4xx or 5xx).", m.rejected);
-    add("prompt_tokens_total", "counter", "Tokens in the prompts run.",
-        m.promptTokens);
-    add("prompt_tokens_cached_total", "counter",
-        "Prompt tokens reused from the KV cache (not evaluated again).",
-        m.cachedTokens);
-    add("prompt_tokens_evaluated_total", "counter",
-        "Prompt tokens evaluated (prefill).", m.evaluatedTokens);
-    add("generated_tokens_total", "counter", "Tokens generated.",
-        m.generatedTokens);
-    add("prompt_seconds_total", "counter", "Seconds spent in prefill.",
-        m.promptMicros / 1e6);
-    add("generate_seconds_total", "counter", "Seconds spent generating.",
-        m.generateMicros / 1e6);
-    add("requests_queued", "gauge", "Requests waiting for the model.",
-        m.queued);
-    add("requests_running", "gauge", "Requests being generated.", m.running);
-    return s;
+  // The server is up; each slot's state and the ids its cache holds, and
+  // the requests waiting for one.
+  std::string health() {
+    json slots = json::array();
+    int busy = 0;
+    const std::vector<stc::serve::SlotState> states = engine_.slotStates();
+    for (size_t i = 0; i < states.size(); ++i) {
+      slots.push_back({{"id", i},
+                       {"state", states[i].state},
+                       {"context_tokens", states[i].contextTokens}});
+      busy += std::string(states[i].state) != "idle";
+    }
+    json j = {{"status", "ok"},
+              {"slots_idle", static_cast<int>(states.size()) - busy},
+              {"slots_busy", busy},
+              {"requests_queued", engine_.queued()},
+              {"slots", slots}};
+    return j.dump();
   }
 
   void generate(Endpoint endpoint, const httplib::Request &req,
@@ -404,6 +394,9 @@ int main(int argc, char **argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   char err[1024];
+  // Without a budget every slot's KV cache is reserved for the whole context
+  // and touched as it fills; under one the plan chooses how many fit.
+  o.load.sequences = o.parallel > 0 ? o.parallel : o.load.budget ? -1 : 4;
   const stc_options options = o.load.options();
   stc_model *m = stc_load_sized(o.path.c_str(), &options, sizeof(options), err,
                                 sizeof(err));
@@ -415,24 +408,48 @@ int main(int argc, char **argv) {
                 ": compiled without a tokenizer: stc-serve needs "
                 "one (compile from a checkpoint with tokenizer files)");
   }
-  stc_message probe = {"user", ""};
-  const bool chatMl =
-      stc_chat_format(m, &probe, 1, o.forceChatMl ? STC_CHAT_FORCE_CHATML : 0,
-                      nullptr, 0) >= 0;
-  if (!chatMl)
+  if (!o.chatTemplate.empty()) {
+    std::string source = "chatml";
+    if (o.chatTemplate != "chatml") {
+      std::FILE *f = std::fopen(o.chatTemplate.c_str(), "rb");
+      if (!f) {
+        stc_free(m);
+        return fail("--chat-template: cannot read " + o.chatTemplate + ": " +
+                    std::strerror(errno));
+      }
+      char buf[4096];
+      source.clear();
+      for (size_t n; (n = std::fread(buf, 1, sizeof(buf), f)) > 0;)
+        source.append(buf, n);
+      std::fclose(f);
+    }
+    if (stc_set_chat_template(m, source.c_str()) != 0) {
+      const std::string why = stc_last_error(m);
+      stc_free(m);
+      return fail(o.chatTemplate + ": " + why);
+    }
+  }
+  // A chat template that cannot be used (a model compiled before stc checked
+  // them) leaves chat refused with its reason; completions still work.
+  stc_message probe = {"user", "hi"};
+  if (stc_chat_format(m, &probe, 1, STC_CHAT_ADD_GENERATION_PROMPT, nullptr,
+                      0) < 0)
     std::fprintf(stderr,
                  "stc-serve: %s; /v1/chat/completions is refused unless "
-                 "--chat-template chatml\n",
+                 "--chat-template chatml or FILE\n",
                  stc_last_error(m));
 
   int rc = 0;
   {
-    Engine engine(m, o.queue, chatMl);
+    const int slots = std::min(o.load.sequences > 0 ? o.load.sequences : 256,
+                               stc_max_sequences(m));
+    Engine engine(m, slots, o.queue);
     Server server(o, engine);
     httplib::Server http;
-    // Each waiting request holds a connection thread: enough for the queue,
-    // plus a few for /health and /metrics while it is full.
-    const size_t threads = static_cast<size_t>(o.queue) + 4;
+    // Each running or waiting request holds a connection thread: enough for
+    // the slots and the queue, plus a few for /health and /metrics while
+    // they are full.
+    const size_t threads = static_cast<size_t>(slots + o.queue) + 4;
     http.new_task_queue = [threads] {
       return new httplib::ThreadPool(threads);
     };
@@ -442,13 +459,16 @@ int main(int argc, char **argv) {
     int port = o.port;
     const bool bound = port == 0 ? (port = http.bind_to_any_port(o.host)) > 0
                                  : http.bind_to_port(o.host, port);
-    if (!bound) {
+    std::string why;
+    if (!engine.ready(why)) {
+      rc = fail(why);
+    } else if (!bound) {
       rc = fail("cannot listen on " + o.host + ":" + std::to_string(o.port) +
                 ": " + std::strerror(errno));
     } else {
-      std::printf("stc-serve: listening on http://%s:%d (model '%s', context "
-                  "%d tokens)\n",
-                  o.host.c_str(), port, o.modelName.c_str(),
+      std::printf("stc-serve: listening on http://%s:%d (model '%s', %d "
+                  "slots of %d tokens of context)\n",
+                  o.host.c_str(), port, o.modelName.c_str(), slots,
                   stc_max_context(m));
       std::fflush(stdout);
       std::thread stopper([&] {

@@ -11,6 +11,7 @@ int runCompile(int argc, char **argv);
 int runTargets(int argc, char **argv);
 int runTokenize(int argc, char **argv);
 int runDetokenize(int argc, char **argv);
+int runChatTemplate(int argc, char **argv);
 // Prints "stc: <message>" to stderr and returns 1.
 int fail(const std::string &message);
 } // namespace stc

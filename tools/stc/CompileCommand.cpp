@@ -45,7 +45,7 @@ int runCompile(int argc, char **argv) {
   Args args({"--target", "--quant", "--quant-rules", "-o", "--pass-pipeline",
              "--dump-ir-after", "--emit", "--max-batch", "--memory-budget",
              "--kernel-cache", "--calibrate", "--live-row-cost", "--kv-type",
-             "--sparse-down-layout"},
+             "--sparse-down-layout", "--chat-template"},
             {"--report", "--no-kernel-cache", "-q", "--quiet"});
   std::string err;
   if (!args.parse(static_cast<int>(rest.size()), rest.data(), 2, err))
@@ -71,6 +71,7 @@ int runCompile(int argc, char **argv) {
   o.sparseReglu = sparse;
   o.calibrate = args.get("--calibrate");
   o.kvType = args.get("--kv-type", "auto");
+  o.chatTemplate = args.get("--chat-template");
   o.sparseDownLayout = args.get("--sparse-down-layout");
   if (!o.sparseDownLayout.empty() && o.sparseDownLayout != "transposed" &&
       o.sparseDownLayout != "neuron_rows")

@@ -106,6 +106,10 @@ inline const char *const kCompileUsage =
     "                    fp16 scale per 32, as ggml), f32; auto (default): "
     "f32\n"
     "                    when every weight is f32, else f16 (st-kv-plan)\n"
+    "  --chat-template T the chat template the model carries: chatml, or a\n"
+    "                    file of Jinja text (default: the checkpoint's,\n"
+    "                    refused with its line if it uses what stc does not\n"
+    "                    render exactly)\n"
     "  --report          kernels, bytes per token, roofline (report.txt)\n"
     "  --kernel-cache D  keep generated kernels in D between compiles\n"
     "                    (default $XDG_CACHE_HOME/stc/kernels, else\n"
@@ -129,6 +133,19 @@ inline const char *const kTokenizeUsage =
     "  --no-special   control tokens written in the text are text\n"
     "  --pieces       a second line with each token's text\n"
     "  --cases F      a JSON array of texts: one line of ids each\n";
+
+inline const char *const kChatTemplateUsage =
+    "usage: stc chat-template [<checkpoint | out/>] [--template FILE] --cases "
+    "F.json\n"
+    "                         [--tokens]\n"
+    "A chat template rendered as the runtime renders it (Jinja as\n"
+    "transformers' apply_chat_template), one JSON line per case of F.json (an\n"
+    "array of {\"messages\": [...], \"tools\": [...] or null,\n"
+    "\"add_generation_prompt\": bool}): {\"text\": ...} or {\"error\":\n"
+    "...}. The template is the checkpoint's (or out/'s) unless --template\n"
+    "gives a file; the tokenizer gives bos_token and eos_token.\n"
+    "  --tokens   the prompt's ids instead ({\"ids\": [...]}): control ids\n"
+    "             only where the template wrote them\n";
 
 inline const char *const kDetokenizeUsage =
     "usage: stc detokenize <checkpoint | out/> --ids 1,2,3\n"

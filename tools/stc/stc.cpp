@@ -22,7 +22,8 @@ static const char *kUsage =
     "  compile     compile a checkpoint for a CPU target into out/\n"
     "  targets     list the CPU targets\n"
     "  tokenize    the token ids of a text (checkpoint or out/)\n"
-    "  detokenize  the text of token ids\n";
+    "  detokenize  the text of token ids\n"
+    "  chat-template  a chat template rendered on conversations (JSON)\n";
 
 int main(int argc, char **argv) {
   // Past a file-size limit (ulimit -f), write() then fails with EFBIG and stc
@@ -49,6 +50,8 @@ int main(int argc, char **argv) {
     return stc::runTokenize(argc, argv);
   if (cmd == "detokenize")
     return stc::runDetokenize(argc, argv);
+  if (cmd == "chat-template")
+    return stc::runChatTemplate(argc, argv);
   std::fprintf(stderr, "stc: unknown command '%s'\n%s", cmd.c_str(), kUsage);
   return 2;
 }
