@@ -319,6 +319,18 @@ stc_grammar *stc_grammar_from_json_schema(stc_model *m,
   return newGrammar(m, std::move(g));
 }
 
+stc_grammar *stc_grammar_json_schema_tagged(stc_model *m,
+                                            const char *schema_json,
+                                            const char *begin, const char *end,
+                                            int max_repeats) {
+  stc::rt::grammar::Grammar g;
+  if (!schema_json || !stc::rt::grammar::taggedSchemaGrammar(
+                          schema_json, begin ? begin : "", end ? end : "",
+                          max_repeats, g, m->error))
+    return nullptr;
+  return newGrammar(m, std::move(g));
+}
+
 stc_grammar *stc_grammar_json(stc_model *m, int object_only) {
   return newGrammar(m, stc::rt::grammar::anyJson(object_only != 0));
 }

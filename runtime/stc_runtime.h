@@ -179,12 +179,20 @@ void stc_sampler_free(stc_sampler *s);
  * description ignored; any other keyword refused, named in
  * stc_last_error). The output is compact JSON: no whitespace outside
  * strings, an object's properties in the schema's order (the optional ones
- * may be left out) then any others it allows. NULL on error. */
+ * may be left out) then any others it allows, integers without a fraction.
+ * NULL on error. */
 typedef struct stc_grammar stc_grammar;
 stc_grammar *stc_grammar_from_json_schema(stc_model *m,
                                           const char *schema_json);
 /* Any JSON value, or (object_only) any JSON object. */
 stc_grammar *stc_grammar_json(stc_model *m, int object_only);
+/* `begin`, the JSON the schema describes, `end`; then up to max_repeats - 1
+ * more of them, each after a newline (a tool call's wrapper, such as
+ * "<tool_call>\n" ... "\n</tool_call>"). */
+stc_grammar *stc_grammar_json_schema_tagged(stc_model *m,
+                                            const char *schema_json,
+                                            const char *begin, const char *end,
+                                            int max_repeats);
 void stc_grammar_free(stc_grammar *g);
 /* From the next stc_sample on, only tokens the grammar allows are drawn (an
  * eos once the text is complete, and then only an eos); the grammar starts

@@ -11,6 +11,9 @@ stc-serve the distinct experts its steps read per step (/metrics).
 
   usage: tools/bench-serve.py OUT_DIR MODEL.gguf [--clients 1,4,8] [--requests 8]
          [--max-tokens 64] [--threads 2] [--ctx 1024] [--rounds 1]
+         [--baseline OLD_OUT_DIR]
+  --baseline: against another build's stc-serve (one that may predate
+  --parallel: started without it) instead of llama-server.
   env:   LLAMA_BIN (folder with llama-server; default what
          ../shared/anchors/get-llama-cpp.sh builds)
 
@@ -146,6 +149,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ctx", type=int, default=1024)
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--baseline")
     a = ap.parse_args()
     llama = os.path.join(os.environ.get(
         "LLAMA_BIN", os.path.expanduser("~/.cache/stc-anchors/llama.cpp/build/bin")),
@@ -168,6 +172,7 @@ def main():
     for rnd in range(a.rounds):
         for n in [int(x) for x in a.clients.split(",")]:
             order = ["stc", "llama"] if (rnd + n) % 2 == 0 else ["llama", "stc"]
+            other = "baseline stc-serve" if a.baseline else "llama-server"
             res = {}
             for kind in order:
                 port = free_port()
@@ -175,6 +180,10 @@ def main():
                     cmd = [os.path.join(a.out, "stc-serve"), a.out, "--port", str(port),
                            "--threads", str(a.threads), "--parallel", str(n),
                            "--ctx", str(a.ctx), "--quiet", "--queue", "64"]
+                elif a.baseline:
+                    cmd = [os.path.join(a.baseline, "stc-serve"), a.baseline, "--port",
+                           str(port), "--threads", str(a.threads), "--ctx", str(a.ctx),
+                           "--quiet", "--queue", "64"]
                 else:
                     cmd = [llama, "-m", a.gguf, "--port", str(port), "-t", str(a.threads),
                            "-np", str(n), "-c", str(n * a.ctx), "--log-disable"]
@@ -188,9 +197,9 @@ def main():
                     proc.wait(timeout=60)
             s, l = res["stc"], res["llama"]
             print("%d clients: stc-serve %.1f tok/s, median TTFT %.2f s, %.0f experts/step "
-                  "(%d steps) | llama-server %.1f tok/s, median TTFT %.2f s | ratio %.2f"
+                  "(%d steps) | %s %.1f tok/s, median TTFT %.2f s | ratio %.2f"
                   % (n, s["aggregate_tok_s"], s["median_ttft_s"], s["experts_per_step"],
-                     s["steps"], l["aggregate_tok_s"], l["median_ttft_s"],
+                     s["steps"], other, l["aggregate_tok_s"], l["median_ttft_s"],
                      s["aggregate_tok_s"] / l["aggregate_tok_s"]), flush=True)
 
 

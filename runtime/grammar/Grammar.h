@@ -91,10 +91,17 @@ inline Item byteClass(ByteSet set, uint32_t min = 1, uint32_t max = 1) {
 // and #/definitions/, minLength, maxLength; annotations ignored). Objects are
 // written with their properties in the schema's order (declared ones first,
 // then others where additionalProperties allows), without whitespace
-// outside strings. False with the unsupported keyword named.
+// outside strings, integers without a fraction. False with the unsupported
+// keyword named.
 bool schemaGrammar(const std::string &schema, Grammar &out, std::string &error);
 // Any JSON value, or (objectOnly) any JSON object: response_format
 // json_object.
 Grammar anyJson(bool objectOnly);
+// `begin` JSON(schema) `end`, then up to maxRepeats - 1 more of them, each
+// after a newline: a tool call's wrapper (Hermes/Qwen: "<tool_call>\n" ...
+// "\n</tool_call>").
+bool taggedSchemaGrammar(const std::string &schema, const std::string &begin,
+                         const std::string &end, int maxRepeats, Grammar &out,
+                         std::string &error);
 
 } // namespace stc::rt::grammar

@@ -1,7 +1,8 @@
 // JsonSchema: a JSON Schema (draft 7's keywords a grammar holds exactly) to a
 // Grammar. Whitespace: none outside strings (the output is compact JSON);
 // objects: the declared properties in the schema's order (the optional ones
-// may be left out), then the others additionalProperties allows.
+// may be left out), then the others additionalProperties allows; integers
+// without a fraction.
 #include "grammar/Grammar.h"
 
 #include "template/Value.h"
@@ -298,15 +299,12 @@ private:
   int integer() {
     if (integer_ >= 0)
       return integer_;
-    // (draft 7: 1.0 is an integer too)
+    // Written without a fraction (draft 7 counts 1.0 as an integer too; a
+    // tool's caller expects 1).
     integer_ = g_.add("integer");
-    const int zeros = g_.add("zero fraction");
-    g_.rules[zeros].alternatives = {
-        {literal("."), byteClass(bytes("0"), 1, kUnbounded)}};
     Item minus = literal("-");
     minus.min = 0;
-    g_.rules[integer_].alternatives = {
-        {minus, ruleRef(digits()), ruleRef(zeros, 0, 1)}};
+    g_.rules[integer_].alternatives = {{minus, ruleRef(digits())}};
     return integer_;
   }
 
@@ -537,6 +535,30 @@ bool schemaGrammar(const std::string &schema, Grammar &out,
     return false;
   }
   out.root = rule;
+  return true;
+}
+
+bool taggedSchemaGrammar(const std::string &schema, const std::string &begin,
+                         const std::string &end, int maxRepeats, Grammar &out,
+                         std::string &error) {
+  if (!schemaGrammar(schema, out, error))
+    return false;
+  const int value = out.root;
+  const int tagged = out.add("tagged value");
+  Sequence s;
+  if (!begin.empty())
+    s.push_back(literal(begin));
+  s.push_back(ruleRef(value));
+  if (!end.empty())
+    s.push_back(literal(end));
+  out.rules[tagged].alternatives = {s};
+  const int more = out.add("more tagged values");
+  out.rules[more].alternatives = {{literal("\n"), ruleRef(tagged)}};
+  const int root = out.add("tagged values");
+  out.rules[root].alternatives = {
+      {ruleRef(tagged),
+       ruleRef(more, 0, static_cast<uint32_t>(std::max(0, maxRepeats - 1)))}};
+  out.root = root;
   return true;
 }
 

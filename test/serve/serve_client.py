@@ -4,7 +4,7 @@ endpoints, streaming, the prompt cache, concurrency, cancellation, bad
 requests, and a bounded soak.
   serve_client.py OUT_DIR CASE     CASE: api | cache | concurrency | cancel |
                                          bad | soak | batching | join |
-                                         slots | metrics"""
+                                         slots | metrics | tools | openai"""
 import http.client
 import json
 import os
@@ -329,8 +329,21 @@ def case_bad(s):
          json.dumps({"messages": "hi"}), 400, "invalid_type"),
         ("unknown role", "/v1/chat/completions",
          json.dumps({"messages": [{"role": "wizard", "content": "x"}]}), 400, "invalid_value"),
-        ("tool role", "/v1/chat/completions",
-         json.dumps({"messages": [{"role": "tool", "content": "x"}]}), 400, "invalid_value"),
+        ("tool calls on a user message", "/v1/chat/completions",
+         json.dumps({"messages": [{"role": "user", "content": "x", "tool_calls": [
+             {"type": "function", "function": {"name": "f", "arguments": "{}"}}]}]}),
+         400, "invalid_value"),
+        ("a tool whose schema stc cannot hold", "/v1/chat/completions",
+         json.dumps(dict(good, tool_choice="required", tools=[{"type": "function", "function": {
+             "name": "f", "parameters": {"type": "object", "properties": {
+                 "s": {"type": "string", "pattern": "^a$"}}}}}])), 400, "invalid_value"),
+        ("tool_choice naming no tool", "/v1/chat/completions",
+         json.dumps(dict(good, tool_choice={"type": "function", "function": {"name": "g"}},
+                         tools=[{"type": "function", "function": {"name": "f"}}])),
+         400, "invalid_value"),
+        ("a response_format schema stc cannot hold", "/v1/chat/completions",
+         json.dumps(dict(good, response_format={"type": "json_schema", "json_schema": {
+             "name": "x", "schema": {"type": "integer", "minimum": 3}}})), 400, "invalid_value"),
         ("max_tokens past the context", "/v1/chat/completions",
          json.dumps(dict(good, max_tokens=5000)), 400, "context_length_exceeded"),
         ("a prompt past the context", "/v1/completions",
@@ -531,6 +544,9 @@ def case_join(s):
     a = body("First, the long-running one.", temperature=0)
     a["max_tokens"] = 1500
     b = body("Second, the one that leaves.", temperature=0.7, seed=5)
+    # Long enough that it is still running when its client leaves (a short
+    # one could be written whole into the socket's buffer first).
+    b["max_tokens"] = 3000
     c = body("Third, the late one.", temperature=0.8, seed=9)
     solo = alone([a, c])
     out = {}
@@ -610,6 +626,139 @@ def case_metrics(s):
     m = s.metrics()
     check(m["slots"] == 4 and m["slots_busy"] == 0 and m["requests_queued"] == 0,
           "the slot and queue gauges")
+
+
+TOOLS = [
+    {"type": "function", "function": {
+        "name": "get_weather", "description": "The weather in a city.",
+        "parameters": {"type": "object", "properties": {
+            "city": {"type": "string", "maxLength": 12},
+            "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+            "required": ["city"], "additionalProperties": False}}},
+    {"type": "function", "function": {
+        "name": "add", "parameters": {"type": "object", "properties": {
+            "a": {"type": "integer"}, "b": {"type": "integer"}},
+            "required": ["a", "b"], "additionalProperties": False}}},
+]
+
+
+def holds(value, schema):
+    """A small check of the schemas used here: type, properties, required,
+    additionalProperties false, enum, maxLength."""
+    t = schema.get("type")
+    if "enum" in schema and value not in schema["enum"]:
+        return False
+    if t == "object":
+        if not isinstance(value, dict):
+            return False
+        props = schema.get("properties", {})
+        if any(k not in value for k in schema.get("required", [])):
+            return False
+        if schema.get("additionalProperties") is False and any(k not in props for k in value):
+            return False
+        return all(holds(v, props[k]) for k, v in value.items() if k in props)
+    if t == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if t == "string":
+        return isinstance(value, str) and len(value) <= schema.get("maxLength", 1 << 30)
+    if t == "boolean":
+        return isinstance(value, bool)
+    if t == "array":
+        return isinstance(value, list) and all(holds(v, schema.get("items", {})) for v in value)
+    return True
+
+
+def case_tools(s):
+    msgs = [{"role": "user", "content": "What is the weather in Paris?"}]
+    # tool_choice required: the answer is calls of the tools' schemas.
+    for seed in (1, 2, 3):
+        st, r = s.request("POST", "/v1/chat/completions",
+                          chat(msgs, tools=TOOLS, tool_choice="required", max_tokens=300,
+                               seed=seed))
+        c = r["choices"][0]
+        calls = c["message"].get("tool_calls") or []
+        # Random weights may write digits until max_tokens: a "length" finish
+        # still returns only the calls that were closed.
+        ok = st == 200 and c["finish_reason"] in ("tool_calls", "length") and calls and \
+            c["message"]["content"] is None
+        for call in calls:
+            tool = next((t for t in TOOLS if t["function"]["name"] == call["function"]["name"]),
+                        None)
+            try:
+                args = json.loads(call["function"]["arguments"])
+            except ValueError:
+                args = None
+            ok = ok and tool is not None and call["type"] == "function" and \
+                call["id"].startswith("call_") and args is not None and \
+                holds(args, tool["function"]["parameters"])
+        check(ok, "tool_choice required, seed %d: %s" % (
+            seed, [(x["function"]["name"], x["function"]["arguments"]) for x in calls]))
+    # A named function, streamed and not: the same call (the same seed), the
+    # name first, then the arguments in pieces.
+    body = chat(msgs, tools=TOOLS, tool_choice={"type": "function", "function": {"name": "add"}},
+                parallel_tool_calls=False, max_tokens=300, seed=9)
+    st, whole = s.request("POST", "/v1/chat/completions", body)
+    events = s.stream("/v1/chat/completions", dict(body, stream=True))
+    pieces = [t for e in events[:-1] for ch in e["choices"]
+              for t in ch.get("delta", {}).get("tool_calls") or []]
+    finish = [ch["finish_reason"] for e in events[:-1] for ch in e["choices"]
+              if ch["finish_reason"]]
+    call = whole["choices"][0]["message"]["tool_calls"]
+    check(len(call) == 1 and call[0]["function"]["name"] == "add" and
+          holds(json.loads(call[0]["function"]["arguments"]),
+                TOOLS[1]["function"]["parameters"]),
+          "a named function: %s(%s)" % (call[0]["function"]["name"],
+                                         call[0]["function"]["arguments"]))
+    check(pieces and pieces[0].get("id") and pieces[0]["function"].get("name") == "add" and
+          all("id" not in p for p in pieces[1:]) and len(pieces) > 2 and
+          "".join(p["function"].get("arguments", "") for p in pieces) ==
+          call[0]["function"]["arguments"] and finish == ["tool_calls"],
+          "streamed: the name first, then %d pieces of arguments joining to the same call"
+          % (len(pieces) - 1))
+    # History with a call and its result renders (the tools template writes
+    # them) and tool_choice auto answers.
+    hist = msgs + [{"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function",
+         "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\"}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "{\"temperature\": 21}"}]
+    st, r = s.request("POST", "/v1/chat/completions",
+                      chat(hist, tools=TOOLS, max_tokens=6, seed=1))
+    st0, r0 = s.request("POST", "/v1/chat/completions", chat(msgs, tools=TOOLS, max_tokens=1))
+    check(st == 200 and r["choices"][0]["finish_reason"] in ("stop", "length", "tool_calls") and
+          r["usage"]["prompt_tokens"] > r0["usage"]["prompt_tokens"] + 20,
+          "a history of a call and its result is rendered (%d prompt tokens, %d without)"
+          % (r["usage"]["prompt_tokens"], r0["usage"]["prompt_tokens"]))
+    # response_format: json_object and json_schema.
+    for seed in (1, 2):
+        st, r = s.request("POST", "/v1/chat/completions",
+                          chat(msgs, response_format={"type": "json_object"}, max_tokens=300,
+                               seed=seed))
+        c = r["choices"][0]
+        try:
+            v = json.loads(c["message"]["content"])
+        except ValueError:
+            v = None
+        check(st == 200 and (c["finish_reason"] == "length" or isinstance(v, dict)),
+              "json_object, seed %d: %s (%s)" % (seed, c["message"]["content"][:60],
+                                                 c["finish_reason"]))
+    schema = {"type": "object", "properties": {"answer": {"type": "string", "maxLength": 10},
+                                              "sure": {"type": "boolean"}},
+              "required": ["answer", "sure"], "additionalProperties": False}
+    st, r = s.request("POST", "/v1/chat/completions", chat(msgs, max_tokens=300, seed=4,
+                      response_format={"type": "json_schema", "json_schema": {
+                          "name": "a", "strict": True, "schema": schema}}))
+    c = r["choices"][0]
+    check(st == 200 and c["finish_reason"] == "stop" and
+          holds(json.loads(c["message"]["content"]), schema),
+          "json_schema: %s" % c["message"]["content"])
+
+
+def case_openai(s):
+    p = subprocess.run(["node", os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                             "openai_client.js"),
+                        "http://%s:%d/v1" % (s.host, s.port)], capture_output=True, text=True)
+    print(p.stdout + p.stderr)
+    check(p.returncode == 0, "the openai npm client's tool-calling round trip")
 
 
 extra = {"bad": ["--max-body", "64KiB"], "soak": ["--parallel", "4"],

@@ -95,10 +95,19 @@ TEST(ServeRequest, BadRequestsNameTheField) {
   EXPECT_EQ(e.code, "missing_required_parameter");
   EXPECT_EQ(e.param, "messages");
   e = refused(Endpoint::Chat,
-              R"({"messages":[{"role":"tool","content":"x"}]})");
+              R"({"messages":[{"role":"function","content":"x"}]})");
   EXPECT_EQ(e.param, "messages[0].role");
-  EXPECT_NE(e.message.find("'tool' is not a supported role"),
+  EXPECT_NE(e.message.find("'function' is not a supported role"),
             std::string::npos);
+  e = refused(Endpoint::Chat,
+              R"({"messages":[{"role":"tool","content":"x"}]})");
+  EXPECT_EQ(e.code, "missing_required_parameter");
+  EXPECT_EQ(e.param, "messages[0].tool_call_id");
+  e = refused(
+      Endpoint::Chat,
+      R"({"messages":[{"role":"tool","content":"x","tool_call_id":3}]})");
+  EXPECT_EQ(e.code, "invalid_type");
+  EXPECT_EQ(e.param, "messages[0].tool_call_id");
   e = refused(Endpoint::Chat, R"({"messages":[{"role":"user"}]})");
   EXPECT_EQ(e.param, "messages[0].content");
   e = refused(Endpoint::Chat, R"({"messages":[{"role":"user","content":5}]})");

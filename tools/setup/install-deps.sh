@@ -14,6 +14,7 @@ PKGS=(
   libicu-dev
   libcpp-httplib-dev nlohmann-json3-dev pkgconf
   prometheus  # promtool: the serve test checks /metrics with it
+  python3-jinja2 python3-jsonschema json-schema-test-suite  # the chat template and grammar tests
 )
 # node and npm by command: some machines have them from another package than Debian's,
 # which Debian's npm would conflict with.
@@ -43,4 +44,11 @@ if ! grep -qs "\"version\": \"$TOKENIZERS_VERSION\"" "$NPM_DIR/node_modules/toke
   echo "install-deps: npm install tokenizers@$TOKENIZERS_VERSION into $NPM_DIR" >&2
   mkdir -p "$NPM_DIR"
   npm install --silent --no-audit --no-fund --prefix "$NPM_DIR" "tokenizers@$TOKENIZERS_VERSION" >/dev/null
+fi
+# stc-serve's client test: the official OpenAI client for Node (v4 runs on Node 18+).
+OPENAI_VERSION=4.95.0
+if ! grep -qs "\"version\": \"$OPENAI_VERSION\"" "$NPM_DIR/node_modules/openai/package.json"; then
+  echo "install-deps: npm install openai@$OPENAI_VERSION into $NPM_DIR" >&2
+  mkdir -p "$NPM_DIR"
+  npm install --silent --no-audit --no-fund --prefix "$NPM_DIR" "openai@$OPENAI_VERSION" >/dev/null
 fi

@@ -17,10 +17,10 @@ bool Job::waitStarted(ApiError &e) {
   return !failed;
 }
 
-bool Job::take(std::string &text, std::chrono::milliseconds timeout) {
+bool Job::take(std::vector<Delta> &pieces, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
   cv_.wait_for(lock, timeout, [&] { return !pending_.empty() || done_; });
-  text.swap(pending_);
+  pieces.swap(pending_);
   pending_.clear();
   return done_;
 }
@@ -36,7 +36,21 @@ void Job::emit(const std::string &text) {
   if (text.empty())
     return;
   std::lock_guard<std::mutex> lock(mu_);
-  pending_ += text;
+  if (!pending_.empty() && !pending_.back().isCall)
+    pending_.back().text += text;
+  else
+    pending_.push_back(Delta{false, text, {}});
+  cv_.notify_all();
+}
+
+void Job::emitCall(const ToolCall &piece) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // A piece of the same call's arguments joins the one waiting.
+  if (!pending_.empty() && pending_.back().isCall && piece.id.empty() &&
+      pending_.back().call.index == piece.index)
+    pending_.back().call.arguments += piece.arguments;
+  else
+    pending_.push_back(Delta{true, "", piece});
   cv_.notify_all();
 }
 
@@ -88,6 +102,116 @@ Engine::~Engine() {
   }
   for (const std::shared_ptr<Job> &job : queue_)
     job->finish("cancelled");
+  for (const auto &kv : grammars_)
+    stc_grammar_free(kv.second);
+}
+
+stc_grammar *Engine::cached(const std::string &key,
+                            const std::function<stc_grammar *()> &make) {
+  auto it = grammars_.find(key);
+  if (it != grammars_.end())
+    return it->second;
+  stc_grammar *g = make();
+  if (!g)
+    return nullptr;
+  // The oldest goes past kMaxGrammars (a slot that still uses it keeps its
+  // compiled grammar: the sampler shares it).
+  if (grammarOrder_.size() >= kMaxGrammars) {
+    stc_grammar_free(grammars_[grammarOrder_.front()]);
+    grammars_.erase(grammarOrder_.front());
+    grammarOrder_.pop_front();
+  }
+  grammars_[key] = g;
+  grammarOrder_.push_back(key);
+  return g;
+}
+
+namespace {
+
+// The JSON Schema of one call of a tool: its name and its arguments.
+std::string callSchema(const Tool &t) {
+  std::string name;
+  for (char c : t.name) { // (a JSON string of the name)
+    if (c == '"' || c == '\\')
+      name += '\\';
+    name += c;
+  }
+  return "{\"type\":\"object\",\"properties\":{\"name\":{\"const\":\"" + name +
+         "\"},\"arguments\":" +
+         (t.parameters.empty() ? std::string("{\"type\":\"object\"}")
+                               : t.parameters) +
+         "},\"required\":[\"name\",\"arguments\"],"
+         "\"additionalProperties\":false}";
+}
+
+} // namespace
+
+bool Engine::grammars(const Request &r, Slot &s, ApiError &e) {
+  // The calls the model may make: every tool's, or the named one's.
+  std::string calls;
+  int n = 0;
+  for (const Tool &t : r.tools)
+    if (r.toolChoice != ToolChoice::Named || t.name == r.toolName) {
+      calls += std::string(n++ ? "," : "") + callSchema(t);
+    }
+  calls = n == 1 ? calls : "{\"anyOf\":[" + calls + "]}";
+  auto refuse = [&](const char *param) {
+    e.message = std::string(param) + ": " + stc_last_error(m_);
+    e.param = param;
+    e.code = "invalid_value";
+    return false;
+  };
+  stc_grammar *g = nullptr;
+  if (r.toolChoice == ToolChoice::Required ||
+      r.toolChoice == ToolChoice::Named) {
+    // The whole answer is calls: one, or (parallel_tool_calls) several.
+    const int most = r.parallelToolCalls ? 8 : 1;
+    g = cached("calls " + std::to_string(most) + " " + calls, [&] {
+      return stc_grammar_json_schema_tagged(m_, calls.c_str(), "<tool_call>\n",
+                                            "\n</tool_call>", most);
+    });
+    if (!g)
+      return refuse("tools");
+  } else if (r.format == ResponseFormat::JsonObject) {
+    g = cached("json_object", [&] { return stc_grammar_json(m_, 1); });
+  } else if (r.format == ResponseFormat::JsonSchema) {
+    g = cached("schema " + r.formatSchema, [&] {
+      return stc_grammar_from_json_schema(m_, r.formatSchema.c_str());
+    });
+    if (!g)
+      return refuse("response_format");
+  }
+  if (g)
+    stc_sampler_set_grammar(s.sampler, g);
+  if (r.toolChoice != ToolChoice::None)
+    s.toolCalls = std::make_unique<ToolCallStream>();
+  if (r.toolChoice == ToolChoice::Auto && !g) {
+    // The model writes freely until it opens a call; from there the call
+    // is held to a tool's schema.
+    s.callGrammar = cached("call " + calls, [&] {
+      return stc_grammar_json_schema_tagged(m_, calls.c_str(), "\n",
+                                            "\n</tool_call>", 1);
+    });
+    if (!s.callGrammar)
+      return refuse("tools");
+  }
+  return true;
+}
+
+void Engine::stream(Slot &s, const std::string &text) {
+  Job &job = *s.job;
+  if (!s.toolCalls) {
+    job.emit(s.filter->push(text));
+    return;
+  }
+  std::vector<Delta> pieces;
+  s.toolCalls->push(text, pieces);
+  for (const Delta &d : pieces) {
+    if (d.isCall)
+      job.emitCall(d.call);
+    else if (!s.filter->stopped())
+      job.emit(s.filter->push(d.text));
+  }
 }
 
 bool Engine::ready(std::string &error) const {
@@ -203,12 +327,16 @@ bool Engine::promptIds(const Request &r, std::vector<int32_t> &ids,
   }
   // The model's chat template (or the one --chat-template set): the control
   // tokens it writes are control ids, what the messages hold is text.
+  // The tools go to the template (which writes them into the prompt) unless
+  // tool_choice is none.
   const int flags = STC_CHAT_ADD_GENERATION_PROMPT;
-  int n =
-      stc_chat_tokens(m_, r.messagesJson.c_str(), nullptr, flags, nullptr, 0);
+  const char *tools = r.toolsJson.empty() || r.toolChoice == ToolChoice::None
+                          ? nullptr
+                          : r.toolsJson.c_str();
+  int n = stc_chat_tokens(m_, r.messagesJson.c_str(), tools, flags, nullptr, 0);
   if (n >= 0) {
     ids.resize(n);
-    n = stc_chat_tokens(m_, r.messagesJson.c_str(), nullptr, flags, ids.data(),
+    n = stc_chat_tokens(m_, r.messagesJson.c_str(), tools, flags, ids.data(),
                         n);
   }
   if (n < 0) {
@@ -318,6 +446,17 @@ void Engine::admit(std::shared_ptr<Job> job) {
                              static_cast<int>(biasIds.size()));
   s.text = stc_text_stream_new(m_);
   s.filter = std::make_unique<StopFilter>(r.stop);
+  if (!grammars(r, s, e)) {
+    stc_sampler_free(s.sampler);
+    s.sampler = nullptr;
+    stc_text_stream_free(s.text);
+    s.text = nullptr;
+    s.filter.reset();
+    s.toolCalls.reset();
+    s.callGrammar = nullptr;
+    return refuse();
+  }
+  s.tail.clear();
   s.job = std::move(job);
   s.pending.assign(ids.begin() + keep, ids.end());
   s.prompt = s.pending.size();
@@ -431,7 +570,18 @@ void Engine::next(Slot &s) {
     stc_text_stream_take(s.text, piece.data(), piece.size());
     piece.resize(n);
   }
-  job.emit(s.filter->push(piece));
+  stream(s, piece);
+  if (s.callGrammar) { // tool_choice auto: has the model opened a call?
+    s.tail += piece;
+    const std::string open = ToolCallStream::kOpen;
+    if (s.tail.size() >= open.size() &&
+        s.tail.compare(s.tail.size() - open.size(), open.size(), open) == 0) {
+      stc_sampler_set_grammar(s.sampler, s.callGrammar);
+      s.callGrammar = nullptr;
+    } else if (s.tail.size() > 2 * open.size()) {
+      s.tail.erase(0, s.tail.size() - open.size());
+    }
+  }
   if (s.filter->stopped())
     return end(s, "stop");
   if (s.limit > 0 && s.generated >= s.limit)
@@ -452,12 +602,21 @@ void Engine::end(Slot &s, const std::string &reason) {
       std::string rest(stc_text_stream_finish(s.text, nullptr, 0) + 1, '\0');
       stc_text_stream_take(s.text, rest.data(), rest.size());
       rest.pop_back();
-      job.emit(s.filter->push(rest));
+      stream(s, rest);
+    }
+    if (s.toolCalls) {
+      std::vector<Delta> pieces;
+      s.toolCalls->finish(pieces);
+      for (const Delta &d : pieces)
+        if (!d.isCall && !s.filter->stopped())
+          job.emit(s.filter->push(d.text));
+      job.calls = s.toolCalls->calls();
     }
     job.emit(s.filter->flush());
     job.usage.completionTokens = s.generated;
     ++metrics_.completed;
-    job.finish(reason);
+    // A response that called tools says so (unless it was cut short).
+    job.finish(!job.calls.empty() && reason == "stop" ? "tool_calls" : reason);
   }
   release(s);
 }
@@ -468,6 +627,8 @@ void Engine::release(Slot &s) {
   stc_text_stream_free(s.text);
   s.text = nullptr;
   s.filter.reset();
+  s.toolCalls.reset();
+  s.callGrammar = nullptr;
   s.job.reset();
   s.pending.clear();
   s.prompt = 0;

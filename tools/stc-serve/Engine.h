@@ -15,6 +15,7 @@
 #include "OpenAi.h"
 #include "PeerWatch.h"
 #include "StopFilter.h"
+#include "ToolCalls.h"
 #include "stc_runtime.h"
 
 #include <atomic>
@@ -22,6 +23,8 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -42,28 +45,31 @@ public:
   const std::chrono::steady_clock::time_point arrived;
 
   // The HTTP side. waitStarted: until the engine has tokenized and checked the
-  // request (false: refused, with the error). take: the text generated since
-  // the last call, waiting up to `timeout` for some; true once the job is
-  // over (then finishReason/usage/error are final).
+  // request (false: refused, with the error). take: the pieces generated
+  // since the last call (content text, tool-call pieces), waiting up to
+  // `timeout` for some; true once the job is over (then finishReason, usage,
+  // calls and error are final).
   bool waitStarted(ApiError &error);
-  bool take(std::string &text, std::chrono::milliseconds timeout);
+  bool take(std::vector<Delta> &pieces, std::chrono::milliseconds timeout);
   void cancel() { cancelled_ = true; }
   bool cancelled() const { return cancelled_ || watch.gone(); }
   std::string finishReason;
   Usage usage;
+  std::vector<ToolCall> calls; // whole, at the end
   ApiError error;
   bool failed = false;
 
   // The engine side.
   void start(const Usage &u);
   void emit(const std::string &text);
+  void emitCall(const ToolCall &piece);
   void finish(const std::string &reason);
   void fail(const ApiError &e);
 
 private:
   std::mutex mu_;
   std::condition_variable cv_;
-  std::string pending_;
+  std::vector<Delta> pending_;
   bool started_ = false, done_ = false;
   std::atomic<bool> cancelled_{false};
 };
@@ -102,6 +108,12 @@ private:
     stc_sampler *sampler = nullptr;
     stc_text_stream *text = nullptr;
     std::unique_ptr<StopFilter> filter;
+    // With tools: the calls read from the text; tool_choice auto: the
+    // grammar that holds a call once the model opens one ("<tool_call>"),
+    // and the text's end, where that is looked for.
+    std::unique_ptr<ToolCallStream> toolCalls;
+    stc_grammar *callGrammar = nullptr;
+    std::string tail;
     int generated = 0, limit = -1;
     uint64_t lastUse = 0; // the engine's clock when it last ended a request
     std::chrono::steady_clock::time_point lastToken;
@@ -120,6 +132,19 @@ private:
   void end(Slot &s, const std::string &reason);
   void release(Slot &s);
   void publish(); // slotStates_ from the slots
+  // The request's grammar (a forced tool call, response_format) set on the
+  // slot's sampler, or the tool-call grammar kept for tool_choice auto;
+  // false with a 400 for a schema that does not compile.
+  bool grammars(const Request &r, Slot &s, ApiError &e);
+  // Compiled grammars by what they hold, kept for later requests (their
+  // masks with them).
+  stc_grammar *cached(const std::string &key,
+                      const std::function<stc_grammar *()> &make);
+  std::map<std::string, stc_grammar *> grammars_;
+  std::deque<std::string> grammarOrder_; // oldest first
+  static constexpr size_t kMaxGrammars = 16;
+  // Text (content) and tool-call pieces from a slot's new text.
+  void stream(Slot &s, const std::string &text);
   int busy() const;
 
   stc_model *m_;

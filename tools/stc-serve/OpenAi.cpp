@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -130,22 +131,14 @@ bool refuseUnsupported(const json &obj, ApiError &e) {
     if (v && !(v->is_boolean() && !v->get<bool>()))
       return invalidValue(e, name, "not supported by stc-serve.");
   }
-  for (const char *name : {"tools", "functions"}) {
-    const json *v = field(obj, name);
-    if (v && !(v->is_array() && v->empty()))
-      return invalidValue(e, name,
-                          "tool calls are not supported by stc-serve.");
-  }
+  if (const json *v = field(obj, "functions");
+      v && !(v->is_array() && v->empty()))
+    return invalidValue(e, "functions",
+                        "the deprecated functions API is not supported: give "
+                        "tools.");
   for (const char *name : {"suffix", "top_logprobs"})
     if (field(obj, name))
       return invalidValue(e, name, "not supported by stc-serve.");
-  if (const json *f = field(obj, "response_format")) {
-    const json *type = f->is_object() ? field(*f, "type") : nullptr;
-    if (!type || *type != "text")
-      return invalidValue(
-          e, "response_format",
-          "stc-serve writes plain text ({\"type\": \"text\"}).");
-  }
   return true;
 }
 
@@ -213,13 +206,49 @@ bool readMessages(const json &obj, std::vector<Message> &out, ApiError &e) {
     msg.role = role->get<std::string>();
     if (msg.role == "developer")
       msg.role = "system";
-    if (msg.role != "system" && msg.role != "user" && msg.role != "assistant")
+    if (msg.role != "system" && msg.role != "user" && msg.role != "assistant" &&
+        msg.role != "tool")
       return invalidValue(e, at + ".role",
                           "'" + role->get<std::string>() +
                               "' is not a supported role (expected system, "
-                              "developer, user or assistant).");
+                              "developer, user, assistant or tool).");
     if (!readContent(m, at, msg.role == "assistant", msg.content, e))
       return false;
+    // A tool's result answers one call by its id (as OpenAI requires).
+    if (msg.role == "tool") {
+      const json *id = field(m, "tool_call_id");
+      if (!id) {
+        e.message = "Missing required parameter: '" + at + ".tool_call_id'.";
+        e.param = at + ".tool_call_id";
+        e.code = "missing_required_parameter";
+        return false;
+      }
+      if (!id->is_string())
+        return invalidType(e, at + ".tool_call_id", "a string", *id);
+    }
+    if (const json *calls = field(m, "tool_calls")) {
+      if (msg.role != "assistant")
+        return invalidValue(e, at + ".tool_calls",
+                            "only assistant messages carry tool calls.");
+      if (!calls->is_array())
+        return invalidType(e, at + ".tool_calls", "an array", *calls);
+      for (size_t k = 0; k < calls->size(); ++k) {
+        const std::string c = at + ".tool_calls[" + std::to_string(k) + "]";
+        const json &call = (*calls)[k];
+        const json *fn = call.is_object() ? field(call, "function") : nullptr;
+        if (!fn || !fn->is_object())
+          return invalidType(e, c + ".function", "an object",
+                             fn ? *fn : json(nullptr));
+        const json *name = field(*fn, "name");
+        if (!name || !name->is_string())
+          return invalidType(e, c + ".function.name", "a string",
+                             name ? *name : json(nullptr));
+        const json *args = field(*fn, "arguments");
+        if (args && !args->is_string() && !args->is_object())
+          return invalidType(e, c + ".function.arguments", "a string of JSON",
+                             *args);
+      }
+    }
     out.push_back(std::move(msg));
   }
   return true;
@@ -228,17 +257,135 @@ bool readMessages(const json &obj, std::vector<Message> &out, ApiError &e) {
 // The messages for the chat template: each message's fields in the client's
 // order (the body parsed again with its order kept), the role "developer" as
 // "system", the content as the text read.
-std::string templateMessages(const std::string &body,
+std::string templateMessages(const ordered &obj,
                              const std::vector<Message> &msgs) {
-  ordered obj = ordered::parse(body, nullptr, false);
   ordered out = ordered::array();
   for (size_t i = 0; i < msgs.size(); ++i) {
     ordered m = obj["messages"][i];
     m["role"] = msgs[i].role;
     m["content"] = msgs[i].content;
+    // A call's arguments as the object they encode, as templates read them
+    // (they write it with tojson); a string that is not JSON stays a string.
+    if (m.contains("tool_calls") && m["tool_calls"].is_array())
+      for (ordered &call : m["tool_calls"])
+        if (call.contains("function") &&
+            call["function"].contains("arguments") &&
+            call["function"]["arguments"].is_string()) {
+          ordered args = ordered::parse(
+              call["function"]["arguments"].get<std::string>(), nullptr, false);
+          if (!args.is_discarded())
+            call["function"]["arguments"] = std::move(args);
+        }
     out.push_back(std::move(m));
   }
   return out.dump(-1, ' ', false, ordered::error_handler_t::replace);
+}
+
+// tools, tool_choice and parallel_tool_calls.
+bool readTools(const ordered &obj, Request &r, ApiError &e) {
+  auto it = obj.find("tools");
+  if (it != obj.end() && !it->is_null()) {
+    if (!it->is_array())
+      return invalidType(e, "tools", "an array", json::parse(it->dump()));
+    for (size_t k = 0; k < it->size(); ++k) {
+      const std::string at = "tools[" + std::to_string(k) + "]";
+      const ordered &t = (*it)[k];
+      if (!t.is_object() || t.value("type", "") != "function" ||
+          !t.contains("function") || !t["function"].is_object())
+        return invalidValue(e, at,
+                            "expected {\"type\": \"function\", "
+                            "\"function\": {...}}.");
+      const ordered &fn = t["function"];
+      if (!fn.contains("name") || !fn["name"].is_string() ||
+          fn["name"].get<std::string>().empty())
+        return invalidValue(e, at + ".function.name",
+                            "expected the function's name.");
+      Tool tool;
+      tool.name = fn["name"].get<std::string>();
+      if (fn.contains("parameters") && !fn["parameters"].is_null()) {
+        if (!fn["parameters"].is_object())
+          return invalidValue(e, at + ".function.parameters",
+                              "expected a JSON Schema object.");
+        tool.parameters = fn["parameters"].dump();
+      }
+      for (const Tool &other : r.tools)
+        if (other.name == tool.name)
+          return invalidValue(e, at + ".function.name",
+                              "'" + tool.name + "' is given twice.");
+      r.tools.push_back(std::move(tool));
+    }
+    if (!r.tools.empty())
+      r.toolsJson = it->dump(-1, ' ', false, ordered::error_handler_t::replace);
+  }
+  r.toolChoice = r.tools.empty() ? ToolChoice::None : ToolChoice::Auto;
+  auto choice = obj.find("tool_choice");
+  if (choice != obj.end() && !choice->is_null()) {
+    if (choice->is_string()) {
+      const std::string c = choice->get<std::string>();
+      if (c == "none")
+        r.toolChoice = ToolChoice::None;
+      else if (c == "auto" || c == "required")
+        r.toolChoice = c == "auto" ? ToolChoice::Auto : ToolChoice::Required;
+      else
+        return invalidValue(e, "tool_choice",
+                            "expected none, auto, required or a function.");
+    } else if (choice->is_object() && choice->contains("function") &&
+               (*choice)["function"].is_object() &&
+               (*choice)["function"].contains("name") &&
+               (*choice)["function"]["name"].is_string()) {
+      r.toolChoice = ToolChoice::Named;
+      r.toolName = (*choice)["function"]["name"].get<std::string>();
+    } else {
+      return invalidValue(e, "tool_choice",
+                          "expected none, auto, required or {\"type\": "
+                          "\"function\", \"function\": {\"name\": ...}}.");
+    }
+    if (r.toolChoice != ToolChoice::None && r.tools.empty())
+      return invalidValue(e, "tool_choice", "there are no tools to call.");
+    if (r.toolChoice == ToolChoice::Named &&
+        std::none_of(r.tools.begin(), r.tools.end(),
+                     [&](const Tool &t) { return t.name == r.toolName; }))
+      return invalidValue(e, "tool_choice",
+                          "no tool is named '" + r.toolName + "'.");
+  }
+  auto parallel = obj.find("parallel_tool_calls");
+  if (parallel != obj.end() && !parallel->is_null()) {
+    if (!parallel->is_boolean())
+      return invalidType(e, "parallel_tool_calls", "a boolean",
+                         json::parse(parallel->dump()));
+    r.parallelToolCalls = parallel->get<bool>();
+  }
+  return true;
+}
+
+// response_format: text, json_object, json_schema (its schema, strict or
+// not: the output is held to it either way).
+bool readResponseFormat(const ordered &obj, Request &r, ApiError &e) {
+  auto f = obj.find("response_format");
+  if (f == obj.end() || f->is_null())
+    return true;
+  const std::string type =
+      f->is_object() && f->contains("type") && (*f)["type"].is_string()
+          ? (*f)["type"].get<std::string>()
+          : "";
+  if (type == "text")
+    return true;
+  if (type == "json_object") {
+    r.format = ResponseFormat::JsonObject;
+    return true;
+  }
+  if (type == "json_schema") {
+    const auto js = f->find("json_schema");
+    if (js == f->end() || !js->is_object() || !js->contains("schema") ||
+        !((*js)["schema"].is_object() || (*js)["schema"].is_boolean()))
+      return invalidValue(e, "response_format.json_schema",
+                          "expected {\"name\": ..., \"schema\": {...}}.");
+    r.format = ResponseFormat::JsonSchema;
+    r.formatSchema = (*js)["schema"].dump();
+    return true;
+  }
+  return invalidValue(e, "response_format",
+                      "expected a type of text, json_object or json_schema.");
 }
 
 bool readPrompt(const json &obj, Request &r, ApiError &e) {
@@ -407,8 +554,18 @@ bool parseRequest(Endpoint endpoint, const std::string &body, Request &r,
   if (endpoint == Endpoint::Chat ? !readMessages(obj, r.messages, e)
                                  : !readPrompt(obj, r, e))
     return false;
-  if (endpoint == Endpoint::Chat)
-    r.messagesJson = templateMessages(body, r.messages);
+  // The body again with its keys in order (the template writes tools and
+  // arguments as the client gave them).
+  const ordered inOrder = ordered::parse(body, nullptr, false);
+  if (endpoint == Endpoint::Chat) {
+    r.messagesJson = templateMessages(inOrder, r.messages);
+    if (!readTools(inOrder, r, e))
+      return false;
+  } else if (field(obj, "tools")) {
+    return invalidValue(e, "tools", "tools are for /v1/chat/completions.");
+  }
+  if (!readResponseFormat(inOrder, r, e))
+    return false;
   std::optional<long long> maxTokens, topK, seed;
   const char *maxName = field(obj, "max_completion_tokens")
                             ? "max_completion_tokens"
@@ -452,15 +609,29 @@ std::string errorBody(const ApiError &e) {
 }
 
 std::string completionBody(const ResponseHead &h, const std::string &text,
-                           const std::string &finishReason, const Usage &u) {
+                           const std::string &finishReason, const Usage &u,
+                           const std::vector<ToolCall> &calls) {
   json j = head(h, false);
   json choice = {{"index", 0},
                  {"logprobs", nullptr},
                  {"finish_reason", reason(finishReason)}};
-  if (h.endpoint == Endpoint::Chat)
-    choice["message"] = {{"role", "assistant"}, {"content", text}};
-  else
+  if (h.endpoint == Endpoint::Chat) {
+    choice["message"] = {{"role", "assistant"},
+                         {"content", calls.empty() || !text.empty()
+                                         ? json(text)
+                                         : json(nullptr)}};
+    if (!calls.empty()) {
+      json list = json::array();
+      for (const ToolCall &c : calls)
+        list.push_back(
+            {{"id", c.id},
+             {"type", "function"},
+             {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
+      choice["message"]["tool_calls"] = list;
+    }
+  } else {
     choice["text"] = text;
+  }
   j["choices"] = json::array({choice});
   j["usage"] = usageJson(u);
   return dump(j);
@@ -479,6 +650,20 @@ std::string textEvent(const ResponseHead &h, const std::string &text,
 std::string finishEvent(const ResponseHead &h, const std::string &finishReason,
                         bool withUsage) {
   return choiceEvent(h, json::object(), "", finishReason, withUsage);
+}
+
+std::string toolCallEvent(const ResponseHead &h, const ToolCall &piece,
+                          bool withUsage) {
+  json call = {{"index", piece.index}};
+  json fn = {{"arguments", piece.arguments}};
+  if (!piece.id.empty()) {
+    call["id"] = piece.id;
+    call["type"] = "function";
+    fn["name"] = piece.name;
+  }
+  call["function"] = fn;
+  return choiceEvent(h, {{"tool_calls", json::array({call})}}, "", "",
+                     withUsage);
 }
 
 std::string usageEvent(const ResponseHead &h, const Usage &u) {

@@ -308,18 +308,24 @@ private:
     stc::serve::ResponseHead head{endpoint, newId(endpoint), o_.modelName,
                                   static_cast<long long>(std::time(nullptr))};
     if (!job->request.stream) {
-      std::string text, piece;
-      while (!job->take(piece, std::chrono::milliseconds(1000)))
-        text += piece;
-      text += piece;
+      // The content (the calls come whole, at the end).
+      std::string text;
+      std::vector<stc::serve::Delta> pieces;
+      bool done;
+      do {
+        done = job->take(pieces, std::chrono::milliseconds(1000));
+        for (const stc::serve::Delta &d : pieces)
+          if (!d.isCall)
+            text += d.text;
+      } while (!done);
       if (job->failed) {
         log(req, job->error.status, job->error.message);
         return sendError(res, job->error);
       }
       log(req, 200, job->finishReason);
-      res.set_content(
-          stc::serve::completionBody(head, text, job->finishReason, job->usage),
-          "application/json");
+      res.set_content(stc::serve::completionBody(head, text, job->finishReason,
+                                                 job->usage, job->calls),
+                      "application/json");
       return;
     }
     res.set_header("Cache-Control", "no-cache");
@@ -339,11 +345,14 @@ private:
             if (!send(stc::serve::roleEvent(head, withUsage)))
               return false;
           }
-          std::string text;
-          const bool done = job->take(text, std::chrono::milliseconds(1000));
-          if (!text.empty() &&
-              !send(stc::serve::textEvent(head, text, withUsage)))
-            return false;
+          std::vector<stc::serve::Delta> pieces;
+          const bool done = job->take(pieces, std::chrono::milliseconds(1000));
+          for (const stc::serve::Delta &d : pieces)
+            if (d.isCall
+                    ? !send(stc::serve::toolCallEvent(head, d.call, withUsage))
+                    : !d.text.empty() &&
+                          !send(stc::serve::textEvent(head, d.text, withUsage)))
+              return false;
           if (!done)
             return true;
           if (job->failed) {

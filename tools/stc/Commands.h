@@ -12,6 +12,7 @@ int runTargets(int argc, char **argv);
 int runTokenize(int argc, char **argv);
 int runDetokenize(int argc, char **argv);
 int runChatTemplate(int argc, char **argv);
+int runJsonSchema(int argc, char **argv);
 // Prints "stc: <message>" to stderr and returns 1.
 int fail(const std::string &message);
 } // namespace stc

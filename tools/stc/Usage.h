@@ -147,6 +147,18 @@ inline const char *const kChatTemplateUsage =
     "  --tokens   the prompt's ids instead ({\"ids\": [...]}): control ids\n"
     "             only where the template wrote them\n";
 
+inline const char *const kJsonSchemaUsage =
+    "usage: stc json-schema <checkpoint | out/> --cases F.json\n"
+    "JSON Schemas compiled to the grammars constrained decoding holds the\n"
+    "output to (stc-run --json-schema, stc-serve's response_format), and\n"
+    "texts run through the token automaton (each tokenized by the model's\n"
+    "tokenizer, its tokens fed one by one). F.json: an array of\n"
+    "{\"schema\": ..., \"texts\": [...]}; one JSON line per case:\n"
+    "{\"ms\": compile time, \"rules\": n, \"accepted\": [bool per text]} or\n"
+    "{\"error\": the keyword refused}. The texts are compact JSON (no\n"
+    "whitespace outside strings), an object's properties in the schema's\n"
+    "order, as the grammar writes them.\n";
+
 inline const char *const kDetokenizeUsage =
     "usage: stc detokenize <checkpoint | out/> --ids 1,2,3\n"
     "The text of token ids (invalid UTF-8 becomes U+FFFD).\n";

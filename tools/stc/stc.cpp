@@ -23,7 +23,8 @@ static const char *kUsage =
     "  targets     list the CPU targets\n"
     "  tokenize    the token ids of a text (checkpoint or out/)\n"
     "  detokenize  the text of token ids\n"
-    "  chat-template  a chat template rendered on conversations (JSON)\n";
+    "  chat-template  a chat template rendered on conversations (JSON)\n"
+    "  json-schema    JSON Schemas as decoding grammars, texts through them\n";
 
 int main(int argc, char **argv) {
   // Past a file-size limit (ulimit -f), write() then fails with EFBIG and stc
@@ -52,6 +53,8 @@ int main(int argc, char **argv) {
     return stc::runDetokenize(argc, argv);
   if (cmd == "chat-template")
     return stc::runChatTemplate(argc, argv);
+  if (cmd == "json-schema")
+    return stc::runJsonSchema(argc, argv);
   std::fprintf(stderr, "stc: unknown command '%s'\n%s", cmd.c_str(), kUsage);
   return 2;
 }
