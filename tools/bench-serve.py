@@ -14,6 +14,13 @@ stc-serve the distinct experts its steps read per step (/metrics).
          [--baseline OLD_OUT_DIR]
   --baseline: against another build's stc-serve (one that may predate
   --parallel: started without it) instead of llama-server.
+  --schema F: stc-serve alone, chat completions with response_format
+  json_schema F against the same requests unconstrained (eos not banned in
+  the constrained runs: the grammar ends the answer when the JSON is whole;
+  tools/bench-serve-schema.json has a few fields, then a body of at least
+  2000 characters, so that answers run to max_tokens); each run also gives
+  the median decode rate of a request (its tokens after the first over the
+  time after the first).
   env:   LLAMA_BIN (folder with llama-server; default what
          ../shared/anchors/get-llama-cpp.sh builds)
 
@@ -66,10 +73,12 @@ def prompt_for(client, request):
 
 
 def one_request(port, body):
-    """(seconds to the first text, completion tokens) of one streamed request."""
+    """(seconds to the first text, completion tokens, seconds to the end) of
+    one streamed request (a chat one when the body has messages)."""
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
     t0 = time.time()
-    c.request("POST", "/v1/completions", body=json.dumps(body),
+    path = "/v1/chat/completions" if "messages" in body else "/v1/completions"
+    c.request("POST", path, body=json.dumps(body),
               headers={"Content-Type": "application/json"})
     r = c.getresponse()
     first, tokens = None, 0
@@ -84,14 +93,14 @@ def one_request(port, body):
             break
         ev = json.loads(line[6:])
         ch = ev.get("choices") or []
-        if ch and ch[0].get("text"):
+        if ch and (ch[0].get("text") or (ch[0].get("delta") or {}).get("content")):
             if first is None:
                 first = time.time() - t0
             tokens += 1  # one event per token, both servers
         if ev.get("usage"):
             tokens = ev["usage"]["completion_tokens"]
     c.close()
-    return first, tokens
+    return first, tokens, time.time() - t0
 
 
 def metric(port, name):
@@ -102,23 +111,32 @@ def metric(port, name):
     return float(m.group(1)) if m else None
 
 
-def run(kind, port, clients, requests, max_tokens, eos):
-    firsts, counts = [], []
+def run(kind, port, clients, requests, max_tokens, eos, schema=None):
+    firsts, counts, rates = [], [], []
     lock = threading.Lock()
 
     def client(k):
         for i in range(requests):
-            body = {"prompt": prompt_for(k, i), "max_tokens": max_tokens,
-                    "temperature": 0, "stream": True,
-                    "stream_options": {"include_usage": True},
-                    "logit_bias": {str(e): -100 for e in eos}}
-            f, n = one_request(port, body)
+            body = {"max_tokens": max_tokens, "temperature": 0, "stream": True,
+                    "stream_options": {"include_usage": True}}
+            if kind in ("free", "schema"):
+                body["messages"] = [{"role": "user", "content": prompt_for(k, i)}]
+            else:
+                body["prompt"] = prompt_for(k, i)
+            if kind == "schema":
+                body["response_format"] = {"type": "json_schema", "json_schema": {
+                    "name": "answer", "strict": True, "schema": schema}}
+            else:
+                body["logit_bias"] = {str(e): -100 for e in eos}
+            f, n, end = one_request(port, body)
             with lock:
                 firsts.append(f)
                 counts.append(n)
+                if f is not None and n > 1 and end > f:
+                    rates.append((n - 1) / (end - f))
 
     steps0 = experts0 = None
-    if kind == "stc":
+    if kind != "llama":
         steps0, experts0 = (metric(port, "stc_steps_total"),
                             metric(port, "stc_experts_routed_total"))
     t0 = time.time()
@@ -130,8 +148,9 @@ def run(kind, port, clients, requests, max_tokens, eos):
     wall = time.time() - t0
     out = {"aggregate_tok_s": sum(counts) / wall,
            "median_ttft_s": statistics.median(f for f in firsts if f is not None),
-           "tokens": sum(counts), "requests": len(counts)}
-    if kind == "stc":
+           "tokens": sum(counts), "requests": len(counts),
+           "median_decode_tok_s": statistics.median(rates) if rates else 0.0}
+    if kind != "llama":
         steps = metric(port, "stc_steps_total") - steps0
         out["experts_per_step"] = (metric(port, "stc_experts_routed_total")
                                    - experts0) / max(steps, 1)
@@ -150,7 +169,9 @@ def main():
     ap.add_argument("--ctx", type=int, default=1024)
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--baseline")
+    ap.add_argument("--schema")
     a = ap.parse_args()
+    schema = json.load(open(a.schema)) if a.schema else None
     llama = os.path.join(os.environ.get(
         "LLAMA_BIN", os.path.expanduser("~/.cache/stc-anchors/llama.cpp/build/bin")),
         "llama-server")
@@ -172,11 +193,13 @@ def main():
     for rnd in range(a.rounds):
         for n in [int(x) for x in a.clients.split(",")]:
             order = ["stc", "llama"] if (rnd + n) % 2 == 0 else ["llama", "stc"]
+            if schema is not None:
+                order = ["free", "schema"] if (rnd + n) % 2 == 0 else ["schema", "free"]
             other = "baseline stc-serve" if a.baseline else "llama-server"
             res = {}
             for kind in order:
                 port = free_port()
-                if kind == "stc":
+                if kind != "llama":
                     cmd = [os.path.join(a.out, "stc-serve"), a.out, "--port", str(port),
                            "--threads", str(a.threads), "--parallel", str(n),
                            "--ctx", str(a.ctx), "--quiet", "--queue", "64"]
@@ -191,10 +214,19 @@ def main():
                                         stderr=subprocess.PIPE, text=True)
                 try:
                     wait_ready(port, proc)
-                    res[kind] = run(kind, port, n, a.requests, a.max_tokens, eos)
+                    res[kind] = run(kind, port, n, a.requests, a.max_tokens, eos, schema)
                 finally:
                     proc.terminate()
                     proc.wait(timeout=60)
+            if schema is not None:
+                f, c = res["free"], res["schema"]
+                print("%d clients: unconstrained %.1f tok/s (%d tokens), a request's decode "
+                      "%.1f tok/s | json_schema %.1f tok/s (%d tokens), a request's decode "
+                      "%.1f tok/s | decode ratio %.2f"
+                      % (n, f["aggregate_tok_s"], f["tokens"], f["median_decode_tok_s"],
+                         c["aggregate_tok_s"], c["tokens"], c["median_decode_tok_s"],
+                         c["median_decode_tok_s"] / f["median_decode_tok_s"]), flush=True)
+                continue
             s, l = res["stc"], res["llama"]
             print("%d clients: stc-serve %.1f tok/s, median TTFT %.2f s, %.0f experts/step "
                   "(%d steps) | %s %.1f tok/s, median TTFT %.2f s | ratio %.2f"
