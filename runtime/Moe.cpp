@@ -65,22 +65,37 @@ bool Runtime::moe(const model::Step *s, int n, std::string &error) {
          (single == n || run(single, n - single, false));
 }
 
+const int32_t *Runtime::orderSlots(const int32_t *idx, int n, int K) {
+  const int slots = n * K;
+  rowSlot_.resize(slots);
+  for (int i = 0; i < slots; ++i)
+    rowSlot_[i] = i;
+  if (n > 1)
+    std::stable_sort(rowSlot_.begin(), rowSlot_.end(),
+                     [&](int32_t a, int32_t b) { return idx[a] < idx[b]; });
+  slotRow_.resize(slots);
+  rowExpert_.resize(slots);
+  for (int r = 0; r < slots; ++r) {
+    slotRow_[rowSlot_[r]] = r;
+    rowExpert_[r] = idx[rowSlot_[r]];
+  }
+  return rowExpert_.data();
+}
+
 void Runtime::expandToSlots(int n, int K, int32_t cols) {
   const int32_t B = cols / 32;
+  expandQ_.assign(qx_.begin(), qx_.begin() + static_cast<size_t>(n) * cols);
+  expandD_.assign(dx_.begin(), dx_.begin() + static_cast<size_t>(n) * B);
+  expandS_.assign(sx_.begin(), sx_.begin() + static_cast<size_t>(n) * B);
   qx_.resize(static_cast<size_t>(n) * K * cols);
   dx_.resize(static_cast<size_t>(n) * K * B);
   sx_.resize(dx_.size());
-  // From the last row down: row t*K + j >= t, and a later token's rows lie
-  // past every earlier token's own row.
-  for (int t = n - 1; t >= 0; --t)
-    for (int j = K - 1; j >= 0; --j) {
-      const size_t to = static_cast<size_t>(t) * K + j;
-      if (to == static_cast<size_t>(t))
-        continue;
-      std::memmove(&qx_[to * cols], &qx_[static_cast<size_t>(t) * cols], cols);
-      std::memmove(&dx_[to * B], &dx_[static_cast<size_t>(t) * B], B * 4);
-      std::memmove(&sx_[to * B], &sx_[static_cast<size_t>(t) * B], B * 4);
-    }
+  for (int r = 0; r < n * K; ++r) {
+    const size_t t = static_cast<size_t>(rowSlot_[r] / K);
+    std::memcpy(&qx_[static_cast<size_t>(r) * cols], &expandQ_[t * cols], cols);
+    std::memcpy(&dx_[static_cast<size_t>(r) * B], &expandD_[t * B], B * 4);
+    std::memcpy(&sx_[static_cast<size_t>(r) * B], &expandS_[t * B], B * 4);
+  }
 }
 
 bool Runtime::sparseStep(const model::Step *s) const {
@@ -168,15 +183,18 @@ bool Runtime::denseMoe(const model::Step *s, int t0, int n, bool decode,
     moeG_.resize(static_cast<size_t>(slots) * F);
     moeU_.resize(moeG_.size());
     moeY_.resize(static_cast<size_t>(slots) * D);
+    // Row r is slot rowSlot_[r]'s (by expert when several tokens share the
+    // step: orderSlots).
+    const int32_t *rowIdx = orderSlots(idx, n, K);
     if (!quantizeRows(x, n, D, error))
       return false;
     if (n > 1)
       expandToSlots(n, K, D);
-    if (!expertsGemm(s->weights()->Get(0), idx, slots, n == 1, moeG_.data(),
+    if (!expertsGemm(s->weights()->Get(0), rowIdx, slots, n == 1, moeG_.data(),
                      error))
       return false;
     chargePhase("moe gate", t);
-    if (!expertsGemm(s->weights()->Get(1), idx, slots, n == 1, moeU_.data(),
+    if (!expertsGemm(s->weights()->Get(1), rowIdx, slots, n == 1, moeU_.data(),
                      error))
       return false;
     chargePhase("moe up (all rows)", t);
@@ -192,19 +210,19 @@ bool Runtime::denseMoe(const model::Step *s, int t0, int n, bool decode,
     const Weight down = weight(s->weights()->Get(2));
     if (down.t->layout() == model::Layout::NeuronRows) {
       for (int j = 0; j < slots; ++j)
-        if (!downProject(weight(s->weights()->Get(2), idx[j]),
+        if (!downProject(weight(s->weights()->Get(2), rowIdx[j]),
                          &moeG_[static_cast<size_t>(j) * F], 1,
                          &moeY_[static_cast<size_t>(j) * D], error))
           return false;
     } else if (!quantizeRows(moeG_.data(), slots, F, error) ||
-               !expertsGemm(s->weights()->Get(2), idx, slots, false,
+               !expertsGemm(s->weights()->Get(2), rowIdx, slots, false,
                             moeY_.data(), error))
       return false;
-    for (int tok = 0; tok < n; ++tok) {
+    for (int tok = 0; tok < n; ++tok) { // each token's experts in routing order
       float *o = out + static_cast<size_t>(tok) * D;
       for (int j = 0; j < K; ++j) {
         const int slot = tok * K + j;
-        const float *y = &moeY_[static_cast<size_t>(slot) * D];
+        const float *y = &moeY_[static_cast<size_t>(slotRow_[slot]) * D];
         for (int d = 0; d < D; ++d)
           o[d] += wts[slot] * y[d];
       }

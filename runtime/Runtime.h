@@ -217,8 +217,15 @@ private:
   bool quantizeRows(const float *x, int n, int32_t K, std::string &error);
   bool quantizeInto(const float *x, int n, int32_t K, int8_t *q, float *d,
                     float *sums, std::string &error);
+  // The rows of single tokens' expert slots (slot t*K + j: token t's j-th
+  // expert) in the order the decode kernels take them: by expert when several
+  // tokens share the step, so that a matrix several of them route to is read
+  // in a row, the later reads from cache (each row is computed alike in any
+  // order: the same bits). Fills rowSlot_ / slotRow_ and returns the expert
+  // of each row.
+  const int32_t *orderSlots(const int32_t *idx, int n, int K);
   // The n quantized rows (cols values each) in qx_/dx_/sx_ to n*K rows, row
-  // t*K + j a copy of row t: one input row per expert slot of each token.
+  // r a copy of the token of slot rowSlot_[r]: one input row per expert slot.
   void expandToSlots(int n, int K, int32_t cols);
   // y [n][rows] = the quantized rows (q, d, sums) times W (Q4_0/Q8_0 rows16)
   // transposed, `perTask` groups of 16 rows per parallel task. Uses no member
@@ -414,6 +421,10 @@ private:
   // Single tokens under a budget: the distinct experts' expert-cache slots,
   // and each (token, expert) slot's.
   std::vector<int32_t> expertSlots_, slotOf_;
+  // orderSlots: the slot of each row, the row of each slot, each row's expert.
+  std::vector<int32_t> rowSlot_, slotRow_, rowExpert_;
+  std::vector<int8_t> expandQ_; // expandToSlots' copy of the token rows
+  std::vector<float> expandD_, expandS_;
   std::vector<float> sparseU_;
   // Per down job: the live rows for the down kernel, their blocks, each
   // block's count, and the quantized activations in stored order.

@@ -291,6 +291,9 @@ bool Runtime::sparseMoe(const model::Step *s, int t0, int n, bool decode,
   // at once.
   const int slots = n * K;
   bool fast = decode && isQuant(gate.t->dtype()) && isQuant(up.t->dtype());
+  // Row r of the fast path is slot rowSlot_[r]'s (by expert when several
+  // tokens share the step: orderSlots).
+  const int32_t *rowIdx = fast ? orderSlots(idx, n, K) : nullptr;
   if (fast && cache_) {
     expertSlots_.clear(); // the distinct experts, then their cache slots
     for (int i = 0; i < slots; ++i)
@@ -305,7 +308,7 @@ bool Runtime::sparseMoe(const model::Step *s, int t0, int n, bool decode,
     // of all of them, then one down kernel per slot in one parallel loop.
     double t = seconds();
     int32_t matrices = E;
-    const int32_t *which = idx;
+    const int32_t *which = rowIdx;
     int64_t strides[3];
     Weight *mats[3] = {&gate, &up, &down};
     for (int w = 0; w < 3; ++w)
@@ -319,7 +322,7 @@ bool Runtime::sparseMoe(const model::Step *s, int t0, int n, bool decode,
       slotOf_.resize(slots);
       for (int i = 0; i < slots; ++i)
         slotOf_[i] =
-            expertSlots_[std::find(experts.begin(), experts.end(), idx[i]) -
+            expertSlots_[std::find(experts.begin(), experts.end(), rowIdx[i]) -
                          experts.begin()];
       matrices = static_cast<int32_t>(cache_->slots());
       which = slotOf_.data();
@@ -348,7 +351,7 @@ bool Runtime::sparseMoe(const model::Step *s, int t0, int n, bool decode,
                               live, x, sparseU_.data(), error))
       return false;
     phase("moe up (live rows)", t);
-    if (!activations(slots, [&](int j) { return idx[j]; }))
+    if (!activations(slots, [&](int j) { return rowIdx[j]; }))
       return false;
     phase("moe down prep", t);
     moeY_.resize(static_cast<size_t>(slots) * D);
@@ -358,15 +361,15 @@ bool Runtime::sparseMoe(const model::Step *s, int t0, int n, bool decode,
           {{down.t, down.data + which[j] * strides[2], down.rows, down.cols},
            &moeU_[static_cast<size_t>(j) * F],
            j,
-           orderOf(idx[j]),
+           orderOf(rowIdx[j]),
            &moeY_[static_cast<size_t>(j) * D]});
     if (!sparseDowns(downJobs_.data(), slots, error))
       return false;
-    for (int tok = 0; tok < n; ++tok) {
+    for (int tok = 0; tok < n; ++tok) { // each token's experts in routing order
       float *o = out + static_cast<size_t>(tok) * D;
       for (int j = 0; j < K; ++j) {
         const int slot = tok * K + j;
-        const float *y = &moeY_[static_cast<size_t>(slot) * D];
+        const float *y = &moeY_[static_cast<size_t>(slotRow_[slot]) * D];
         for (int d = 0; d < D; ++d)
           o[d] += wts[slot] * y[d];
       }

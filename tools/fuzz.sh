@@ -25,7 +25,7 @@ ninja -C "$FB" -j2 >/dev/null
 
 # Seeds: real files of every kind, small enough to mutate quickly.
 S="$FB/seeds"
-rm -rf "$S" && mkdir -p "$S"/{fuzz_safetensors,fuzz_safetensors_index,fuzz_config,fuzz_gguf,fuzz_model_file,fuzz_tokenizer}
+rm -rf "$S" && mkdir -p "$S"/{fuzz_safetensors,fuzz_safetensors_index,fuzz_config,fuzz_gguf,fuzz_model_file,fuzz_tokenizer,fuzz_chat_template,fuzz_json_schema}
 W="$FB/seed-work" && rm -rf "$W" && mkdir -p "$W"
 "$STC" synth --preset tiny --format hf --dtype bf16 --seed 1 --shards 3 -o "$W/hf" 
 "$STC" synth --preset tiny-swa --format hf --dtype f16 --seed 2 -o "$W/hf-swa"
@@ -44,6 +44,9 @@ done
 cp "$ROOT"/test/fixtures/ggml/tiny-k-*.gguf "$S/fuzz_gguf/" # llama-quantize's K mixes
 "$STC" compile "$W/tiny-q4_0.gguf" --target x86-64-avx2 --quant q4_0 -o "$W/out" 2>/dev/null
 cp "$W/out/model.stcm" "$S/fuzz_model_file/tiny-q4_0.stcm"
+cp "$ROOT"/test/chat/*.jinja "$S/fuzz_chat_template/"        # the tests' templates
+cp "$ROOT"/test/fuzz/regressions/fuzz_json_schema/* "$S/fuzz_json_schema/"
+cp "$ROOT"/tools/bench-serve-schema.json "$S/fuzz_json_schema/"
 
 mkdir -p "$FB/logs"
 run_one() {
@@ -60,7 +63,7 @@ run_one() {
   echo "$t: exit $rc, ${execs:-?} executions, coverage ${cov:-?} edges, corpus $corp files, crashes $(ls "$FB/crashes/$t" | wc -l)"
 }
 targets=(fuzz_safetensors fuzz_safetensors_index fuzz_config fuzz_gguf fuzz_model_file
-  fuzz_tokenizer)
+  fuzz_tokenizer fuzz_chat_template fuzz_json_schema)
 JOBS="${STC_FUZZ_JOBS:-2}" # fuzzers at once
 for ((i = 0; i < ${#targets[@]}; i += JOBS)); do
   for ((j = i; j < i + JOBS && j < ${#targets[@]}; ++j)); do

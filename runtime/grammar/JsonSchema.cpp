@@ -520,6 +520,37 @@ private:
 
 } // namespace
 
+namespace {
+
+// Whether the root derives some finite text (the fixed point of "a rule is
+// productive when one of its alternatives has only productive items"): a
+// schema whose grammar cannot end would leave the sampler nothing but eos.
+bool productive(const Grammar &g) {
+  std::vector<bool> done(g.rules.size(), false);
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t r = 0; r < g.rules.size(); ++r) {
+      if (done[r])
+        continue;
+      for (const Sequence &alt : g.rules[r].alternatives) {
+        bool all = true;
+        for (const Item &it : alt)
+          if (it.min > 0 &&
+              ((it.kind == Item::Rule && !done[it.rule]) ||
+               (it.kind == Item::StringBody && it.minLength > it.maxLength)))
+            all = false;
+        if (all) {
+          done[r] = changed = true;
+          break;
+        }
+      }
+    }
+  }
+  return done[g.root];
+}
+
+} // namespace
+
 bool schemaGrammar(const std::string &schema, Grammar &out,
                    std::string &error) {
   tmpl::Value root;
@@ -535,6 +566,11 @@ bool schemaGrammar(const std::string &schema, Grammar &out,
     return false;
   }
   out.root = rule;
+  if (!productive(out)) {
+    error = "the schema allows no value (false, or a $ref cycle with no "
+            "way out)";
+    return false;
+  }
   return true;
 }
 

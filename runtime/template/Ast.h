@@ -44,6 +44,7 @@ struct Expr {
   std::vector<ExprPtr> args, keys;
   std::vector<std::pair<std::string, ExprPtr>> kwargs;
   bool negated = false; // Test: is not
+  int depth = 0;        // the tree's depth from here (the parser's check)
 };
 
 struct Node;

@@ -4,6 +4,7 @@
 #include "template/Builtins.h"
 #include "template/Template.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
@@ -118,11 +119,17 @@ private:
     error = "line " + std::to_string(line) + ": " + what;
     return false;
   }
+  // The line of position p, counted on from the last position asked (the
+  // lexer asks in increasing order, so the whole text is counted once).
+  mutable size_t linePos_ = 0;
+  mutable int line_ = 1;
   int lineOf(size_t p) const {
-    int line = 1;
-    for (size_t k = 0; k < p && k < s_.size(); ++k)
-      line += s_[k] == '\n';
-    return line;
+    p = std::min(p, s_.size());
+    if (p < linePos_)
+      linePos_ = 0, line_ = 1;
+    for (; linePos_ < p; ++linePos_)
+      line_ += s_[linePos_] == '\n';
+    return line_;
   }
   size_t findTag(size_t p) const {
     while (p + 1 < s_.size()) {
@@ -328,6 +335,43 @@ private:
   std::vector<Token> t_;
   size_t p_ = 0;
   std::string &error_;
+  // Nesting of blocks and expressions: bounded so that a hostile template
+  // cannot exhaust the stack of the parser, the renderer or the tree's
+  // destructors (real templates nest a handful of levels).
+  static constexpr int kMaxNesting = 200;
+  int nesting_ = 0;
+  struct Nested {
+    Parser &p;
+    explicit Nested(Parser &p) : p(p) { ++p.nesting_; }
+    ~Nested() { --p.nesting_; }
+    bool tooDeep() const { return p.nesting_ > kMaxNesting; }
+  };
+  bool tooDeep(int line) {
+    return fail(line, "blocks or expressions nested deeper than " +
+                          std::to_string(kMaxNesting) + " levels");
+  }
+  // The depth of an expression's tree, cached in its nodes: checked as each
+  // node of a chain (a + b + ..., a.b.c, x | f | g) is made, so that a long
+  // chain, which the parser builds in a loop, is bounded as nesting is.
+  static int depthOf(Expr *e) {
+    if (!e)
+      return 0;
+    if (e->depth == 0) {
+      int d = std::max(
+          {depthOf(e->a.get()), depthOf(e->b.get()), depthOf(e->c.get())});
+      for (ExprPtr &x : e->args)
+        d = std::max(d, depthOf(x.get()));
+      for (ExprPtr &x : e->keys)
+        d = std::max(d, depthOf(x.get()));
+      for (auto &kv : e->kwargs)
+        d = std::max(d, depthOf(kv.second.get()));
+      e->depth = d + 1;
+    }
+    return e->depth;
+  }
+  bool shallow(const ExprPtr &e, int line) {
+    return depthOf(e.get()) <= kMaxNesting || tooDeep(line);
+  }
 
   const Token &peek(size_t ahead = 0) const {
     return t_[std::min(p_ + ahead, t_.size() - 1)];
@@ -376,6 +420,9 @@ private:
   // Nodes up to one of the block keywords in `ends` (then `ended` holds it
   // and the parser stands after the keyword, inside its tag).
   bool body(Body &out, std::vector<const char *> ends, std::string &ended) {
+    const Nested nested(*this);
+    if (nested.tooDeep())
+      return tooDeep(peek().line);
     while (true) {
       const Token &tok = peek();
       if (tok.kind == Tok::End) {
@@ -623,6 +670,9 @@ private:
   }
 
   bool expression(ExprPtr &out) {
+    const Nested nested(*this);
+    if (nested.tooDeep())
+      return tooDeep(peek().line);
     if (!orExpr(out))
       return false;
     while (isName("if")) {
@@ -641,6 +691,8 @@ private:
       e->b = std::move(out);
       e->c = std::move(other); // null: undefined
       out = std::move(e);
+      if (!shallow(out, line))
+        return false;
     }
     return true;
   }
@@ -659,6 +711,8 @@ private:
       e->a = std::move(out);
       e->b = std::move(rhs);
       out = std::move(e);
+      if (!shallow(out, line))
+        return false;
     }
     return true;
   }
@@ -672,11 +726,14 @@ private:
     if (isName("not")) {
       const int line = peek().line;
       ++p_;
+      const Nested nested(*this);
+      if (nested.tooDeep())
+        return tooDeep(line);
       ExprPtr e = make(ExprKind::Not, line);
       if (!notExpr(e->a))
         return false;
       out = std::move(e);
-      return true;
+      return shallow(out, line);
     }
     return compare(out);
   }
@@ -735,6 +792,8 @@ private:
       e->a = std::move(out);
       e->b = std::move(rhs);
       out = std::move(e);
+      if (!shallow(out, line))
+        return false;
     }
   }
   bool math1(ExprPtr &out) { return ops(out, {"+", "-"}, &Parser::concat); }
@@ -747,6 +806,9 @@ private:
 
   bool unary(ExprPtr &out, bool withFilter) {
     const int line = peek().line;
+    const Nested nested(*this);
+    if (nested.tooDeep())
+      return tooDeep(line);
     if (isOp("-") || isOp("+")) {
       const bool neg = isOp("-");
       ++p_;
@@ -850,6 +912,8 @@ private:
       } else {
         return true;
       }
+      if (!shallow(out, peek().line))
+        return false;
     }
   }
 
@@ -905,6 +969,8 @@ private:
       } else {
         return true;
       }
+      if (!shallow(out, line))
+        return false;
     }
   }
 

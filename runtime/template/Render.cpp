@@ -12,10 +12,12 @@ namespace stc::rt::tmpl {
 
 namespace {
 
-// Output larger than this, or macros nested deeper, are refused (a template
-// that never ends).
+// Output larger than this, macros nested deeper, or more statements run
+// (loops over huge ranges, nested) are refused: a template that never ends.
+// A chat template runs a few statements per message.
 constexpr size_t kMaxOutput = size_t(64) << 20;
 constexpr int kMaxDepth = 64;
+constexpr uint64_t kMaxSteps = uint64_t(1) << 22;
 
 struct Scope {
   Dict vars;
@@ -42,6 +44,14 @@ private:
   std::string &error_;
   Flow flow_ = Flow::Normal;
   int depth_ = 0;
+  uint64_t steps_ = 0; // statements run and loop filters evaluated
+
+  bool step(int line) {
+    return ++steps_ <= kMaxSteps ||
+           fail(line, "the template ran more than " +
+                          std::to_string(kMaxSteps) +
+                          " statements (a loop that does not end?)");
+  }
 
   bool fail(int line, const std::string &what) {
     if (error_.empty())
@@ -442,6 +452,8 @@ private:
       if (out.size() > kMaxOutput)
         return fail(n.line, "the output passed " +
                                 std::to_string(kMaxOutput >> 20) + " MiB");
+      if (!step(n.line))
+        return false;
       switch (n.kind) {
       case NodeKind::Text:
         out += n.text;
@@ -518,6 +530,8 @@ private:
     if (n.cond) {
       List kept;
       for (const Value &x : items) {
+        if (!step(n.line))
+          return false;
         Scope s{Dict(), &scope};
         if (!assign(n.targets, x, s, n.line))
           return false;
@@ -531,6 +545,8 @@ private:
     }
     const int64_t len = static_cast<int64_t>(items.size());
     for (int64_t k = 0; k < len; ++k) {
+      if (!step(n.line))
+        return false;
       Scope s{Dict(), &scope};
       Value lp = Value::newDict();
       Dict &d = *lp.dict;

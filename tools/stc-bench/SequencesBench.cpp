@@ -1,9 +1,11 @@
 // SequencesBench: stc-bench --sequences.
 #include "SequencesBench.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <random>
 #include <sstream>
@@ -35,7 +37,7 @@ bool parseCounts(const std::string &text, std::vector<int> &counts) {
 }
 
 bool benchSequences(stc::rt::Runtime &rt, const std::vector<int> &counts,
-                    int prompt, int gen, bool json) {
+                    int prompt, int gen, bool json, bool profile) {
   std::mt19937 rng(1);
   std::string err;
   auto fail = [&] {
@@ -84,6 +86,7 @@ bool benchSequences(stc::rt::Runtime &rt, const std::vector<int> &counts,
     for (int32_t &t : ids)
       t = static_cast<int32_t>(rng() % rt.vocab());
     const uint64_t steps0 = rt.steps(), experts0 = rt.expertsUsed();
+    const std::map<std::string, double> profile0 = rt.profile();
     t0 = now();
     for (int g = 0; g < gen; ++g) {
       for (int i = 0; i < n; ++i)
@@ -106,6 +109,25 @@ bool benchSequences(stc::rt::Runtime &rt, const std::vector<int> &counts,
     else
       std::printf("%9d  %13.2f  %12.2f  %11.2f  %16.1f\n", n, prefillTps,
                   decodeTps, msPerStep, experts);
+    if (profile) { // the decode steps' time by kind, ms per step
+      std::vector<std::pair<double, std::string>> rows;
+      double total = 0;
+      for (const auto &kv : rt.profile()) {
+        auto before = profile0.find(kv.first);
+        const double t =
+            kv.second - (before == profile0.end() ? 0 : before->second);
+        rows.push_back({t, kv.first});
+        total += t;
+      }
+      std::sort(rows.rbegin(), rows.rend());
+      std::fprintf(json ? stderr : stdout,
+                   "  decode profile of %d sequences (ms per step):\n", n);
+      for (const auto &r : rows)
+        if (r.first > 0)
+          std::fprintf(json ? stderr : stdout, "    %-24s %8.3f  %5.1f%%\n",
+                       r.second.c_str(), r.first * 1000 / gen,
+                       total > 0 ? r.first / total * 100 : 0);
+    }
     std::fflush(stdout);
   }
   if (json)

@@ -172,7 +172,9 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (!sequences.empty())
-    return stc::bench::benchSequences(rt, sequences, prompt, gen, json) ? 0 : 1;
+    return stc::bench::benchSequences(rt, sequences, prompt, gen, json, profile)
+               ? 0
+               : 1;
   // Random ids, as llama-bench's: the fill, the prompt and every decoded
   // token (feeding back the model's own argmax would repeat a token for many
   // steps on random weights and flatter every cache).

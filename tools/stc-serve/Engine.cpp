@@ -102,22 +102,20 @@ Engine::~Engine() {
   }
   for (const std::shared_ptr<Job> &job : queue_)
     job->finish("cancelled");
-  for (const auto &kv : grammars_)
-    stc_grammar_free(kv.second);
 }
 
-stc_grammar *Engine::cached(const std::string &key,
-                            const std::function<stc_grammar *()> &make) {
+std::shared_ptr<stc_grammar>
+Engine::cached(const std::string &key,
+               const std::function<stc_grammar *()> &make) {
   auto it = grammars_.find(key);
   if (it != grammars_.end())
     return it->second;
-  stc_grammar *g = make();
+  std::shared_ptr<stc_grammar> g(make(), stc_grammar_free);
   if (!g)
     return nullptr;
-  // The oldest goes past kMaxGrammars (a slot that still uses it keeps its
-  // compiled grammar: the sampler shares it).
+  // The oldest goes past kMaxGrammars (a slot that still uses it keeps it:
+  // a sampler shares the compiled grammar, a slot's callGrammar owns it).
   if (grammarOrder_.size() >= kMaxGrammars) {
-    stc_grammar_free(grammars_[grammarOrder_.front()]);
     grammars_.erase(grammarOrder_.front());
     grammarOrder_.pop_front();
   }
@@ -161,7 +159,7 @@ bool Engine::grammars(const Request &r, Slot &s, ApiError &e) {
     e.code = "invalid_value";
     return false;
   };
-  stc_grammar *g = nullptr;
+  std::shared_ptr<stc_grammar> g;
   if (r.toolChoice == ToolChoice::Required ||
       r.toolChoice == ToolChoice::Named) {
     // The whole answer is calls: one, or (parallel_tool_calls) several.
@@ -182,7 +180,7 @@ bool Engine::grammars(const Request &r, Slot &s, ApiError &e) {
       return refuse("response_format");
   }
   if (g)
-    stc_sampler_set_grammar(s.sampler, g);
+    stc_sampler_set_grammar(s.sampler, g.get());
   if (r.toolChoice != ToolChoice::None)
     s.toolCalls = std::make_unique<ToolCallStream>();
   if (r.toolChoice == ToolChoice::Auto && !g) {
@@ -576,7 +574,7 @@ void Engine::next(Slot &s) {
     const std::string open = ToolCallStream::kOpen;
     if (s.tail.size() >= open.size() &&
         s.tail.compare(s.tail.size() - open.size(), open.size(), open) == 0) {
-      stc_sampler_set_grammar(s.sampler, s.callGrammar);
+      stc_sampler_set_grammar(s.sampler, s.callGrammar.get());
       s.callGrammar = nullptr;
     } else if (s.tail.size() > 2 * open.size()) {
       s.tail.erase(0, s.tail.size() - open.size());

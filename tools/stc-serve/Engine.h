@@ -112,7 +112,7 @@ private:
     // grammar that holds a call once the model opens one ("<tool_call>"),
     // and the text's end, where that is looked for.
     std::unique_ptr<ToolCallStream> toolCalls;
-    stc_grammar *callGrammar = nullptr;
+    std::shared_ptr<stc_grammar> callGrammar; // (outlives its cache entry)
     std::string tail;
     int generated = 0, limit = -1;
     uint64_t lastUse = 0; // the engine's clock when it last ended a request
@@ -137,10 +137,10 @@ private:
   // false with a 400 for a schema that does not compile.
   bool grammars(const Request &r, Slot &s, ApiError &e);
   // Compiled grammars by what they hold, kept for later requests (their
-  // masks with them).
-  stc_grammar *cached(const std::string &key,
-                      const std::function<stc_grammar *()> &make);
-  std::map<std::string, stc_grammar *> grammars_;
+  // masks with them); null when `make` fails.
+  std::shared_ptr<stc_grammar>
+  cached(const std::string &key, const std::function<stc_grammar *()> &make);
+  std::map<std::string, std::shared_ptr<stc_grammar>> grammars_;
   std::deque<std::string> grammarOrder_; // oldest first
   static constexpr size_t kMaxGrammars = 16;
   // Text (content) and tool-call pieces from a slot's new text.
