@@ -399,6 +399,11 @@ Status importHf(const Source &ckpt, rt::TokenizerData &out, bool &found) {
     const JsonValue *addBos = config.get("add_bos_token");
     b.data().addBos = addBos && addBos->isBool() && addBos->boolean;
   }
+  // Newer checkpoints keep the template in its own file, which then wins (as
+  // transformers loads it).
+  const std::string jinjaPath = joinPath(dir, "chat_template.jinja");
+  if (fileExists(jinjaPath))
+    STC_TRY(readSmallFile(jinjaPath, 16u << 20, b.data().chatTemplate));
   // The ids the config names, then every other source of eos ids.
   b.data().bos = static_cast<int32_t>(ckpt.bos);
   for (int64_t e : ckpt.eos)

@@ -1,6 +1,8 @@
 // GrammarMatcher: the pushdown automaton, the vocabulary trie and the masks.
 #include "grammar/Matcher.h"
 
+#include <functional>
+
 #include <algorithm>
 #include <cctype>
 #include <cstring>
@@ -28,6 +30,7 @@ TokenTrie::TokenTrie(const Tokenizer &tok) {
         !pieces_[id].empty()) {
       producible_[id] = true;
       order.push_back(id);
+      longest_ = std::max(longest_, static_cast<uint32_t>(pieces_[id].size()));
     }
   }
   std::sort(order.begin(), order.end(),
@@ -193,9 +196,8 @@ void updateLive(const Item &it, Frame &f, uint8_t c) {
       f.live &= ~(1u << i);
 }
 
-// The top of `s` (a terminal) takes byte c.
-bool consume(const Grammar &g, Stack &s, uint8_t c) {
-  Frame &f = s.back();
+// Frame f (at a terminal) takes byte c.
+bool consumeFrame(const Grammar &g, Frame &f, uint8_t c) {
   const Item &it = itemOf(g, f);
   switch (it.kind) {
   case Item::Literal:
@@ -275,6 +277,11 @@ bool consume(const Grammar &g, Stack &s, uint8_t c) {
   return false;
 }
 
+// The top of `s` (a terminal) takes byte c.
+bool consume(const Grammar &g, Stack &s, uint8_t c) {
+  return consumeFrame(g, s.back(), c);
+}
+
 void dedupe(std::vector<Stack> &v) {
   std::sort(v.begin(), v.end(), [](const Stack &a, const Stack &b) {
     return Expander::key(a) < Expander::key(b);
@@ -318,6 +325,32 @@ std::string stateKey(const std::vector<Stack> &states) {
   return k;
 }
 
+// The key of the mask of `states`: their key with each string body's
+// character count replaced by a representative of the counts that allow the
+// same tokens. A token adds at most `longest` characters, so while the count
+// is more than that below minLength (no token can close the string) or, once
+// at minLength, more than that below maxLength (no token can pass it), the
+// exact count changes no token's fate. Without this a string with a long
+// minLength made every token a new state, and every mask a walk of the
+// vocabulary.
+std::string maskKey(const Grammar &g, std::vector<Stack> states,
+                    uint32_t longest) {
+  for (Stack &s : states)
+    for (Frame &f : s) {
+      if (f.item >= g.rules[f.rule].alternatives[f.alt].size())
+        continue;
+      const Item &it = g.rules[f.rule].alternatives[f.alt][f.item];
+      if (it.kind != Item::StringBody || f.live != 0)
+        continue;
+      const uint64_t c = f.chars, lo = it.minLength, hi = it.maxLength;
+      if (c + longest < lo)
+        f.chars = static_cast<uint32_t>(lo - longest - 1);
+      else if (c >= lo && c + longest < hi)
+        f.chars = static_cast<uint32_t>(lo);
+    }
+  return stateKey(states);
+}
+
 } // namespace
 
 GrammarMatcher::GrammarMatcher(std::shared_ptr<CompiledGrammar> g)
@@ -341,8 +374,75 @@ bool GrammarMatcher::mustEnd() const {
   return accepts(g_->grammar, states_, any) && !any;
 }
 
+namespace {
+
+// The mask's walk of the trie below `node` from the one stack `s` whose top
+// is inside a JSON string (the vocabulary's tokens are mostly string text):
+// a byte other than the closing quote only moves the top frame, as step()
+// would move it (a string body is followed by its closing '"', which no
+// other byte matches), so the walk updates that frame in place instead of
+// building states per trie node. The closing quote, and what follows it, go
+// through step() and the general walk (`general`).
+struct StringWalk {
+  const Grammar &g;
+  const TokenTrie &trie;
+  std::vector<uint64_t> &bits;
+  bool &any;
+  std::function<void(uint32_t, std::vector<Stack>)> general;
+
+  static bool applies(const Grammar &g, const std::vector<Stack> &states) {
+    if (states.size() != 1 || states[0].empty())
+      return false;
+    const Frame &f = states[0].back();
+    const Sequence &seq = g.rules[f.rule].alternatives[f.alt];
+    return f.item + 1u < seq.size() && seq[f.item].kind == Item::StringBody &&
+           seq[f.item + 1].kind == Item::Literal &&
+           !seq[f.item + 1].text.empty() && seq[f.item + 1].text[0] == '"';
+  }
+
+  void walk(uint32_t node, Stack &s) {
+    const Frame saved = s.back();
+    const Item &it = itemOf(g, saved);
+    const TokenTrie::Node &n = trie.nodes()[node];
+    for (uint32_t k = n.firstChild; k < n.firstChild + n.children; ++k) {
+      const uint8_t c = trie.childByte(k);
+      const uint32_t child = trie.childNode(k);
+      if (c == '"') {
+        std::vector<Stack> next = step(g, {s}, c);
+        if (next.empty())
+          continue;
+        mark(child);
+        if (trie.nodes()[child].children > 0)
+          general(child, std::move(next));
+        continue;
+      }
+      Frame f = saved;
+      if (!(f.mode != 0 || f.chars < it.maxLength) || !consumeFrame(g, f, c))
+        continue;
+      canonical(g, f);
+      mark(child);
+      if (trie.nodes()[child].children > 0) {
+        s.back() = f;
+        walk(child, s);
+        s.back() = saved;
+      }
+    }
+  }
+
+  void mark(uint32_t child) {
+    const int32_t token = trie.nodes()[child].token;
+    if (token >= 0) {
+      bits[token >> 6] |= uint64_t(1) << (token & 63);
+      any = true;
+    }
+  }
+};
+
+} // namespace
+
 const std::vector<uint64_t> *GrammarMatcher::mask() {
-  const std::string key = stateKey(states_);
+  const std::string key =
+      maskKey(g_->grammar, states_, std::max(g_->trie->longest(), 1u));
   auto it = g_->masks.find(key);
   if (it != g_->masks.end()) {
     ++g_->maskHits;
@@ -360,10 +460,18 @@ const std::vector<uint64_t> *GrammarMatcher::mask() {
     std::vector<Stack> states;
   };
   std::vector<Visit> todo;
+  StringWalk strings{gr, trie, bits, any,
+                     [&](uint32_t node, std::vector<Stack> states) {
+                       todo.push_back({node, std::move(states)});
+                     }};
   todo.push_back({0, states_});
   while (!todo.empty()) {
     Visit v = std::move(todo.back());
     todo.pop_back();
+    if (StringWalk::applies(gr, v.states)) {
+      strings.walk(v.node, v.states[0]);
+      continue;
+    }
     const TokenTrie::Node &n = trie.nodes()[v.node];
     for (uint32_t k = n.firstChild; k < n.firstChild + n.children; ++k) {
       std::vector<Stack> next = step(gr, v.states, trie.childByte(k));

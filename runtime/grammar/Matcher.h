@@ -36,6 +36,9 @@ public:
   const std::vector<int32_t> &eos() const { return eos_; }
   const std::string &bytes(int32_t token) const { return pieces_[token]; }
   bool producible(int32_t token) const { return producible_[token]; }
+  // The longest producible token's bytes: the most characters one token
+  // can add to a string.
+  uint32_t longest() const { return longest_; }
 
 private:
   std::vector<Node> nodes_;
@@ -45,6 +48,7 @@ private:
   std::vector<bool> producible_;
   std::vector<int32_t> eos_;
   int32_t vocab_ = 0;
+  uint32_t longest_ = 0;
 };
 
 // One position in the grammar: a rule's alternative, the item in it, the

@@ -162,8 +162,10 @@ bool Engine::grammars(const Request &r, Slot &s, ApiError &e) {
   std::shared_ptr<stc_grammar> g;
   if (r.toolChoice == ToolChoice::Required ||
       r.toolChoice == ToolChoice::Named) {
-    // The whole answer is calls: one, or (parallel_tool_calls) several.
-    const int most = r.parallelToolCalls ? 8 : 1;
+    // The whole answer is calls: one (a named function, or without
+    // parallel_tool_calls), or several.
+    const int most =
+        r.parallelToolCalls && r.toolChoice == ToolChoice::Required ? 8 : 1;
     g = cached("calls " + std::to_string(most) + " " + calls, [&] {
       return stc_grammar_json_schema_tagged(m_, calls.c_str(), "<tool_call>\n",
                                             "\n</tool_call>", most);
