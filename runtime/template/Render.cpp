@@ -14,10 +14,11 @@ namespace {
 
 // Output larger than this, macros nested deeper, or more statements run
 // (loops over huge ranges, nested) are refused: a template that never ends.
-// A chat template runs a few statements per message.
+// A chat template runs a few statements per message (2^18: thousands of
+// messages; a loop iteration costs about a microsecond).
 constexpr size_t kMaxOutput = size_t(64) << 20;
 constexpr int kMaxDepth = 64;
-constexpr uint64_t kMaxSteps = uint64_t(1) << 22;
+constexpr uint64_t kMaxSteps = uint64_t(1) << 18;
 
 struct Scope {
   Dict vars;
