@@ -119,6 +119,24 @@ struct Expander {
                        s.size() * sizeof(Frame));
   }
 
+  // Whether entering alternative `alt` of `rule` from `s` would come back to
+  // where `s` already entered it, with nothing taken since: the stack holds
+  // that frame at its first item, and every frame above it is at its first
+  // item too. Schema grammars cycle only through units (anyOf or $ref of an
+  // enclosing schema: {"anyOf": [{"$ref": "#"}, ...]}), whose strings the
+  // first entry gives already; expanding them again only stacked copies of
+  // the same state up to the depth limit (hundreds of stacks a byte).
+  static bool cycles(const Stack &s, int rule, size_t alt) {
+    for (size_t i = s.size(); i-- > 0;) {
+      const Frame &f = s[i];
+      if (f.item != 0 || f.rep != 0)
+        return false;
+      if (f.rule == rule && f.alt == alt)
+        return true;
+    }
+    return false;
+  }
+
   // The stacks `s` reaches without a byte whose top takes one; `accept` when
   // one of them is empty (the grammar may end).
   void run(Stack s, int depth) {
@@ -157,6 +175,8 @@ struct Expander {
       }
       if (f.rep < it.max)
         for (size_t a = 0; a < g.rules[it.rule].alternatives.size(); ++a) {
+          if (cycles(s, it.rule, a))
+            continue;
           Stack t = s;
           Frame c;
           c.rule = it.rule;

@@ -677,8 +677,9 @@ def case_tools(s):
                                seed=seed))
         c = r["choices"][0]
         calls = c["message"].get("tool_calls") or []
-        # Random weights may write digits until max_tokens: a "length" finish
-        # still returns only the calls that were closed.
+        # Random weights may go on writing calls (parallel_tool_calls) until
+        # max_tokens: a "length" finish is fine while its calls are whole (a call
+        # cut in the middle would come back cut, as OpenAI returns it).
         ok = st == 200 and c["finish_reason"] in ("tool_calls", "length") and calls and \
             c["message"]["content"] is None
         for call in calls:
