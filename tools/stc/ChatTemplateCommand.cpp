@@ -4,62 +4,18 @@
 // for the differential tests against Python's jinja2.
 #include "Args.h"
 #include "Commands.h"
+#include "OpenTokenizer.h"
 #include "Usage.h"
 
 #include "ChatTemplate.h"
-#include "ModelFile.h"
-#include "TokenizerFile.h"
-#include "formats/Checkpoint.h"
 #include "formats/FileIO.h"
-#include "formats/TokenizerImport.h"
 #include "template/Value.h"
 
 #include <cstdio>
 
 namespace stc {
 
-namespace {
-
 namespace tmpl = rt::tmpl;
-
-// The tokenizer (and its chat template) of an out/ or a checkpoint.
-bool openTokenizer(const std::string &path, rt::Tokenizer &tok,
-                   std::string &error) {
-  std::string model = path;
-  if (isDirectory(path) && fileExists(joinPath(path, "model.stcm")))
-    model = joinPath(path, "model.stcm");
-  rt::TokenizerData data;
-  if (model.size() > 5 && model.compare(model.size() - 5, 5, ".stcm") == 0) {
-    rt::ModelFile file;
-    if (!file.open(model, error))
-      return false;
-    if (!file.model()->tokenizer()) {
-      error = model + ": compiled without a tokenizer";
-      return false;
-    }
-    if (!rt::readTokenizer(*file.model()->tokenizer(), data, model, error))
-      return false;
-  } else {
-    Checkpoint ck;
-    Status st = Checkpoint::open(path, ck);
-    bool found = false;
-    if (st.ok())
-      st = importTokenizer(ck, data, found);
-    else if (Status alone = importTokenizerAlone(path, data, found); found)
-      st = alone;
-    if (!st.ok()) {
-      error = st.message();
-      return false;
-    }
-    if (!found) {
-      error = path + ": no tokenizer";
-      return false;
-    }
-  }
-  return tok.init(std::move(data), model, error);
-}
-
-} // namespace
 
 int runChatTemplate(int argc, char **argv) {
   Args args({"--template", "--cases"}, {"--tokens"});

@@ -5,13 +5,10 @@
 // against the JSON-Schema-Test-Suite, and to see what a schema compiles to.
 #include "Args.h"
 #include "Commands.h"
+#include "OpenTokenizer.h"
 #include "Usage.h"
 
-#include "ModelFile.h"
-#include "TokenizerFile.h"
-#include "formats/Checkpoint.h"
 #include "formats/FileIO.h"
-#include "formats/TokenizerImport.h"
 #include "grammar/Matcher.h"
 #include "template/Value.h"
 
@@ -20,42 +17,8 @@
 
 namespace stc {
 
-namespace {
-
 namespace tmpl = rt::tmpl;
 namespace gr = rt::grammar;
-
-bool loadTokenizer(const std::string &path, rt::Tokenizer &tok,
-                   std::string &error) {
-  std::string model = path;
-  if (isDirectory(path) && fileExists(joinPath(path, "model.stcm")))
-    model = joinPath(path, "model.stcm");
-  rt::TokenizerData data;
-  if (model.size() > 5 && model.compare(model.size() - 5, 5, ".stcm") == 0) {
-    rt::ModelFile file;
-    if (!file.open(model, error))
-      return false;
-    if (!file.model()->tokenizer()) {
-      error = model + ": compiled without a tokenizer";
-      return false;
-    }
-    if (!rt::readTokenizer(*file.model()->tokenizer(), data, model, error))
-      return false;
-  } else {
-    Checkpoint ck;
-    bool found = false;
-    Status st = Checkpoint::open(path, ck);
-    if (st.ok())
-      st = importTokenizer(ck, data, found);
-    if (!st.ok() || !found) {
-      error = st.ok() ? path + ": no tokenizer" : st.message();
-      return false;
-    }
-  }
-  return tok.init(std::move(data), model, error);
-}
-
-} // namespace
 
 int runJsonSchema(int argc, char **argv) {
   Args args({"--cases"}, {});
@@ -70,7 +33,7 @@ int runJsonSchema(int argc, char **argv) {
     return fail("json-schema: expected <checkpoint | out/> and --cases "
                 "F.json (see --help)");
   rt::Tokenizer tok;
-  if (!loadTokenizer(args.positionals()[0], tok, err))
+  if (!openTokenizer(args.positionals()[0], tok, err))
     return fail("json-schema: " + err);
   std::string text;
   Status st = readSmallFile(args.get("--cases"), 1ull << 30, text);
