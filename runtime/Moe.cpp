@@ -82,6 +82,19 @@ const int32_t *Runtime::orderSlots(const int32_t *idx, int n, int K) {
   return rowExpert_.data();
 }
 
+void Runtime::combineSlots(float *out, const float *wts, int n, int K, int D,
+                           const float *y, const int32_t *rowOf) {
+  for (int t = 0; t < n; ++t) {
+    float *o = out + static_cast<size_t>(t) * D;
+    for (int j = 0; j < K; ++j) {
+      const int slot = t * K + j;
+      const float *ys = y + static_cast<size_t>(rowOf ? rowOf[slot] : slot) * D;
+      for (int d = 0; d < D; ++d)
+        o[d] += wts[slot] * ys[d];
+    }
+  }
+}
+
 void Runtime::expandToSlots(int n, int K, int32_t cols) {
   const int32_t B = cols / 32;
   expandQ_.assign(qx_.begin(), qx_.begin() + static_cast<size_t>(n) * cols);
@@ -149,15 +162,7 @@ bool Runtime::forEachExpert(
     if (!body(e, slots[e], mats))
       return false;
   }
-  for (int t = 0; t < n; ++t) {
-    float *o = out + static_cast<size_t>(t) * D;
-    for (int j = 0; j < K; ++j) {
-      const int slot = t * K + j;
-      const float *y = &moeSlotY_[static_cast<size_t>(slot) * D];
-      for (int d = 0; d < D; ++d)
-        o[d] += wts[slot] * y[d];
-    }
-  }
+  combineSlots(out, wts, n, K, D, moeSlotY_.data(), nullptr);
   return true;
 }
 
@@ -218,15 +223,7 @@ bool Runtime::denseMoe(const model::Step *s, int t0, int n, bool decode,
                !expertsGemm(s->weights()->Get(2), rowIdx, slots, false,
                             moeY_.data(), error))
       return false;
-    for (int tok = 0; tok < n; ++tok) { // each token's experts in routing order
-      float *o = out + static_cast<size_t>(tok) * D;
-      for (int j = 0; j < K; ++j) {
-        const int slot = tok * K + j;
-        const float *y = &moeY_[static_cast<size_t>(slotRow_[slot]) * D];
-        for (int d = 0; d < D; ++d)
-          o[d] += wts[slot] * y[d];
-      }
-    }
+    combineSlots(out, wts, n, K, D, moeY_.data(), slotRow_.data());
     chargePhase("moe down (all rows)", t);
     return true;
   }
@@ -357,17 +354,7 @@ bool Runtime::denseMoePrefill(const model::Step *s, int t0, int n,
       }
     return false;
   }
-  // Each token's outputs in routing order, so the sum is the same whatever
-  // the grouping.
-  for (int t = 0; t < n; ++t) {
-    float *o = out + static_cast<size_t>(t) * D;
-    for (int j = 0; j < K; ++j) {
-      const int slot = t * K + j;
-      const float *y = &prefillY_[static_cast<size_t>(prefillRowOf_[slot]) * D];
-      for (int d = 0; d < D; ++d)
-        o[d] += wts[slot] * y[d];
-    }
-  }
+  combineSlots(out, wts, n, K, D, prefillY_.data(), prefillRowOf_.data());
   return true;
 }
 

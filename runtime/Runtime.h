@@ -227,6 +227,11 @@ private:
   // The n quantized rows (cols values each) in qx_/dx_/sx_ to n*K rows, row
   // r a copy of the token of slot rowSlot_[r]: one input row per expert slot.
   void expandToSlots(int n, int K, int32_t cols);
+  // out[t] += wts[t*K + j] * y[row of slot t*K + j] for each of the n tokens'
+  // K experts in routing order (so a token's sum is the same whatever order
+  // its experts ran in); rowOf maps a slot to its row of y (null: the slot).
+  static void combineSlots(float *out, const float *wts, int n, int K, int D,
+                           const float *y, const int32_t *rowOf);
   // y [n][rows] = the quantized rows (q, d, sums) times W (Q4_0/Q8_0 rows16)
   // transposed, `perTask` groups of 16 rows per parallel task. Uses no member
   // scratch: callable from several tasks at once.

@@ -365,15 +365,7 @@ bool Runtime::sparseMoe(const model::Step *s, int t0, int n, bool decode,
            &moeY_[static_cast<size_t>(j) * D]});
     if (!sparseDowns(downJobs_.data(), slots, error))
       return false;
-    for (int tok = 0; tok < n; ++tok) { // each token's experts in routing order
-      float *o = out + static_cast<size_t>(tok) * D;
-      for (int j = 0; j < K; ++j) {
-        const int slot = tok * K + j;
-        const float *y = &moeY_[static_cast<size_t>(slotRow_[slot]) * D];
-        for (int d = 0; d < D; ++d)
-          o[d] += wts[slot] * y[d];
-      }
-    }
+    combineSlots(out, wts, n, K, D, moeY_.data(), slotRow_.data());
     phase("moe down (live rows)", t);
   } else {
     // Prompt chunks, f32 weights, and an expert cache too small for every
