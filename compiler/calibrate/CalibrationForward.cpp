@@ -65,15 +65,6 @@ Status matmul(const float *x, int64_t T, const float *W, int64_t rows,
   });
 }
 
-Status readAll(const Checkpoint &ck, const std::string &name,
-               std::vector<float> &out) {
-  const WeightInfo *w = ck.find(name);
-  if (!w)
-    return Status::error(ck.path + ": weight '" + name + "' is missing");
-  out.resize(w->numElements());
-  return ck.readF32(*w, 0, out.size(), out.data());
-}
-
 // The rows of x as the matmul of weight `name` reads them: Q8_0-rounded where
 // the compiled kernels round (reference::roundsInputToQ8).
 const float *inputFor(const Checkpoint &ck, const std::string &name,
@@ -126,11 +117,11 @@ Status calibrationForward(
   for (int64_t layer = 0; layer < c.numLayers; ++layer) {
     const std::string p = "blk." + std::to_string(layer) + ".";
     // The router on the raw layer input.
-    STC_TRY(readAll(ck, p + "ffn_gate_inp", w));
+    STC_TRY(ck.readAllF32(p + "ffn_gate_inp", w));
     STC_TRY(matmul(inputFor(ck, p + "ffn_gate_inp", x, D, rounded), T, w.data(),
                    E, D, routerLogits.data()));
     // Attention.
-    STC_TRY(readAll(ck, p + "attn_norm", w));
+    STC_TRY(ck.readAllF32(p + "attn_norm", w));
     for (int64_t t = 0; t < T; ++t)
       ref::rmsNorm(&x[t * D], w.data(), D, c.rmsNormEps, &h[t * D]);
     const struct {
@@ -141,7 +132,7 @@ Status calibrationForward(
                {"attn_k", k.data(), KV * hd},
                {"attn_v", v.data(), KV * hd}};
     for (const auto &m : qkv) {
-      STC_TRY(readAll(ck, p + m.name, w));
+      STC_TRY(ck.readAllF32(p + m.name, w));
       STC_TRY(matmul(inputFor(ck, p + m.name, h, D, rounded), T, w.data(),
                      m.rows, D, m.out));
     }
@@ -180,7 +171,7 @@ Status calibrationForward(
           out[d] += scores[s - s0] / sum * v[(s * KV + hk) * hd + d];
       return Status::success();
     }));
-    STC_TRY(readAll(ck, p + "attn_output", w));
+    STC_TRY(ck.readAllF32(p + "attn_output", w));
     STC_TRY(matmul(inputFor(ck, p + "attn_output", attn, H * hd, rounded), T,
                    w.data(), D, H * hd, proj.data()));
     for (int64_t i = 0; i < T * D; ++i)
@@ -188,7 +179,7 @@ Status calibrationForward(
 
     // The MoE FFN: the tokens grouped by expert, each expert's matrices read
     // once for all of its tokens.
-    STC_TRY(readAll(ck, p + "ffn_norm", w));
+    STC_TRY(ck.readAllF32(p + "ffn_norm", w));
     for (int64_t t = 0; t < T; ++t)
       ref::rmsNorm(&x[t * D], w.data(), D, c.rmsNormEps, &h[t * D]);
     std::vector<int64_t> idx(T * K);

@@ -65,6 +65,15 @@ uint64_t WeightInfo::numBytes() const {
   return n;
 }
 
+Status Checkpoint::readAllF32(const std::string &name,
+                              std::vector<float> &out) const {
+  const WeightInfo *w = find(name);
+  if (!w)
+    return Status::error(path + ": weight '" + name + "' is missing");
+  out.resize(w->numElements());
+  return readF32(*w, 0, out.size(), out.data());
+}
+
 const WeightInfo *Checkpoint::find(const std::string &name) const {
   for (const WeightInfo &w : weights)
     if (w.name == name)

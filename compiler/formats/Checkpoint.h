@@ -94,6 +94,8 @@ public:
   // (synth's calibration model) can serve the reference.
   virtual Status readF32(const WeightInfo &w, uint64_t begin, uint64_t count,
                          float *out) const;
+  // All of weight `name` as f32 (an error names it when it is missing).
+  Status readAllF32(const std::string &name, std::vector<float> &out) const;
 
 private:
   Status readTransposedF32(const WeightInfo &w, uint64_t begin, uint64_t count,

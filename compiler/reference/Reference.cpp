@@ -127,15 +127,6 @@ void matmulT(const std::vector<float> &x, int64_t T, const float *W,
   }
 }
 
-Status readAll(const Checkpoint &ck, const std::string &name,
-               std::vector<float> &out) {
-  const WeightInfo *w = ck.find(name);
-  if (!w)
-    return Status::error(ck.path + ": weight '" + name + "' is missing");
-  out.resize(w->numElements());
-  return ck.readF32(*w, 0, out.size(), out.data());
-}
-
 } // namespace
 
 Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
@@ -182,17 +173,17 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
   for (int64_t layer = 0; layer < c.numLayers; ++layer) {
     std::string p = "blk." + std::to_string(layer) + ".";
     // Router on the raw layer input (pre-attention, not normed).
-    STC_TRY(readAll(ck, p + "ffn_gate_inp", wRouter));
+    STC_TRY(ck.readAllF32(p + "ffn_gate_inp", wRouter));
     matmulT(x, T, wRouter.data(), E, D, routerLogits.data(),
             q8x(p + "ffn_gate_inp"));
 
     // Attention.
-    STC_TRY(readAll(ck, p + "attn_norm", wNorm));
+    STC_TRY(ck.readAllF32(p + "attn_norm", wNorm));
     for (int64_t t = 0; t < T; ++t)
       rmsNorm(&x[t * D], wNorm.data(), D, c.rmsNormEps, &h[t * D]);
-    STC_TRY(readAll(ck, p + "attn_q", wq));
-    STC_TRY(readAll(ck, p + "attn_k", wk));
-    STC_TRY(readAll(ck, p + "attn_v", wv));
+    STC_TRY(ck.readAllF32(p + "attn_q", wq));
+    STC_TRY(ck.readAllF32(p + "attn_k", wk));
+    STC_TRY(ck.readAllF32(p + "attn_v", wv));
     matmulT(h, T, wq.data(), H * hd, D, q.data(), q8x(p + "attn_q"));
     matmulT(h, T, wk.data(), KV * hd, D, k.data(), q8x(p + "attn_k"));
     matmulT(h, T, wv.data(), KV * hd, D, v.data(), q8x(p + "attn_v"));
@@ -253,13 +244,13 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
         }
       }
     }
-    STC_TRY(readAll(ck, p + "attn_output", wo));
+    STC_TRY(ck.readAllF32(p + "attn_output", wo));
     matmulT(attn, T, wo.data(), D, H * hd, proj.data(), q8x(p + "attn_output"));
     for (int64_t i = 0; i < T * D; ++i)
       x[i] += proj[i];
 
     // MoE FFN on the post-attention norm, routed by the pre-attention logits.
-    STC_TRY(readAll(ck, p + "ffn_norm", wNorm2));
+    STC_TRY(ck.readAllF32(p + "ffn_norm", wNorm2));
     for (int64_t t = 0; t < T; ++t)
       rmsNorm(&x[t * D], wNorm2.data(), D, c.rmsNormEps, &h[t * D]);
     if (options.beforeExperts)
@@ -340,7 +331,7 @@ Status forward(const Checkpoint &ck, const std::vector<int64_t> &tokens,
   }
   // Final norm and LM head, the head read in row blocks.
   std::vector<float> wFinal;
-  STC_TRY(readAll(ck, "output_norm", wFinal));
+  STC_TRY(ck.readAllF32("output_norm", wFinal));
   for (int64_t t = 0; t < T; ++t)
     rmsNorm(&x[t * D], wFinal.data(), D, c.rmsNormEps, &h[t * D]);
   const WeightInfo &head = ck.lmHead();
