@@ -4,53 +4,21 @@ tensor once, but one row of a token embedding that is not also the head, and top
 experts' worth of each stacked expert tensor (PowerInfer's lm_head_profiler, which stc
 ignores, not at all). Prints the count (for stc-bench --json's
 weight_bytes_per_token)."""
-import struct
+import os
 import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from gguf_header import read_gguf  # noqa: E402
 
 # ggml type id -> (elements per block, bytes per block)
 SIZES = {0: (1, 4), 1: (1, 2), 2: (32, 18), 8: (32, 34), 30: (1, 2)}
 
 
 def read(path):
-    data = open(path, "rb").read()
-    pos = 4
-
-    def take(fmt):
-        nonlocal pos
-        v = struct.unpack_from("<" + fmt, data, pos)
-        pos += struct.calcsize("<" + fmt)
-        return v[0]
-
-    def string():
-        nonlocal pos
-        n = take("Q")
-        pos += n
-        return data[pos - n:pos].decode("utf-8", "replace")
-
-    scalar = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "B",
-              10: "Q", 11: "q", 12: "d"}
-
-    def value(t):
-        if t == 8:
-            return string()
-        if t == 9:
-            et, n = take("I"), take("Q")
-            return [value(et) for _ in range(n)]
-        return take(scalar[t])
-
-    assert data[:4] == b"GGUF"
-    take("I")
-    n_tensors, n_kv = take("Q"), take("Q")
-    meta = {}
-    for _ in range(n_kv):
-        key = string()
-        meta[key] = value(take("I"))
+    """The metadata, and each tensor's ne and stored bytes."""
+    _, meta, infos = read_gguf(path)
     tensors = {}
-    for _ in range(n_tensors):
-        name = string()
-        ne = [take("Q") for _ in range(take("I"))]
-        t = take("I")
-        take("Q")
+    for name, (t, ne, _) in infos.items():
         count = 1
         for n in ne:
             count *= n
