@@ -3,6 +3,7 @@
 
 #include <cctype>
 #include <cstring>
+#include <initializer_list>
 #include <random>
 
 namespace stc::serve {
@@ -30,18 +31,16 @@ int readHead(const std::string &t, std::string &name, size_t &end) {
     p += n;
     return 1;
   };
-  int r;
-  space();
-  if ((r = word("{")) <= 0)
-    return r;
-  space();
-  if ((r = word("\"name\"")) <= 0)
-    return r;
-  space();
-  if ((r = word(":")) <= 0)
-    return r;
-  space();
-  if ((r = word("\"")) <= 0)
+  // Each word of the head after any whitespace: 1 when all were read.
+  auto words = [&](std::initializer_list<const char *> ws) {
+    for (const char *w : ws) {
+      space();
+      if (const int r = word(w); r <= 0)
+        return r;
+    }
+    return 1;
+  };
+  if (const int r = words({"{", "\"name\"", ":", "\""}); r <= 0)
     return r;
   name.clear();
   while (true) { // the name (escapes kept as written: names are plain)
@@ -54,14 +53,7 @@ int readHead(const std::string &t, std::string &name, size_t &end) {
     name += t[p++];
   }
   ++p;
-  space();
-  if ((r = word(",")) <= 0)
-    return r;
-  space();
-  if ((r = word("\"arguments\"")) <= 0)
-    return r;
-  space();
-  if ((r = word(":")) <= 0)
+  if (const int r = words({",", "\"arguments\"", ":"}); r <= 0)
     return r;
   space();
   if (p >= t.size())
