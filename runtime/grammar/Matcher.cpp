@@ -449,6 +449,8 @@ struct StringWalk {
     }
   }
 
+  // The token that ends at trie node `child`, if one does, is allowed (the
+  // general walk marks its tokens here too).
   void mark(uint32_t child) {
     const int32_t token = trie.nodes()[child].token;
     if (token >= 0) {
@@ -498,11 +500,7 @@ const std::vector<uint64_t> *GrammarMatcher::mask() {
       if (next.empty())
         continue;
       const uint32_t child = trie.childNode(k);
-      const int32_t token = trie.nodes()[child].token;
-      if (token >= 0) {
-        bits[token >> 6] |= uint64_t(1) << (token & 63);
-        any = true;
-      }
+      strings.mark(child);
       if (trie.nodes()[child].children > 0)
         todo.push_back({child, std::move(next)});
     }

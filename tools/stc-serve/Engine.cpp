@@ -447,13 +447,7 @@ void Engine::admit(std::shared_ptr<Job> job) {
   s.text = stc_text_stream_new(m_);
   s.filter = std::make_unique<StopFilter>(r.stop);
   if (!grammars(r, s, e)) {
-    stc_sampler_free(s.sampler);
-    s.sampler = nullptr;
-    stc_text_stream_free(s.text);
-    s.text = nullptr;
-    s.filter.reset();
-    s.toolCalls.reset();
-    s.callGrammar = nullptr;
+    clearRequest(s);
     return refuse();
   }
   s.tail.clear();
@@ -621,7 +615,7 @@ void Engine::end(Slot &s, const std::string &reason) {
   release(s);
 }
 
-void Engine::release(Slot &s) {
+void Engine::clearRequest(Slot &s) {
   stc_sampler_free(s.sampler);
   s.sampler = nullptr;
   stc_text_stream_free(s.text);
@@ -629,6 +623,10 @@ void Engine::release(Slot &s) {
   s.filter.reset();
   s.toolCalls.reset();
   s.callGrammar = nullptr;
+}
+
+void Engine::release(Slot &s) {
+  clearRequest(s);
   s.job.reset();
   s.pending.clear();
   s.prompt = 0;

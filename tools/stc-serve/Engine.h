@@ -131,6 +131,10 @@ private:
   // Ends a slot's request (the text held back sent first) and frees it.
   void end(Slot &s, const std::string &reason);
   void release(Slot &s);
+  // Frees a slot's per-request state (sampler, text stream, stop filter,
+  // tool calls): release's first half, and an admission that fails after
+  // making them.
+  void clearRequest(Slot &s);
   void publish(); // slotStates_ from the slots
   // The request's grammar (a forced tool call, response_format) set on the
   // slot's sampler, or the tool-call grammar kept for tool_choice auto;
