@@ -586,10 +586,11 @@ void Engine::next(Slot &s) {
 }
 
 void Engine::end(Slot &s, const std::string &reason) {
-  Job &job = *s.job;
+  const std::shared_ptr<Job> held = s.job; // (release drops the slot's)
+  Job &job = *held;
+  std::string finish = reason;
   if (reason == "cancelled") {
     ++metrics_.cancelled;
-    job.finish(reason);
   } else {
     if (!s.filter->stopped()) {
       // An unfinished character at the end, as U+FFFD.
@@ -610,9 +611,14 @@ void Engine::end(Slot &s, const std::string &reason) {
     job.usage.completionTokens = s.generated;
     ++metrics_.completed;
     // A response that called tools says so (unless it was cut short).
-    job.finish(!job.calls.empty() && reason == "stop" ? "tool_calls" : reason);
+    if (!job.calls.empty() && reason == "stop")
+      finish = "tool_calls";
   }
+  // The slot is free, and /health says so, before the client hears the end:
+  // a client that has its answer then finds its slot idle.
   release(s);
+  publish();
+  job.finish(finish);
 }
 
 void Engine::clearRequest(Slot &s) {
