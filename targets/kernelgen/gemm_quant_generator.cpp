@@ -57,7 +57,8 @@ public:
               return w_address + ConciseCasts::u64(gv) *
                                      ConciseCasts::u64(w.dim(4).stride());
             },
-            request_bytes, w.dim(4).extent(), [](Expr sv) { return sv > 0; }));
+            request_bytes, w.dim(4).extent(), [](Expr sv) { return sv > 0; }),
+        /*sharedSlots=*/qx.dim(1).extent());
 
     stc::kernelgen::constrainRows16(w, sw, qx, dx, sx, y, quads);
   }
