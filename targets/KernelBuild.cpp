@@ -74,15 +74,20 @@ struct KernelSpec {
   const char *generator, *function, *params;
   bool
       dotProduct; // the hot int8 dot-product loop: built through the VNNI route
+  // Converts fp16 in its hot loop: on a target with the LLVM IR route, built
+  // through it with native_half=true, where stc_half_to_float becomes LLVM's
+  // fpext (one vcvtph2ps per vector; Halide 14 emulates fp16 casts on x86
+  // with integer ops).
+  bool nativeHalf = false;
 };
 
 // Every kernel the runtime calls. Shapes are run-time parameters, so one set
 // per target serves every model.
 const KernelSpec kKernels[] = {
-    {"gemm_quant", "stc_gemm_q4_0", "bits=4", true},
-    {"gemm_quant", "stc_gemm_q8_0", "bits=8", true},
-    {"gemm_quant_experts", "stc_gemm_experts_q4_0", "bits=4", true},
-    {"gemm_quant_experts", "stc_gemm_experts_q8_0", "bits=8", true},
+    {"gemm_quant", "stc_gemm_q4_0", "bits=4", true, true},
+    {"gemm_quant", "stc_gemm_q8_0", "bits=8", true, true},
+    {"gemm_quant_experts", "stc_gemm_experts_q4_0", "bits=4", true, true},
+    {"gemm_quant_experts", "stc_gemm_experts_q8_0", "bits=8", true, true},
     {"gemm_kquant", "stc_gemm_q4_k", "type=q4_k", true},
     {"gemm_kquant", "stc_gemm_q5_k", "type=q5_k", true},
     {"gemm_kquant", "stc_gemm_q6_k", "type=q6_k", true},
@@ -105,17 +110,19 @@ const KernelSpec kKernels[] = {
     {"attention", "stc_attention_f32_hd128_tile",
      "kv_type=f32 k.type=float32 v.type=float32 head_dim=128 tile=true", false},
     {"attention", "stc_attention_f16",
-     "kv_type=f16 k.type=uint16 v.type=uint16", false},
+     "kv_type=f16 k.type=uint16 v.type=uint16", false, true},
     {"attention", "stc_attention_f16_hd128",
-     "kv_type=f16 k.type=uint16 v.type=uint16 head_dim=128", false},
+     "kv_type=f16 k.type=uint16 v.type=uint16 head_dim=128", false, true},
     {"attention", "stc_attention_f16_hd128_tile",
-     "kv_type=f16 k.type=uint16 v.type=uint16 head_dim=128 tile=true", false},
+     "kv_type=f16 k.type=uint16 v.type=uint16 head_dim=128 tile=true", false,
+     true},
     {"attention", "stc_attention_q8_0", "kv_type=q8_0 k.type=int8 v.type=int8",
-     false},
+     false, true},
     {"attention", "stc_attention_q8_0_hd128",
-     "kv_type=q8_0 k.type=int8 v.type=int8 head_dim=128", false},
+     "kv_type=q8_0 k.type=int8 v.type=int8 head_dim=128", false, true},
     {"attention", "stc_attention_q8_0_hd128_tile",
-     "kv_type=q8_0 k.type=int8 v.type=int8 head_dim=128 tile=true", false},
+     "kv_type=q8_0 k.type=int8 v.type=int8 head_dim=128 tile=true", false,
+     true},
 };
 
 // Halide 14 reaches vpdpbusd only through its avx512_sapphirerapids target,
@@ -139,10 +146,24 @@ const char *kDpbusdDef =
     "  ret <16 x i32> %3\n"
     "}\n";
 
-// Runs the generator for one kernel, emitting `emit` for `halideTarget`.
+// quant_dot.h's stc_half_to_float, which Halide scalarizes into one call per
+// lane: defined as fpext, inlined, and vectorized back by opt's SLP pass into
+// one vcvtph2ps per 16 lanes (checked on the attention kernels' assembly).
+const char *kHalfDecl = "declare float @stc_half_to_float(i16)";
+const char *kHalfDef =
+    "define internal float @stc_half_to_float(i16 %h) alwaysinline nounwind "
+    "readnone {\n"
+    "  %1 = bitcast i16 %h to half\n"
+    "  %2 = fpext half %1 to float\n"
+    "  ret float %2\n"
+    "}";
+
+// Runs the generator for one kernel, emitting `emit` for `halideTarget`, with
+// one more generator parameter if `extraParam` is set.
 Status runGenerator(const std::string &kernelgen, const KernelSpec &k,
                     const std::string &dir, const char *emit,
-                    const std::string &halideTarget) {
+                    const std::string &halideTarget,
+                    const char *extraParam = nullptr) {
   std::vector<std::string> argv = {
       kernelgen,   "-g",
       k.generator, "-f",
@@ -157,6 +178,8 @@ Status runGenerator(const std::string &kernelgen, const KernelSpec &k,
       argv.emplace_back(p, len);
     at += len + (p[len] == ' ');
   }
+  if (extraParam)
+    argv.emplace_back(extraParam);
   return runProgram(argv, std::string("stc-kernelgen ") + k.function);
 }
 
@@ -164,14 +187,18 @@ Status buildThroughLlvmIr(const TargetInfo &target,
                           const std::string &kernelgen, const KernelSpec &k,
                           const std::string &dir) {
   std::string base = joinPath(dir, k.function);
-  STC_TRY(
-      runGenerator(kernelgen, k, dir, "llvm_assembly", target.dotHalideTarget));
+  STC_TRY(runGenerator(kernelgen, k, dir, "llvm_assembly",
+                       target.dotHalideTarget,
+                       k.nativeHalf ? "native_half=true" : nullptr));
   std::string ir;
   STC_TRY(readSmallFile(base + ".ll", 64u << 20, ir));
-  size_t at = ir.find(kDpbusdDecl);
-  if (at != std::string::npos) {
-    size_t end = ir.find('\n', at);
-    ir.replace(at, end - at, kDpbusdDef);
+  for (const auto &[decl, def] : {std::make_pair(kDpbusdDecl, kDpbusdDef),
+                                  std::make_pair(kHalfDecl, kHalfDef)}) {
+    size_t at = ir.find(decl);
+    if (at != std::string::npos) {
+      size_t end = ir.find('\n', at);
+      ir.replace(at, end - at, def);
+    }
   }
   // Any other wrapper left undefined would fail at link time; say so now.
   size_t pos = 0;
@@ -329,7 +356,8 @@ Status buildKernels(const TargetInfo &target, const std::string &kernelgen,
     if (!wanted.empty() &&
         std::find(wanted.begin(), wanted.end(), k.function) == wanted.end())
       continue;
-    const bool viaIr = k.dotProduct && !target.dotHalideTarget.empty();
+    const bool viaIr =
+        (k.dotProduct || k.nativeHalf) && !target.dotHalideTarget.empty();
     STC_TRY(make(k.function,
                  std::string(k.generator) + "|" + k.function + "|" + k.params +
                      (viaIr ? "|llvm-ir" : ""),

@@ -19,7 +19,7 @@
 #include "quant_dot.h"
 
 using namespace Halide;
-using stc::kernelgen::halfBitsToFloat;
+using stc::kernelgen::halfToFloat;
 using stc::kernelgen::stc_prefetch;
 
 namespace {
@@ -34,6 +34,9 @@ public:
   // The schedule for many query rows (a prefill tile: register-blocked
   // products over rows and keys) rather than a decoded token's few heads.
   GeneratorParam<bool> tile{"tile", false};
+  // fp16 converted by the CPU's instruction (quant_dot.h's halfToFloat): set
+  // by KernelBuild where the kernel is built through the LLVM IR route.
+  GeneratorParam<bool> native_half{"native_half", false};
 
   // Query rows (d, row): the runtime pads the row count to a multiple of 8
   // (padding rows have position INT_MIN: they see no key).
@@ -65,13 +68,14 @@ public:
     Expr tiles = k.dim(2).extent();
     // K and V in f32.
     Func kf("kf"), vf("vf");
+    const bool nh = native_half;
     if (q8) {
       kf(si, d, st) =
-          cast<float>(k(si, d, st)) * halfBitsToFloat(k_scale(si, d / 32, st));
-      vf(d, s) = cast<float>(v(d, s)) * halfBitsToFloat(v_scale(d / 32, s));
+          cast<float>(k(si, d, st)) * halfToFloat(k_scale(si, d / 32, st), nh);
+      vf(d, s) = cast<float>(v(d, s)) * halfToFloat(v_scale(d / 32, s), nh);
     } else if (type == "f16") {
-      kf(si, d, st) = halfBitsToFloat(k(si, d, st));
-      vf(d, s) = halfBitsToFloat(v(d, s));
+      kf(si, d, st) = halfToFloat(k(si, d, st), nh);
+      vf(d, s) = halfToFloat(v(d, s), nh);
     } else {
       kf(si, d, st) = k(si, d, st);
       vf(d, s) = v(d, s);

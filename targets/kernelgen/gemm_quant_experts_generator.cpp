@@ -13,6 +13,9 @@ namespace {
 class GemmQuantExpertsGenerator : public Generator<GemmQuantExpertsGenerator> {
 public:
   GeneratorParam<int> bits{"bits", 4};
+  // The scales converted by the CPU's instruction (quant_dot.h's halfToFloat):
+  // set by KernelBuild on the LLVM IR route.
+  GeneratorParam<bool> native_half{"native_half", false};
 
   Input<Buffer<uint8_t>> w{"w", 6};     // (r, l, j, b, g, expert)
   Input<Buffer<uint16_t>> sw{"sw", 4};  // (l, b, g, expert)
@@ -32,7 +35,10 @@ public:
         [&](Expr r, Expr l, Expr j, Expr b, Expr g, Expr s) {
           return w(r, l, j, b, g, expert(s));
         },
-        [&](Expr l, Expr b, Expr g, Expr s) { return sw(l, b, g, expert(s)); },
+        [&](Expr l, Expr b, Expr g, Expr s) {
+          return stc::kernelgen::halfToFloat(sw(l, b, g, expert(s)),
+                                             native_half);
+        },
         [&](Expr k, Expr s) { return qx(k, s); },
         [&](Expr b, Expr s) { return dx(b, s); },
         [&](Expr b, Expr s) { return sx(b, s); }, groups_per_task,

@@ -22,6 +22,9 @@ public:
   // 4 for q4_0 (4 quads of nibble bytes, offset 8), 8 for q8_0 (8 quads, offset
   // 128).
   GeneratorParam<int> bits{"bits", 4};
+  // The scales converted by the CPU's instruction (quant_dot.h's halfToFloat):
+  // set by KernelBuild on the LLVM IR route.
+  GeneratorParam<bool> native_half{"native_half", false};
 
   Input<Buffer<uint8_t>> w{"w", 5};    // (r, l, j, b, g)
   Input<Buffer<uint16_t>> sw{"sw", 3}; // fp16 bits (l, b, g)
@@ -47,7 +50,9 @@ public:
         [&](Expr r, Expr l, Expr j, Expr b, Expr g, Expr) {
           return w(r, l, j, b, g);
         },
-        [&](Expr l, Expr b, Expr g, Expr) { return sw(l, b, g); },
+        [&](Expr l, Expr b, Expr g, Expr) {
+          return stc::kernelgen::halfToFloat(sw(l, b, g), native_half);
+        },
         [&](Expr k, Expr t) { return qx(k, t); },
         [&](Expr b, Expr t) { return dx(b, t); },
         [&](Expr b, Expr t) { return sx(b, t); }, groups_per_task,

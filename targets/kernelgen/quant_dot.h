@@ -68,6 +68,16 @@ inline Halide::Expr halfBitsToFloat(Halide::Expr bits) {
                      reinterpret(UInt(32), magnitude) | ((h & 0x8000) << 16));
 }
 
+// fp16 bits to f32 by the CPU's own conversion: an extern that KernelBuild's
+// LLVM IR route defines as fpext (one vcvtph2ps per 16 lanes on x86, where
+// halfBitsToFloat takes 6 vector ops); only generators built through that
+// route (native_half=true) may call it, others would link a missing symbol.
+inline HalideExtern_1(float, stc_half_to_float, uint16_t);
+inline Halide::Expr halfToFloat(Halide::Expr bits, bool native) {
+  return native ? stc_half_to_float(Halide::ConciseCasts::u16(bits))
+                : halfBitsToFloat(bits);
+}
+
 // The integer dot product of one Q8_0 block with a weight block, shared by
 // every int8-dot kernel: its reduction domain (rd.x the byte of a quad, rd.y
 // the quad, rd.z the nibble for q4_0), the weight value a domain point reads
@@ -138,7 +148,8 @@ void constrainActivations(Q &qx, D &dx, X &sx, Y &y) {
 
 // Defines `y(l, g, s)` = sum over blocks of the rows16 tile dot products, where
 // `weight(r, l, j, b, g, s)` / `scale(l, b, g, s)` give the weight bytes and
-// fp16 scale bits for slot s, and qx/dx/sx give slot s's Q8_0 activations.
+// the f32 scale (halfToFloat of the stored fp16) for slot s, and qx/dx/sx give
+// slot s's Q8_0 activations.
 // `quads` is 4 for q4_0 (nibbles, offset 8) and 8 for q8_0 (bytes, offset 128).
 // `slotMajor`: see scheduleRowGroupTasks.
 // `sharedSlots`, if defined, is the slot count of a kernel whose slots all
@@ -181,7 +192,7 @@ inline void defineQuantDot(
 
   // Accumulate the blocks in f32 with the offset correction.
   RDom rb(0, blocks, "rb");
-  Expr dw = halfBitsToFloat(scale(l, rb, g, s));
+  Expr dw = scale(l, rb, g, s);
   Func acc("acc");
   acc(l, g, s) = 0.0f;
   acc(l, g, s) += dw * (dx(rb, s) * f32(dot(l, rb, g, s)) - offset * sx(rb, s));
@@ -212,7 +223,7 @@ inline void defineQuantDot(
   Expr byte = weight(x, l, j, b, g, 0);
   wu(x, l, j, z, b, g) = nibbles ? select(z == 0, byte & 15, byte >> 4) : byte;
   Func ws("ws"); // the weight block's scales in f32
-  ws(l, b, g) = halfBitsToFloat(scale(l, b, g, 0));
+  ws(l, b, g) = scale(l, b, g, 0);
   Func dotS("dotS");
   dotS(l, b, g, s) = 0;
   dotS(l, b, g, s) +=
