@@ -28,6 +28,11 @@ namespace {
 // for one KV head are 128 KiB: the chunk stays in L2 while every query row of
 // the unit reads it.
 constexpr int kChunk = 256;
+// Decode's longest run of consecutive chunks in one task. Within a run the
+// kernel's requests for keys ahead reach into the next chunk; a task per
+// chunk (tasks claimed in turn by the threads) left every chunk's first keys
+// unrequested.
+constexpr int kRunChunks = 8;
 // Query tokens per unit in a multi-token step.
 constexpr int kTileTokens = 16;
 
@@ -64,7 +69,8 @@ using AttentionKernel = int (*)(halide_buffer_t *, halide_buffer_t *,
                                 halide_buffer_t *, halide_buffer_t *,
                                 halide_buffer_t *, halide_buffer_t *,
                                 halide_buffer_t *, int32_t, float, uint64_t,
-                                uint64_t, halide_buffer_t *, halide_buffer_t *);
+                                uint64_t, int32_t, halide_buffer_t *,
+                                halide_buffer_t *);
 
 AttentionKernel kernelFor(model::KvType type, int hd, bool tile) {
   const bool fixed = hd == 128;
@@ -88,8 +94,9 @@ AttentionKernel kernelFor(model::KvType type, int hd, bool tile) {
 
 bool Runtime::attentionChunk(const KvCache::Head &kv, int hd, int rows,
                              const float *q, const int32_t *qpos, int slot0,
-                             int count, int window, float scale, bool tile,
-                             float *o, float *ml) const {
+                             int count, int requestSlots, int window,
+                             float scale, bool tile, float *o,
+                             float *ml) const {
   static const uint16_t noScales[16] = {};
   const bool q8 = kv.type == model::KvType::Q8_0;
   const int eb = kv.type == model::KvType::F32   ? 4
@@ -119,10 +126,10 @@ bool Runtime::attentionChunk(const KvCache::Head &kv, int hd, int rows,
   // prefill tile's rows reuse each key many times: no requests).
   const uint64_t kAddress = tile ? 0 : address(hk.buf.host),
                  vAddress = tile ? 0 : address(hv.buf.host);
-  return kernelFor(kv.type, hd, tile)(hq.get(), hqpos.get(), hk.get(),
-                                      hks.get(), hv.get(), hvs.get(),
-                                      hkpos.get(), window, scale, kAddress,
-                                      vAddress, ho.get(), hml.get()) == 0;
+  return kernelFor(kv.type, hd,
+                   tile)(hq.get(), hqpos.get(), hk.get(), hks.get(), hv.get(),
+                         hvs.get(), hkpos.get(), window, scale, kAddress,
+                         vAddress, requestSlots / 16, ho.get(), hml.get()) == 0;
 }
 
 bool Runtime::attention(const model::Step *s, int n, std::string &error) {
@@ -249,19 +256,29 @@ bool Runtime::attend(int layer, int H, int KV, int hd, int window,
   }
   std::atomic<int> failed{-1};
   auto task = [&](int i) -> int {
-    const int u = perChunk ? chunkUnit_[i] : i;
+    const int u = perChunk ? chunkUnit_[chunkRuns_[2 * i]] : i;
     const AttentionUnit &U = units_[u];
     const KvCache::Head head =
         segments_[U.segment].seq->kv_.head(layer, U.kvHead);
     const float *qu = &attnQ_[static_cast<size_t>(U.row) * hd];
     const int32_t *pu = &attnQpos_[U.row];
     if (perChunk) {
-      if (!attentionChunk(head, hd, U.rows, qu, pu, chunkRanges_[2 * i],
-                          chunkRanges_[2 * i + 1], window, scale, U.tile,
-                          &attnO_[static_cast<size_t>(chunkRow_[i]) * hd],
-                          &attnMl_[static_cast<size_t>(chunkRow_[i]) * 2])) {
-        failed = i;
-        return 1;
+      // The run's chunks in turn, each into its own state; each asks for the
+      // keys ahead up to the run's end, so the next chunk's first keys are
+      // on their way when it starts.
+      const int first = chunkRuns_[2 * i], last = first + chunkRuns_[2 * i + 1];
+      const int end =
+          chunkRanges_[2 * (last - 1)] + chunkRanges_[2 * (last - 1) + 1];
+      for (int c = first; c < last; ++c) {
+        const int slot0 = chunkRanges_[2 * c];
+        if (!attentionChunk(head, hd, U.rows, qu, pu, slot0,
+                            chunkRanges_[2 * c + 1], end - slot0, window, scale,
+                            U.tile,
+                            &attnO_[static_cast<size_t>(chunkRow_[c]) * hd],
+                            &attnMl_[static_cast<size_t>(chunkRow_[c]) * 2])) {
+          failed = c;
+          return 1;
+        }
       }
       return 0;
     }
@@ -272,8 +289,8 @@ bool Runtime::attend(int layer, int H, int KV, int hd, int window,
     std::fill(ml, ml + 2 * U.rows, 0.0f);
     for (int c = U.firstChunk; c < U.firstChunk + U.chunks; ++c) {
       if (!attentionChunk(head, hd, U.rows, qu, pu, chunkRanges_[2 * c],
-                          chunkRanges_[2 * c + 1], window, scale, U.tile, oc,
-                          mlc)) {
+                          chunkRanges_[2 * c + 1], chunkRanges_[2 * c + 1],
+                          window, scale, U.tile, oc, mlc)) {
         failed = c;
         return 1;
       }
@@ -287,8 +304,20 @@ bool Runtime::attend(int layer, int H, int KV, int hd, int window,
     for (int u = 0; u < nUnits; ++u)
       for (int c = 0; c < units_[u].chunks; ++c)
         chunkUnit_[units_[u].firstChunk + c] = u;
+    // Runs of up to kRunChunks consecutive chunks of a unit, at least about
+    // 4 runs per thread. Which chunks share a run changes only who computes
+    // a chunk's state, never its bits.
+    const int runChunks =
+        std::max(1, std::min(kRunChunks, nChunks / (4 * threads_)));
+    chunkRuns_.clear();
+    for (int u = 0; u < nUnits; ++u)
+      for (int c = 0; c < units_[u].chunks; c += runChunks) {
+        chunkRuns_.push_back(units_[u].firstChunk + c);
+        chunkRuns_.push_back(std::min(runChunks, units_[u].chunks - c));
+      }
   }
-  if (pool_->forEach(perChunk ? nChunks : nUnits, task) != 0) {
+  const int tasks = perChunk ? static_cast<int>(chunkRuns_.size()) / 2 : nUnits;
+  if (pool_->forEach(tasks, task) != 0) {
     error = kernelError("attention kernel failed in layer " +
                         std::to_string(layer));
     return false;

@@ -98,7 +98,8 @@ STC_KERNEL stc_rope_neox(halide_buffer_t *x, halide_buffer_t *pos,
       halide_buffer_t *q, halide_buffer_t *qpos, halide_buffer_t *k,           \
       halide_buffer_t *k_scale, halide_buffer_t *v, halide_buffer_t *v_scale,  \
       halide_buffer_t *kpos, int32_t window, float scale, uint64_t k_address,  \
-      uint64_t v_address, halide_buffer_t *o, halide_buffer_t *ml)
+      uint64_t v_address, int32_t request_tiles, halide_buffer_t *o,           \
+      halide_buffer_t *ml)
 STC_ATTENTION(stc_attention_f32);
 STC_ATTENTION(stc_attention_f32_hd128);
 STC_ATTENTION(stc_attention_f32_hd128_tile);

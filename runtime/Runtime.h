@@ -343,10 +343,13 @@ private:
   bool attend(int layer, int H, int KV, int hd, int window, const float *q,
               float *out, std::string &error);
   // One kernel call: `rows` query rows over key slots [slot0, slot0 + count)
-  // of one KV head, into a chunk's partial state (o, ml).
+  // of one KV head, into a chunk's partial state (o, ml). Decode's kernel asks
+  // for keys and values ahead up to slot slot0 + requestSlots (the end of the
+  // calling task's run of chunks).
   bool attentionChunk(const KvCache::Head &kv, int hd, int rows, const float *q,
-                      const int32_t *qpos, int slot0, int count, int window,
-                      float scale, bool tile, float *o, float *ml) const;
+                      const int32_t *qpos, int slot0, int count,
+                      int requestSlots, int window, float scale, bool tile,
+                      float *o, float *ml) const;
   // attend's work: one KV head x a tile of one segment's query tokens, and
   // its chunks' entries in chunkRanges_ (slot0, count pairs). Its query rows
   // (padded to the kernel's blocks) start at row `row` of attnQ_.
@@ -358,6 +361,9 @@ private:
   };
   std::vector<AttentionUnit> units_;
   std::vector<int32_t> chunkRanges_, chunkUnit_, chunkRow_, attnQpos_;
+  // Decode's tasks: runs of consecutive chunks of one unit (first chunk,
+  // count pairs).
+  std::vector<int32_t> chunkRuns_;
   std::vector<float> attnQ_, attnO_, attnMl_, attnChunkO_, attnChunkMl_;
 
   ModelFile file_;
