@@ -20,7 +20,6 @@
 
 using namespace Halide;
 using stc::kernelgen::halfToFloat;
-using stc::kernelgen::stc_prefetch;
 using stc::kernelgen::stc_prefetch_l1;
 
 namespace {
