@@ -9,17 +9,46 @@
 #include <cstdio>
 #include <cstring>
 #include <dirent.h>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <vector>
 
 namespace stc::test {
+
+namespace {
+
+// The scratch folders this process made, removed when it exits (ctest runs
+// each test in its own process). Left behind, a few hundred test runs filled
+// the disk's /tmp with 14 GB of checkpoints, and the linker then failed in
+// whatever test ran next.
+struct ScratchDirs {
+  std::vector<std::string> dirs;
+  ~ScratchDirs() {
+    for (const std::string &d : dirs) {
+      std::error_code ec;
+      std::filesystem::remove_all(d, ec);
+    }
+  }
+};
+
+ScratchDirs &scratchDirs() {
+  static ScratchDirs dirs;
+  return dirs;
+}
+
+} // namespace
 
 std::string scratchDir(const std::string &name) {
   std::string dir = ::testing::TempDir() + "stc-unit-" + name + "-" +
                     std::to_string(::getpid());
-  std::string cmd = "rm -rf '" + dir + "'";
-  EXPECT_EQ(std::system(cmd.c_str()), 0);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  EXPECT_FALSE(ec) << dir << ": " << ec.message();
   EXPECT_TRUE(makeDirectories(dir).ok());
+  std::vector<std::string> &dirs = scratchDirs().dirs;
+  if (std::find(dirs.begin(), dirs.end(), dir) == dirs.end())
+    dirs.push_back(dir);
   return dir;
 }
 
