@@ -7,6 +7,8 @@ weight_bytes_per_token)."""
 import os
 import sys
 
+# The shared reader is imported from the source tree: no bytecode cache there.
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from gguf_header import read_gguf  # noqa: E402
 
