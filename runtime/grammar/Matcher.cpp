@@ -1,11 +1,10 @@
 // GrammarMatcher: the pushdown automaton, the vocabulary trie and the masks.
 #include "grammar/Matcher.h"
 
-#include <functional>
-
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <functional>
 
 namespace stc::rt::grammar {
 
