@@ -105,11 +105,16 @@ int ExpertCache::assign(int layer, int32_t e, bool ahead) {
   state_[victim].store(1);
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    const int matrices = static_cast<int>(tensors_[layer].size());
-    pendingReads_[victim] = matrices;
+    int requests = 0;
+    for (size_t m = 0; m < tensors_[layer].size(); ++m) {
+      const uint64_t bytes =
+          file_->model()->tensors()->Get(tensors_[layer][m])->expert_stride();
+      for (uint64_t at = 0; at < bytes; at += kReadBytes, ++requests)
+        queue_.push_back({victim, static_cast<int>(m), at,
+                          std::min(kReadBytes, bytes - at)});
+    }
+    pendingReads_[victim] = requests;
     readFailed_[victim] = 0;
-    for (int m = 0; m < matrices; ++m)
-      queue_.push_back({victim, m});
   }
   queued_.notify_all();
   return victim;
@@ -138,11 +143,11 @@ bool ExpertCache::acquire(int layer, int32_t e, const uint8_t *matrices[3],
   return true;
 }
 
-int ExpertCache::waitForSlot(int layer, int32_t e, std::string &error) {
+int ExpertCache::reserveSlot(int layer, int32_t e, std::string &error) {
   int slot = assign(layer, e, false);
   while (slot < 0) {
-    // Every slot is being read (a prefill prefetched more experts than fit):
-    // wait for one read to finish, then take the least recently used slot.
+    // Every slot is being read or pinned (a prefill prefetched more experts
+    // than fit): wait for one read to finish, then take a free slot.
     if (slots_ == 0) {
       error = "expert cache: the budget leaves no slot for an expert";
       return -1;
@@ -158,13 +163,24 @@ int ExpertCache::waitForSlot(int layer, int32_t e, std::string &error) {
     }
     slot = assign(layer, e, false);
   }
+  return slot;
+}
+
+std::string ExpertCache::readError(int layer, int32_t e) const {
+  return file_->path() + ": cannot read expert " + std::to_string(e) +
+         " of layer " + std::to_string(layer);
+}
+
+int ExpertCache::waitForSlot(int layer, int32_t e, std::string &error) {
+  const int slot = reserveSlot(layer, e, error);
+  if (slot < 0)
+    return -1;
   if (state_[slot].load() != 2) {
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [&] { return state_[slot].load() >= 2; });
   }
   if (state_[slot].load() == 3) {
-    error = file_->path() + ": cannot read expert " + std::to_string(e) +
-            " of layer " + std::to_string(layer);
+    error = readError(layer, e);
     return -1;
   }
   return slot;
@@ -181,9 +197,51 @@ bool ExpertCache::acquireAll(int layer, const int32_t *experts, int count,
     if (ok)
       pinned_[slotsOut[i]] = 1;
   }
-  std::fill(pinned_.begin(), pinned_.end(), 0);
+  releaseAll();
   return ok;
 }
+
+bool ExpertCache::reserveAll(int layer, const int32_t *experts, int count,
+                             int32_t *slotsOut, std::string &error) {
+  for (int i = 0; i < count; ++i) {
+    slotsOut[i] = reserveSlot(layer, experts[i], error);
+    if (slotsOut[i] < 0) {
+      releaseAll();
+      return false;
+    }
+    pinned_[slotsOut[i]] = 1;
+  }
+  return true;
+}
+
+bool ExpertCache::waitReady(int layer, const int32_t *experts,
+                            const int32_t *slots, int count,
+                            std::vector<char> &taken, std::vector<int> &ready,
+                            std::string &error) {
+  auto anyResident = [&] {
+    for (int i = 0; i < count; ++i)
+      if (!taken[i] && state_[slots[i]].load() >= 2)
+        return true;
+    return false;
+  };
+  if (!anyResident()) {
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, anyResident);
+  }
+  for (int i = 0; i < count; ++i) {
+    if (taken[i] || state_[slots[i]].load() < 2)
+      continue;
+    if (state_[slots[i]].load() == 3) {
+      error = readError(layer, experts[i]);
+      return false;
+    }
+    taken[i] = 1;
+    ready.push_back(i);
+  }
+  return true;
+}
+
+void ExpertCache::releaseAll() { std::fill(pinned_.begin(), pinned_.end(), 0); }
 
 void ExpertCache::ioLoop() {
   while (true) {
@@ -205,11 +263,11 @@ void ExpertCache::ioLoop() {
     const int e = static_cast<int>(key % numExperts_);
     const model::Tensor *tensor =
         file_->model()->tensors()->Get(tensors_[layer][r.matrix]);
-    const uint64_t stride = tensor->expert_stride();
     const bool ok = file_->readTensor(
-        tensor, static_cast<uint64_t>(e) * stride,
-        const_cast<uint8_t *>(slotMatrix(layer, r.slot, r.matrix)), stride);
-    bytesRead_ += stride;
+        tensor, static_cast<uint64_t>(e) * tensor->expert_stride() + r.offset,
+        const_cast<uint8_t *>(slotMatrix(layer, r.slot, r.matrix)) + r.offset,
+        r.bytes);
+    bytesRead_ += r.bytes;
     bool finished;
     {
       std::lock_guard<std::mutex> lock(mutex_);

@@ -46,6 +46,18 @@ public:
   // slotsOut[i] is experts[i]'s slot in the arena.
   bool acquireAll(int layer, const int32_t *experts, int count,
                   int32_t *slotsOut, std::string &error);
+  // acquireAll in steps, so that the experts already resident are computed
+  // while the others are still being read: reserveAll gives each expert its
+  // slot (queueing the reads of the missing ones) and pins them all until
+  // releaseAll; waitReady blocks until at least one of the slots not yet
+  // `taken` is resident and appends the indices of all such ones to `ready`
+  // (marking them taken); false with `error` if a read failed.
+  bool reserveAll(int layer, const int32_t *experts, int count,
+                  int32_t *slotsOut, std::string &error);
+  bool waitReady(int layer, const int32_t *experts, const int32_t *slots,
+                 int count, std::vector<char> &taken, std::vector<int> &ready,
+                 std::string &error);
+  void releaseAll();
   // Matrix `which` (0 gate, 1 up, 2 down) of a layer's expert in `slot`; the
   // slots are slotStride() bytes apart.
   const uint8_t *slotMatrix(int layer, int slot, int which) const;
@@ -64,8 +76,12 @@ private:
   // Main thread only: the slot for (layer, e), queueing its read on a miss
   // (`ahead`: for a prefetch, counted in readsAhead()).
   int assign(int layer, int32_t e, bool ahead);
+  // The slot of (layer, e), waiting for a slot to free up if every one is
+  // being read or pinned; -1 with `error` if the budget left no slot.
+  int reserveSlot(int layer, int32_t e, std::string &error);
   // acquire's wait: the resident slot of (layer, e), or -1 with `error`.
   int waitForSlot(int layer, int32_t e, std::string &error);
+  std::string readError(int layer, int32_t e) const;
   void ioLoop();
 
   const ModelFile *file_ = nullptr;
@@ -81,19 +97,26 @@ private:
   std::unordered_map<int64_t, int> where_; // key -> slot
   uint64_t clock_ = 0;
 
-  // The reads: one request per matrix (gate, up, down) of a slot being
-  // filled, served by kIoThreads threads at once. Storage behind a virtual
-  // disk (or an NVMe drive) delivers several times the bandwidth to several
-  // requests in flight as to one: O_DIRECT reads of 640 KiB measured 2.0 GB/s
-  // with one in flight, 8.6 with 4, 15.8 with 8 (2-vCPU Intel VM).
+  // The reads: each matrix (gate, up, down) of a slot being filled as
+  // requests of at most kReadBytes, queued in order and served by kIoThreads
+  // threads at once. Storage behind a virtual disk (or an NVMe drive) may
+  // deliver several times the bandwidth to several requests in flight as to
+  // one (O_DIRECT reads of 640 KiB on one 2-vCPU Intel VM: 2.0 GB/s with one
+  // in flight, 15.8 with 8); where it is capped it is not worse (another VM
+  // of that kind: 1.95 GB/s with one, 2.23 with 8, 2.35 with 8 of 256 KiB).
+  // Requests smaller than a matrix finish in the order they were queued, so
+  // the first expert of a layer is resident (and computed, waitReady) while
+  // the last is still being read, instead of all of them at the end.
   static constexpr int kIoThreads = 8;
+  static constexpr uint64_t kReadBytes = 256 << 10;
   struct Request {
     int slot, matrix;
+    uint64_t offset, bytes; // within the matrix
   };
   std::mutex mutex_;
   std::condition_variable queued_, done_;
   std::deque<Request> queue_;
-  std::vector<int> pendingReads_; // per slot: its matrices not read yet
+  std::vector<int> pendingReads_; // per slot: its requests not served yet
   std::vector<char> readFailed_;  // per slot, while being read
   std::vector<std::thread> io_;
   bool stop_ = false;

@@ -432,6 +432,7 @@ private:
   // Single tokens under a budget: the distinct experts' expert-cache slots,
   // and each (token, expert) slot's.
   std::vector<int32_t> expertSlots_, slotOf_;
+  std::vector<int32_t> subWhich_, subExpert_; // sparseMoe: a group's rows
   // orderSlots: the slot of each row, the row of each slot, each row's expert.
   std::vector<int32_t> rowSlot_, slotRow_, rowExpert_;
   std::vector<int8_t> expandQ_; // expandToSlots' copy of the token rows

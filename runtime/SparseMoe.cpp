@@ -313,11 +313,19 @@ bool Runtime::sparseMoe(const model::Step *s, int t0, int n, bool decode,
     Weight *mats[3] = {&gate, &up, &down};
     for (int w = 0; w < 3; ++w)
       strides[w] = static_cast<int64_t>(mats[w]->t->expert_stride());
+    // One token under a budget: its k experts in groups, those resident
+    // first, each next group as soon as its reads are done (waitReady), so
+    // that the compute of the first overlaps the reads of the last.
+    const bool pipelined = cache_ && n == 1;
+    const int distinct = static_cast<int>(expertSlots_.size());
+    std::vector<int32_t> experts(expertSlots_);
     if (cache_) {
-      const int distinct = static_cast<int>(expertSlots_.size());
-      std::vector<int32_t> experts(expertSlots_);
-      if (!cache_->acquireAll(s->layer(), experts.data(), distinct,
-                              expertSlots_.data(), error))
+      const bool ok =
+          pipelined ? cache_->reserveAll(s->layer(), experts.data(), distinct,
+                                         expertSlots_.data(), error)
+                    : cache_->acquireAll(s->layer(), experts.data(), distinct,
+                                         expertSlots_.data(), error);
+      if (!ok)
         return false;
       slotOf_.resize(slots);
       for (int i = 0; i < slots; ++i)
@@ -332,41 +340,88 @@ bool Runtime::sparseMoe(const model::Step *s, int t0, int n, bool decode,
       }
       phase("moe expert cache", t);
     }
-    moeG_.resize(static_cast<size_t>(slots) * F);
-    if (!quantizeRows(x, n, D, error))
-      return false;
-    if (n > 1)
-      expandToSlots(n, K, D);
-    if (!expertsGemm(gate, matrices, strides[0], which, slots, n == 1,
-                     moeG_.data(), error))
-      return false;
-    phase("moe gate", t);
-    // Each slot's live neurons read its input row (row 0 for one token).
-    const int live = listLive(
-        slots, [&](int j) { return which[j]; },
-        [&](int j) { return n == 1 ? 0 : j; });
-    sparseU_.resize(live);
-    phase("moe live list", t);
-    if (live > 0 && !sparseUp(up, matrices, strides[1], sparseUpEnt_.data(),
-                              live, x, sparseU_.data(), error))
-      return false;
-    phase("moe up (live rows)", t);
-    if (!activations(slots, [&](int j) { return rowIdx[j]; }))
-      return false;
-    phase("moe down prep", t);
     moeY_.resize(static_cast<size_t>(slots) * D);
-    downJobs_.clear();
-    for (int j = 0; j < slots; ++j)
-      downJobs_.push_back(
-          {{down.t, down.data + which[j] * strides[2], down.rows, down.cols},
-           &moeU_[static_cast<size_t>(j) * F],
-           j,
-           orderOf(rowIdx[j]),
-           &moeY_[static_cast<size_t>(j) * D]});
-    if (!sparseDowns(downJobs_.data(), slots, error))
-      return false;
+    // Rows `rows` of the step (indices into which / rowIdx, all when null):
+    // their gates, live ups and downs into their rows of moeY_. (The input's
+    // Q8_0 rows in qx_ are made here each time: the down's activations
+    // replace them.)
+    auto runRows = [&](int count, const int32_t *rows) {
+      if (!quantizeRows(x, n, D, error))
+        return false;
+      if (n > 1)
+        expandToSlots(n, K, D);
+      const int32_t *w = which, *ex = rowIdx;
+      if (rows) {
+        subWhich_.resize(count);
+        subExpert_.resize(count);
+        for (int j = 0; j < count; ++j) {
+          subWhich_[j] = which[rows[j]];
+          subExpert_[j] = rowIdx[rows[j]];
+        }
+        w = subWhich_.data();
+        ex = subExpert_.data();
+      }
+      moeG_.resize(static_cast<size_t>(count) * F);
+      if (!expertsGemm(gate, matrices, strides[0], w, count, n == 1,
+                       moeG_.data(), error))
+        return false;
+      phase("moe gate", t);
+      // Each slot's live neurons read its input row (row 0 for one token).
+      const int live = listLive(
+          count, [&](int j) { return w[j]; },
+          [&](int j) { return n == 1 ? 0 : j; });
+      sparseU_.resize(live);
+      phase("moe live list", t);
+      if (live > 0 && !sparseUp(up, matrices, strides[1], sparseUpEnt_.data(),
+                                live, x, sparseU_.data(), error))
+        return false;
+      phase("moe up (live rows)", t);
+      if (!activations(count, [&](int j) { return ex[j]; }))
+        return false;
+      phase("moe down prep", t);
+      downJobs_.clear();
+      for (int j = 0; j < count; ++j)
+        downJobs_.push_back(
+            {{down.t, down.data + w[j] * strides[2], down.rows, down.cols},
+             &moeU_[static_cast<size_t>(j) * F],
+             j,
+             orderOf(ex[j]),
+             &moeY_[static_cast<size_t>(rows ? rows[j] : j) * D]});
+      if (!sparseDowns(downJobs_.data(), count, error))
+        return false;
+      phase("moe down (live rows)", t);
+      return true;
+    };
+    if (!pipelined) {
+      if (!runRows(slots, nullptr))
+        return false;
+    } else {
+      // One token: row j is expert experts[j]'s (distinct == slots == K).
+      std::vector<char> taken(distinct, 0);
+      std::vector<int> ready;
+      std::vector<int32_t> rows;
+      for (int done = 0; done < distinct;) {
+        ready.clear();
+        if (!cache_->waitReady(s->layer(), experts.data(), expertSlots_.data(),
+                               distinct, taken, ready, error)) {
+          cache_->releaseAll();
+          return false;
+        }
+        phase("moe expert cache", t);
+        rows.clear();
+        for (int i : ready)
+          for (int j = 0; j < slots; ++j)
+            if (rowIdx[j] == experts[i])
+              rows.push_back(j);
+        if (!runRows(static_cast<int>(rows.size()), rows.data())) {
+          cache_->releaseAll();
+          return false;
+        }
+        done += static_cast<int>(ready.size());
+      }
+      cache_->releaseAll();
+    }
     combineSlots(out, wts, n, K, D, moeY_.data(), slotRow_.data());
-    phase("moe down (live rows)", t);
   } else {
     // Prompt chunks, f32 weights, and an expert cache too small for every
     // slot's expert at once: each expert once for all its tokens.

@@ -209,12 +209,28 @@ int main(int argc, char **argv) {
     rt.reset();
     ok = depth == 0 || rt.eval(fill.data(), depth, nullptr, err);
   }
-  const uint64_t decodeReadsBefore = reads();
+  const uint64_t decodeReadsBefore = reads(),
+                 decodeBytesBefore = cache ? cache->bytesRead() : 0;
+  const double decodeReadSecondsBefore = cache ? cache->readSeconds() : 0;
   t0 = now();
   for (int i = 0; ok && i < gen; ++i)
     ok = rt.eval(&decoded[i], 1, nullptr, err);
   double decode = now() - t0;
   const uint64_t decodeReads = reads() - decodeReadsBefore;
+  // The storage bound of a decode under a budget: the bytes its misses read
+  // a token at the rate the storage delivered them during the decode (the
+  // time with at least one read in flight), i.e. the speed if every read
+  // overlapped the compute; the decode's share of it says how well they did.
+  const double decodeBytesPerToken =
+      cache ? static_cast<double>(cache->bytesRead() - decodeBytesBefore) / gen
+            : 0;
+  const double decodeReadSeconds =
+      cache ? cache->readSeconds() - decodeReadSecondsBefore : 0;
+  const double decodeReadRate =
+      decodeReadSeconds > 0 ? decodeBytesPerToken * gen / decodeReadSeconds : 0;
+  const double storageBoundTps = decodeBytesPerToken > 0 && decodeReadRate > 0
+                                     ? decodeReadRate / decodeBytesPerToken
+                                     : 0;
   if (!ok) {
     std::fprintf(stderr, "stc-bench: %s\n", err.c_str());
     return 1;
@@ -277,7 +293,10 @@ int main(int argc, char **argv) {
         "\"decode_over_dense_roofline\": %.4f, \"live_row_read_share\": %.4f, "
         "\"sparse_roofline_tok_s\": %.3f, \"weights_in_huge_pages\": %s, "
         "\"ctx\": %d, \"prefill_experts_read_per_token\": %.3f, "
-        "\"decode_experts_read_per_token\": %.3f, \"memory_plan\": \"%s\"}\n",
+        "\"decode_experts_read_per_token\": %.3f, "
+        "\"decode_expert_bytes_per_token\": %.0f, "
+        "\"decode_read_bytes_s\": %.0f, \"storage_bound_tok_s\": %.3f, "
+        "\"memory_plan\": \"%s\"}\n",
         path.c_str(), target.c_str(), threads, prompt, gen, depth,
         stc::rt::kvTypeName(rt.kvType()), prefillTps, decodeTps,
         static_cast<unsigned long long>(peakRss),
@@ -292,7 +311,8 @@ int main(int argc, char **argv) {
         rt.sparseReglu() ? "true" : "false", skipped, denseRooflineTps,
         overDense, liveShare, sparseRooflineTps,
         rt.weightsInHugePages() ? "true" : "false", rt.maxContext(),
-        prefillReadsPerToken, decodeReadsPerToken,
+        prefillReadsPerToken, decodeReadsPerToken, decodeBytesPerToken,
+        decodeReadRate, storageBoundTps,
         budgeted ? rt.memoryPlan().describe().c_str() : "");
   } else {
     std::printf("model                   %s (%s, %d threads)\n", path.c_str(),
@@ -352,6 +372,12 @@ int main(int argc, char **argv) {
                   cacheBytes / 1048576.0, cacheSeconds,
                   cacheSeconds > 0 ? cacheBytes / cacheSeconds / 1e9 : 0.0,
                   prefillReadsPerToken, decodeReadsPerToken);
+    if (storageBoundTps > 0)
+      std::printf("storage bound           %.1f MiB read a decoded token at "
+                  "%.2f GB/s (the decode's reads): at most %.2f tok/s, "
+                  "decode at %.1f%% of it\n",
+                  decodeBytesPerToken / 1048576.0, decodeReadRate / 1e9,
+                  storageBoundTps, decodeTps / storageBoundTps * 100);
   }
   if (profile) {
     // The timed steps by kind: the prefill's in ms per prompt token, the
