@@ -57,12 +57,12 @@ void Runtime::charge(const char *kind, double start) {
     (decodeStep_ ? profile_ : prefillProfile_)[kind] += seconds() - start;
 }
 
-void Runtime::chargePhase(const char *kind, double &since) {
+void Runtime::chargePhase(const char *kind, double &since, const char *parent) {
   if (!profiling_ || !decodeStep_)
     return;
   double t = seconds();
   profile_[kind] += t - since;
-  profile_["moe (other)"] -= t - since;
+  profile_[parent] -= t - since;
   since = t;
 }
 

@@ -438,8 +438,10 @@ bool Runtime::runStep(const model::Step *s, int n, std::string &error) {
       return false;
     route(routerLogits_.data(), static_cast<int>(w.rows), n, s, f32(outb(0)),
           i32(outb(1)));
+    double t = seconds();
     prefetchExperts(s->layer(), i32(outb(1)),
                     n * static_cast<int>(s->ints()->Get(0)));
+    chargePhase("dispatch: expert prefetch", t, "dispatch");
     return true;
   }
   case model::Op::Rope: {

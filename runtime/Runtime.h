@@ -196,9 +196,11 @@ private:
   // Adds the time since `start` to profile_[kind] (a step of single tokens)
   // or prefillProfile_[kind] when profiling.
   void charge(const char *kind, double start);
-  // Profiling a step of single tokens' MoE: charges the time since `since` to
-  // `kind` instead of the step's total ("moe (other)") and restarts `since`.
-  void chargePhase(const char *kind, double &since);
+  // Profiling a decode step's parts: charges the time since `since` to
+  // `kind` instead of the step's total (`parent`: "moe (other)" for the MoE's
+  // phases) and restarts `since`.
+  void chargePhase(const char *kind, double &since,
+                   const char *parent = "moe (other)");
   bool profiling_ = false;
   std::map<std::string, double> profile_, prefillProfile_;
   std::map<std::string, uint64_t> splitTasks_, prefillSplitTasks_;
@@ -433,6 +435,7 @@ private:
   // and each (token, expert) slot's.
   std::vector<int32_t> expertSlots_, slotOf_;
   std::vector<int32_t> subWhich_, subExpert_; // sparseMoe: a group's rows
+  std::vector<int32_t> zeroRows_; // sparseMoe: every row matrix 0 (of a slot)
   // orderSlots: the slot of each row, the row of each slot, each row's expert.
   std::vector<int32_t> rowSlot_, slotRow_, rowExpert_;
   std::vector<int8_t> expandQ_; // expandToSlots' copy of the token rows

@@ -287,8 +287,9 @@ bool Runtime::sparseMoe(const model::Step *s, int t0, int n, bool decode,
   // Single tokens: slot t*K + j is token t's j-th expert. Under a memory
   // budget the distinct experts' cache slots stand in for the stacked
   // tensors (matrix slotOf_[i] of the arena instead of matrix idx[i]), while
-  // the arena fits the kernels' 32-bit strides and the cache holds them all
-  // at once.
+  // the cache holds them all at once and either the arena fits the kernels'
+  // 32-bit strides or the step is one token's (whose experts then run one
+  // at a time, each slot a stack of one: bigArena).
   const int slots = n * K;
   bool fast = decode && isQuant(gate.t->dtype()) && isQuant(up.t->dtype());
   // Row r of the fast path is slot rowSlot_[r]'s (by expert when several
@@ -300,7 +301,7 @@ bool Runtime::sparseMoe(const model::Step *s, int t0, int n, bool decode,
       if (std::find(expertSlots_.begin(), expertSlots_.end(), idx[i]) ==
           expertSlots_.end())
         expertSlots_.push_back(idx[i]);
-    fast = cache_->slots() * cache_->slotStride() < (1ull << 31) &&
+    fast = (cache_->slots() * cache_->slotStride() < (1ull << 31) || n == 1) &&
            expertSlots_.size() <= cache_->slots();
   }
   if (fast) {
@@ -317,6 +318,8 @@ bool Runtime::sparseMoe(const model::Step *s, int t0, int n, bool decode,
     // first, each next group as soon as its reads are done (waitReady), so
     // that the compute of the first overlaps the reads of the last.
     const bool pipelined = cache_ && n == 1;
+    const bool bigArena =
+        cache_ && cache_->slots() * cache_->slotStride() >= (1ull << 31);
     const int distinct = static_cast<int>(expertSlots_.size());
     std::vector<int32_t> experts(expertSlots_);
     if (cache_) {
@@ -398,6 +401,7 @@ bool Runtime::sparseMoe(const model::Step *s, int t0, int n, bool decode,
     } else {
       // One token: row j is expert experts[j]'s (distinct == slots == K).
       std::vector<char> taken(distinct, 0);
+      zeroRows_.assign(slots, 0);
       std::vector<int> ready;
       std::vector<int32_t> rows;
       for (int done = 0; done < distinct;) {
@@ -408,14 +412,29 @@ bool Runtime::sparseMoe(const model::Step *s, int t0, int n, bool decode,
           return false;
         }
         phase("moe expert cache", t);
-        rows.clear();
-        for (int i : ready)
-          for (int j = 0; j < slots; ++j)
-            if (rowIdx[j] == experts[i])
-              rows.push_back(j);
-        if (!runRows(static_cast<int>(rows.size()), rows.data())) {
-          cache_->releaseAll();
-          return false;
+        // The groups: all ready experts at once while the arena fits the
+        // kernels' 32-bit strides (matrix slotOf_[row] of the arena), else
+        // each alone; an expert alone is its slot's matrices as a stack of
+        // one (matrix 0 at the slot), either way.
+        const size_t groups = bigArena ? ready.size() : 1;
+        for (size_t g = 0; g < groups; ++g) {
+          const size_t r0 = bigArena ? g : 0,
+                       r1 = bigArena ? g + 1 : ready.size();
+          rows.clear();
+          for (size_t r = r0; r < r1; ++r)
+            for (int j = 0; j < slots; ++j)
+              if (rowIdx[j] == experts[ready[r]])
+                rows.push_back(j);
+          const bool alone = r1 - r0 == 1;
+          matrices = alone ? 1 : static_cast<int32_t>(cache_->slots());
+          which = alone ? zeroRows_.data() : slotOf_.data();
+          for (int w = 0; w < 3; ++w)
+            mats[w]->data = cache_->slotMatrix(
+                s->layer(), alone ? expertSlots_[ready[r0]] : 0, w);
+          if (!runRows(static_cast<int>(rows.size()), rows.data())) {
+            cache_->releaseAll();
+            return false;
+          }
         }
         done += static_cast<int>(ready.size());
       }
