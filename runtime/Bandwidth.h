@@ -4,11 +4,16 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <thread>
 #include <vector>
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 namespace stc::rt {
 
@@ -133,6 +138,56 @@ inline double sparseSecondsPerToken(double bytes, double skippable, double dead,
                                     double bandwidth, double liveShare) {
   return (bytes - skippable) / bandwidth +
          skippable * (1 - dead) / (bandwidth * liveShare);
+}
+
+// The rate storage delivers a file's bytes to O_DIRECT reads as the expert
+// cache issues them (`inFlight` reads of `bytes` at once, at pseudo-random
+// aligned offsets), for about `seconds`: the denominator of a budgeted
+// decode's storage bound. Bypasses the page cache, so it neither needs nor
+// charges more memory than its buffers (inFlight x bytes). 0 if the file
+// cannot be read so (no O_DIRECT, or shorter than one read).
+inline double measureStorageReadRate(const char *path, int inFlight = 8,
+                                     size_t bytes = size_t(256) << 10,
+                                     double seconds = 1.0) {
+  const int fd = ::open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  const off_t size = ::lseek(fd, 0, SEEK_END);
+  const uint64_t blocks = size > 0 ? static_cast<uint64_t>(size) / bytes : 0;
+  std::atomic<uint64_t> total{0};
+  std::atomic<bool> failed{false};
+  const auto start = std::chrono::steady_clock::now();
+  auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                         start)
+        .count();
+  };
+  std::vector<std::thread> pool;
+  for (int t = 0; t < inFlight && blocks > 0; ++t)
+    pool.emplace_back([&, t] {
+      void *buf = nullptr;
+      if (::posix_memalign(&buf, 4096, bytes) != 0) {
+        failed = true;
+        return;
+      }
+      uint64_t h = 0x9E3779B97F4A7C15ull * (t + 1);
+      while (!failed && elapsed() < seconds) {
+        h ^= h >> 12, h ^= h << 25, h ^= h >> 27; // xorshift64
+        const off_t at = static_cast<off_t>((h % blocks) * bytes);
+        const ssize_t got = ::pread(fd, buf, bytes, at);
+        if (got != static_cast<ssize_t>(bytes)) {
+          failed = true;
+          break;
+        }
+        total += bytes;
+      }
+      ::free(buf);
+    });
+  for (std::thread &th : pool)
+    th.join();
+  const double s = elapsed();
+  ::close(fd);
+  return failed || blocks == 0 || s <= 0 ? 0 : total / s;
 }
 
 } // namespace stc::rt

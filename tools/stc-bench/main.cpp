@@ -242,6 +242,13 @@ int main(int argc, char **argv) {
   const bool budgeted = rt.memoryPlan().budget > 0;
   const double bandwidth =
       budgeted ? 0 : stc::rt::measureReadBandwidth(threads);
+  // The storage bound at the rate the storage gives reads like the cache's
+  // when nothing else runs (measured right after the decode: shared storage
+  // drifts).
+  const double storageRate =
+      cache ? stc::rt::measureStorageReadRate(rt.file().path().c_str()) : 0;
+  const double deviceBoundTps =
+      decodeBytesPerToken > 0 ? storageRate / decodeBytesPerToken : 0;
   const uint64_t bytesPerToken = rt.weightBytesPerToken();
   const double prefillTps = prompt / prefill, decodeTps = gen / decode;
   const double roofline =
@@ -296,6 +303,7 @@ int main(int argc, char **argv) {
         "\"decode_experts_read_per_token\": %.3f, "
         "\"decode_expert_bytes_per_token\": %.0f, "
         "\"decode_read_bytes_s\": %.0f, \"storage_bound_tok_s\": %.3f, "
+        "\"storage_read_bytes_s\": %.0f, \"device_bound_tok_s\": %.3f, "
         "\"memory_plan\": \"%s\"}\n",
         path.c_str(), target.c_str(), threads, prompt, gen, depth,
         stc::rt::kvTypeName(rt.kvType()), prefillTps, decodeTps,
@@ -312,7 +320,7 @@ int main(int argc, char **argv) {
         overDense, liveShare, sparseRooflineTps,
         rt.weightsInHugePages() ? "true" : "false", rt.maxContext(),
         prefillReadsPerToken, decodeReadsPerToken, decodeBytesPerToken,
-        decodeReadRate, storageBoundTps,
+        decodeReadRate, storageBoundTps, storageRate, deviceBoundTps,
         budgeted ? rt.memoryPlan().describe().c_str() : "");
   } else {
     std::printf("model                   %s (%s, %d threads)\n", path.c_str(),
@@ -378,6 +386,12 @@ int main(int argc, char **argv) {
                   "decode at %.1f%% of it\n",
                   decodeBytesPerToken / 1048576.0, decodeReadRate / 1e9,
                   storageBoundTps, decodeTps / storageBoundTps * 100);
+    if (deviceBoundTps > 0)
+      std::printf("storage rate            %.2f GB/s (8 O_DIRECT reads of 256 "
+                  "KiB in flight, after the run): at most %.2f tok/s, decode "
+                  "at %.1f%% of it\n",
+                  storageRate / 1e9, deviceBoundTps,
+                  decodeTps / deviceBoundTps * 100);
   }
   if (profile) {
     // The timed steps by kind: the prefill's in ms per prompt token, the
