@@ -244,6 +244,14 @@ uint64_t stc_expert_reads_ahead(const stc_model *m) {
   return c ? c->readsAhead() : 0;
 }
 
+void stc_expert_guess_stats(const stc_model *m, uint64_t *read, uint64_t *used,
+                            uint64_t *dropped) {
+  const stc::rt::ExpertCache *c = m->runtime.expertCache();
+  *read = c ? c->guessesRead() : 0;
+  *used = c ? c->guessesUsed() : 0;
+  *dropped = c ? c->guessesDropped() : 0;
+}
+
 int stc_sparsity_stats(const stc_model *m, double *dead_share,
                        double *skipped_bytes_per_token) {
   *dead_share = m->runtime.reluZeroFraction();

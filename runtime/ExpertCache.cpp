@@ -44,6 +44,8 @@ bool ExpertCache::init(const ModelFile &file,
   key_.assign(slots_, -1);
   lastUse_.assign(slots_, 0);
   pinned_.assign(slots_, 0);
+  guessed_.assign(slots_, 0);
+  startedReads_.assign(slots_, 0);
   state_.reset(new std::atomic<int>[slots_]);
   for (uint64_t i = 0; i < slots_; ++i)
     state_[i].store(0);
@@ -66,11 +68,17 @@ ExpertCache::~ExpertCache() {
     ::munmap(arena_, slots_ * slotBytes_);
 }
 
-int ExpertCache::assign(int layer, int32_t e, bool ahead) {
+int ExpertCache::assign(int layer, int32_t e, bool ahead, int now) {
+  if (now < 0)
+    now = layer;
   const int64_t key = static_cast<int64_t>(layer) * numExperts_ + e;
   auto it = where_.find(key);
   if (it != where_.end()) {
     lastUse_[it->second] = ++clock_;
+    if (guessed_[it->second]) { // a guess that came true
+      guessed_[it->second] = 0;
+      ++guessesUsed_;
+    }
     return it->second;
   }
   // The victim: an empty slot, else the expert whose layer runs again
@@ -86,7 +94,7 @@ int ExpertCache::assign(int layer, int32_t e, bool ahead) {
     if (key_[s] < 0)
       return layers + 1; // empty
     const int l = static_cast<int>(key_[s] / numExperts_);
-    const int d = ((l - layer) % layers + layers) % layers;
+    const int d = ((l - now) % layers + layers) % layers;
     return d == 0 ? layers : d;
   };
   int victim = -1, victimDistance = -1;
@@ -104,6 +112,7 @@ int ExpertCache::assign(int layer, int32_t e, bool ahead) {
     return -1;
   if (key_[victim] >= 0)
     where_.erase(key_[victim]);
+  guessed_[victim] = 0; // (a guess evicted unused stays counted as read)
   key_[victim] = key;
   where_[key] = victim;
   lastUse_[victim] = ++clock_;
@@ -121,16 +130,65 @@ int ExpertCache::assign(int layer, int32_t e, bool ahead) {
                           std::min(kReadBytes, bytes - at)});
     }
     pendingReads_[victim] = requests;
+    startedReads_[victim] = 0;
     readFailed_[victim] = 0;
   }
   queued_.notify_all();
   return victim;
 }
 
-void ExpertCache::prefetch(int layer, const int32_t *experts, int count) {
+void ExpertCache::prefetch(int layer, const int32_t *experts, int count,
+                           bool pin) {
+  releaseAll();
+  // The layer's guesses it did not route to: those no thread has started
+  // reading give their slot back (and their place in the queue).
+  for (uint64_t s = 0; s < slots_; ++s) {
+    if (!guessed_[s] || key_[s] < 0 || key_[s] / numExperts_ != layer ||
+        std::find(experts, experts + count,
+                  static_cast<int32_t>(key_[s] % numExperts_)) !=
+            experts + count)
+      continue;
+    guessed_[s] = 0;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (startedReads_[s] > 0 || state_[s].load() != 1)
+      continue; // being read, or read: an ordinary cached expert now
+    queue_.erase(std::remove_if(queue_.begin(), queue_.end(),
+                                [&](const Request &r) {
+                                  return static_cast<uint64_t>(r.slot) == s;
+                                }),
+                 queue_.end());
+    pendingReads_[s] = 0;
+    where_.erase(key_[s]);
+    key_[s] = -1;
+    state_[s].store(0);
+    --misses_;
+    --readsAhead_;
+    --guessesRead_;
+    ++guessesDropped_;
+  }
   for (int i = 0; i < count; ++i)
-    if (experts[i] >= 0 && experts[i] < numExperts_)
-      assign(layer, experts[i], true);
+    if (experts[i] >= 0 && experts[i] < numExperts_) {
+      const int slot = assign(layer, experts[i], true);
+      if (pin && slot >= 0)
+        pinned_[slot] = 1;
+    }
+}
+
+void ExpertCache::guess(int layer, const int32_t *experts, int count) {
+  for (int i = 0; i < count; ++i) {
+    if (experts[i] < 0 || experts[i] >= numExperts_ ||
+        where_.count(static_cast<int64_t>(layer) * numExperts_ + experts[i]))
+      continue;
+    // Distances from the layer running now (the one before): the guessed
+    // layer's own experts are the next needed, not the last.
+    const int layers = static_cast<int>(tensors_.size());
+    const int slot =
+        assign(layer, experts[i], true, (layer + layers - 1) % layers);
+    if (slot >= 0) {
+      guessed_[slot] = 1;
+      ++guessesRead_;
+    }
+  }
 }
 
 const uint8_t *ExpertCache::slotMatrix(int layer, int slot, int which) const {
@@ -260,6 +318,7 @@ void ExpertCache::ioLoop() {
         return;
       r = queue_.front();
       queue_.pop_front();
+      ++startedReads_[r.slot];
       if (inFlight_++ == 0)
         busySince_ = std::chrono::steady_clock::now();
     }

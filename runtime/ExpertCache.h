@@ -33,8 +33,13 @@ public:
                             const std::vector<std::vector<int>> &tensors);
 
   // Starts reading the given experts of `layer` (duplicates and cached ones
-  // skipped).
-  void prefetch(int layer, const int32_t *experts, int count);
+  // skipped); with `pin`, they stay resident (not victims of other reads)
+  // until the next prefetch or releaseAll. Guesses of `layer` (guess) that
+  // are not among them and that no read has started on are dropped.
+  void prefetch(int layer, const int32_t *experts, int count, bool pin = false);
+  // Starts reading experts that `layer` will probably route to (the layer
+  // before guessed them), queued behind every read queued so far.
+  void guess(int layer, const int32_t *experts, int count);
   // Waits until expert `e` of `layer` is resident and returns its slot's
   // matrices (which = 0 gate, 1 up, 2 down). Valid until the next
   // prefetch/acquire of another layer.
@@ -68,6 +73,12 @@ public:
   // than by acquire.
   uint64_t readsAhead() const { return readsAhead_; }
   uint64_t bytesRead() const { return bytesRead_; }
+  // Guessed experts: read (counted in misses()), and of those, routed to
+  // when their layer ran; dropped before any of their bytes were read (not
+  // counted in misses()).
+  uint64_t guessesRead() const { return guessesRead_; }
+  uint64_t guessesUsed() const { return guessesUsed_; }
+  uint64_t guessesDropped() const { return guessesDropped_; }
   // Wall time with at least one read in flight (bytesRead() / readSeconds() is
   // rate the storage, or the page cache, delivered).
   double readSeconds() const { return readNanos_ * 1e-9; }
@@ -75,7 +86,8 @@ public:
 private:
   // Main thread only: the slot for (layer, e), queueing its read on a miss
   // (`ahead`: for a prefetch, counted in readsAhead()).
-  int assign(int layer, int32_t e, bool ahead);
+  // The victim is chosen by distances from layer `now` (-1: `layer`).
+  int assign(int layer, int32_t e, bool ahead, int now = -1);
   // The slot of (layer, e), waiting for a slot to free up if every one is
   // being read or pinned; -1 with `error` if the budget left no slot.
   int reserveSlot(int layer, int32_t e, std::string &error);
@@ -92,6 +104,7 @@ private:
   std::vector<int64_t> key_;      // (layer * E + e) held by each slot
   std::vector<uint64_t> lastUse_; // LRU clock per slot
   std::vector<char> pinned_;      // held by the acquireAll running
+  std::vector<char> guessed_;     // read on a guess, not routed to yet
   std::unique_ptr<std::atomic<int>[]>
       state_; // 0 empty, 1 queued, 2 ready, 3 failed
   std::unordered_map<int64_t, int> where_; // key -> slot
@@ -117,6 +130,7 @@ private:
   std::condition_variable queued_, done_;
   std::deque<Request> queue_;
   std::vector<int> pendingReads_; // per slot: its requests not served yet
+  std::vector<int> startedReads_; // per slot: its requests taken by a thread
   std::vector<char> readFailed_;  // per slot, while being read
   std::vector<std::thread> io_;
   bool stop_ = false;
@@ -125,6 +139,7 @@ private:
   std::atomic<uint64_t> bytesRead_{0}, readNanos_{0};
   uint64_t misses_ = 0;     // experts read from the file
   uint64_t readsAhead_ = 0; // of those, queued by prefetch
+  uint64_t guessesRead_ = 0, guessesUsed_ = 0, guessesDropped_ = 0;
 };
 
 } // namespace stc::rt

@@ -20,8 +20,10 @@ void Runtime::prefetchExperts(int layer, const int32_t *idx, int count) {
     return;
   if (cache_) {
     // Under a budget: queue the reads of the missing ones on the cache's I/O
-    // thread, which runs them while attention computes.
-    cache_->prefetch(layer, idx, count);
+    // threads, which run them while attention computes. One token's experts
+    // stay resident until its MoE step has run (the next layer's guesses
+    // must not evict them).
+    cache_->prefetch(layer, idx, count, count <= config().top_k());
     return;
   }
   if (populated_)
@@ -40,6 +42,33 @@ void Runtime::prefetchExperts(int layer, const int32_t *idx, int count) {
                 begin - aligned + t->expert_stride(), MADV_WILLNEED);
     }
   }
+}
+
+bool Runtime::guessNextLayer(const model::Step *s, const float *x,
+                             std::string &error) {
+  // The next layer's router applied to this layer's input: the residual
+  // stream changes little from one layer to the next, so its top-k is mostly
+  // the experts the next layer will choose (95.7% of them on the 4b paper
+  // file, decoding random ids), and their reads can start a whole layer
+  // earlier: queued behind this layer's, they keep the storage busy while
+  // this layer's last experts compute and the next layer's attention runs.
+  // A wrong guess that no read has started on is dropped when the next
+  // layer routes (ExpertCache::prefetch).
+  const int next = s->layer() + 1;
+  if (next >= static_cast<int>(dispatchOf_.size()) || dispatchOf_[next] < 0)
+    return true;
+  const model::Step *d = file_.model()->steps()->Get(dispatchOf_[next]);
+  Weight w = weight(d->weights()->Get(0));
+  const int K = static_cast<int>(d->ints()->Get(0));
+  guessLogits_.resize(w.rows);
+  guessWeights_.resize(K);
+  guessExperts_.resize(K);
+  if (!gemm(x, 1, w, guessLogits_.data(), error))
+    return false;
+  route(guessLogits_.data(), static_cast<int>(w.rows), 1, d,
+        guessWeights_.data(), guessExperts_.data());
+  cache_->guess(next, guessExperts_.data(), K);
+  return true;
 }
 
 } // namespace stc::rt

@@ -141,15 +141,24 @@ bool Runtime::load(const std::string &path, const RuntimeOptions &options,
     error = path + ": " + error;
     return false;
   }
-  // Each layer's expert tensors, for the route-ahead prefetch and the cache.
+  // Each layer's expert tensors, for the route-ahead prefetch and the cache,
+  // and its route-ahead step's index (whose router the layer before guesses
+  // with; an index, as a budget moves the model into its own image).
   moeWeights_.assign(c.num_layers(), {});
-  for (const model::Step *s : *m->steps())
+  dispatchOf_.assign(c.num_layers(), -1);
+  for (uint32_t i = 0; i < m->steps()->size(); ++i) {
+    const model::Step *s = m->steps()->Get(i);
+    if (s->op() == model::Op::Dispatch && s->layer() >= 0 &&
+        s->layer() < c.num_layers() && s->weights() &&
+        s->weights()->size() > 0 && s->ints() && s->ints()->size() >= 2)
+      dispatchOf_[s->layer()] = static_cast<int>(i);
     if (s->op() == model::Op::Moe && s->layer() >= 0 && s->weights()) {
       for (int32_t w : *s->weights())
         moeWeights_[s->layer()].push_back(w);
       if (!checkMoeLayouts(s, error))
         return false;
     }
+  }
   // Ring KV caches were sized for chunks of at most the planned batch.
   int maxBatch = std::max(1, options.maxBatch);
   if (m->max_batch() > 0)
@@ -441,6 +450,8 @@ bool Runtime::runStep(const model::Step *s, int n, std::string &error) {
     double t = seconds();
     prefetchExperts(s->layer(), i32(outb(1)),
                     n * static_cast<int>(s->ints()->Get(0)));
+    if (cache_ && n == 1 && !guessNextLayer(s, f32(in(0)), error))
+      return false;
     chargePhase("dispatch: expert prefetch", t, "dispatch");
     return true;
   }

@@ -338,6 +338,9 @@ private:
   // expert cache under a budget, else asked of the OS for a lazy mapping; a
   // no-op when the weights were populated at load.
   void prefetchExperts(int layer, const int32_t *idx, int count);
+  // Under a budget, one token: queues reads of the experts the next layer's
+  // router picks for this layer's input `x` (ExpertStreaming.cpp).
+  bool guessNextLayer(const model::Step *s, const float *x, std::string &error);
   bool attention(const model::Step *s, int n, std::string &error);
   // Attention of the step's query tokens (q: n x H x hd, each segment's at
   // its sequence's next positions) over layer `layer` of each segment's KV
@@ -384,6 +387,9 @@ private:
   bool populated_ = true;
   bool sparse_ = false; // any Moe step with a transposed down matrix
   std::vector<float> routerLogits_;
+  std::vector<int> dispatchOf_; // per layer: its Dispatch step's index, or -1
+  std::vector<float> guessLogits_, guessWeights_;
+  std::vector<int32_t> guessExperts_;
   std::unique_ptr<ExpertCache> cache_; // under a memory budget
   uint64_t deadNeurons_ = 0, expertNeurons_ = 0;
   // Decoded tokens, and the up and down bytes the sparse ReGLU skipped for

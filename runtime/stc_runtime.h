@@ -101,6 +101,13 @@ double stc_expert_read_seconds(const stc_model *m);
 /* Of the experts read, those read ahead of use (queued by the route-ahead
  * dispatch while attention runs) rather than when the MoE step needed them. */
 uint64_t stc_expert_reads_ahead(const stc_model *m);
+/* Of the experts read, those read on a guess: when one token is decoded under
+ * a budget, each layer's route-ahead step also applies the next layer's
+ * router to its own input and starts reading those experts a layer early.
+ * `used`: guesses the next layer then routed to; `dropped`: wrong guesses
+ * cancelled before a byte was read (not counted as read). */
+void stc_expert_guess_stats(const stc_model *m, uint64_t *read, uint64_t *used,
+                            uint64_t *dropped);
 /* Over the tokens decoded one at a time so far: the share of expert neurons
  * with relu(gate) = 0, and (a model compiled with st-sparse-reglu, else 0) the
  * up and down bytes per token it skipped for them. Returns 1 if the model is

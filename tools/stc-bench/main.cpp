@@ -380,6 +380,12 @@ int main(int argc, char **argv) {
                   cacheBytes / 1048576.0, cacheSeconds,
                   cacheSeconds > 0 ? cacheBytes / cacheSeconds / 1e9 : 0.0,
                   prefillReadsPerToken, decodeReadsPerToken);
+    if (cache && cache->guessesRead() + cache->guessesDropped() > 0)
+      std::printf("next-layer guesses      %llu read (%llu of them routed to "
+                  "when their layer ran), %llu dropped before a read\n",
+                  static_cast<unsigned long long>(cache->guessesRead()),
+                  static_cast<unsigned long long>(cache->guessesUsed()),
+                  static_cast<unsigned long long>(cache->guessesDropped()));
     if (storageBoundTps > 0)
       std::printf("storage bound           %.1f MiB read a decoded token at "
                   "%.2f GB/s (the decode's reads): at most %.2f tok/s, "

@@ -265,6 +265,15 @@ void printStats(stc_model *m, const Options &o) {
                bytes / 1048576.0, stc_expert_read_seconds(m),
                tokens ? static_cast<double>(loads) / tokens : 0.0,
                static_cast<unsigned long long>(tokens));
+  uint64_t guessed, guessUsed, guessDropped;
+  stc_expert_guess_stats(m, &guessed, &guessUsed, &guessDropped);
+  if (guessed + guessDropped > 0)
+    std::fprintf(stderr,
+                 "next-layer guesses: %llu read, %llu of them routed to; %llu "
+                 "dropped before a read\n",
+                 static_cast<unsigned long long>(guessed),
+                 static_cast<unsigned long long>(guessUsed),
+                 static_cast<unsigned long long>(guessDropped));
   double dead = 0, skipped = 0;
   if (stc_sparsity_stats(m, &dead, &skipped))
     std::fprintf(stderr,
