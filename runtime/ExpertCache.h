@@ -2,9 +2,9 @@
 // (which would grow RSS without bound) but streamed with pread into a fixed
 // arena of slots, one (layer, expert) triple of gate/up/down matrices per slot;
 // the expert out is the one whose layer runs again furthest from now (assign).
-// The route-ahead dispatch names the layer's experts early; an I/O thread
-// reads them while attention runs, and the MoE step waits only for what is
-// missing.
+// The route-ahead dispatch names the layer's experts early, and (one token at
+// a time) guesses the next layer's; I/O threads read them while attention
+// runs, and the MoE step computes each expert as soon as it is resident.
 #pragma once
 
 #include "ModelFile.h"
