@@ -304,6 +304,8 @@ int main(int argc, char **argv) {
         "\"decode_expert_bytes_per_token\": %.0f, "
         "\"decode_read_bytes_s\": %.0f, \"storage_bound_tok_s\": %.3f, "
         "\"storage_read_bytes_s\": %.0f, \"device_bound_tok_s\": %.3f, "
+        "\"guesses_read\": %llu, \"guesses_used\": %llu, "
+        "\"guesses_dropped\": %llu, "
         "\"memory_plan\": \"%s\"}\n",
         path.c_str(), target.c_str(), threads, prompt, gen, depth,
         stc::rt::kvTypeName(rt.kvType()), prefillTps, decodeTps,
@@ -321,6 +323,9 @@ int main(int argc, char **argv) {
         rt.weightsInHugePages() ? "true" : "false", rt.maxContext(),
         prefillReadsPerToken, decodeReadsPerToken, decodeBytesPerToken,
         decodeReadRate, storageBoundTps, storageRate, deviceBoundTps,
+        static_cast<unsigned long long>(cache ? cache->guessesRead() : 0),
+        static_cast<unsigned long long>(cache ? cache->guessesUsed() : 0),
+        static_cast<unsigned long long>(cache ? cache->guessesDropped() : 0),
         budgeted ? rt.memoryPlan().describe().c_str() : "");
   } else {
     std::printf("model                   %s (%s, %d threads)\n", path.c_str(),
