@@ -15,19 +15,32 @@ bool Runtime::initExpertCache(std::string &error) {
                       error);
 }
 
-void Runtime::prefetchExperts(int layer, const int32_t *idx, int count) {
+bool Runtime::routeAhead(const model::Step *d, const float *x, int n,
+                         float *wts, int32_t *idx, std::string &error) {
+  Weight w = weight(d->weights()->Get(0));
+  routerLogits_.resize(static_cast<size_t>(n) * w.rows);
+  if (!gemm(x, n, w, routerLogits_.data(), error))
+    return false;
+  route(routerLogits_.data(), static_cast<int>(w.rows), n, d, wts, idx);
+  return true;
+}
+
+bool Runtime::prefetchExperts(const model::Step *s, const float *x,
+                              const int32_t *idx, int n, std::string &error) {
+  const int layer = s->layer();
+  const int count = n * static_cast<int>(s->ints()->Get(0));
   if (layer < 0 || layer >= static_cast<int>(moeWeights_.size()))
-    return;
+    return true;
   if (cache_) {
     // Under a budget: queue the reads of the missing ones on the cache's I/O
     // threads, which run them while attention computes. One token's experts
     // stay resident until its MoE step has run (the next layer's guesses
-    // must not evict them).
-    cache_->prefetch(layer, idx, count, count <= config().top_k());
-    return;
+    // must not evict them), and its next layer is guessed.
+    cache_->prefetch(layer, idx, count, n == 1);
+    return n != 1 || guessNextLayer(s, x, error);
   }
   if (populated_)
-    return; // resident weights: nothing to fetch
+    return true; // resident weights: nothing to fetch
   const long page = ::sysconf(_SC_PAGESIZE);
   const int E = config().num_experts();
   for (int i = 0; i < count; ++i) {
@@ -42,6 +55,7 @@ void Runtime::prefetchExperts(int layer, const int32_t *idx, int count) {
                 begin - aligned + t->expert_stride(), MADV_WILLNEED);
     }
   }
+  return true;
 }
 
 bool Runtime::guessNextLayer(const model::Step *s, const float *x,
@@ -58,15 +72,11 @@ bool Runtime::guessNextLayer(const model::Step *s, const float *x,
   if (next >= static_cast<int>(dispatchOf_.size()) || dispatchOf_[next] < 0)
     return true;
   const model::Step *d = file_.model()->steps()->Get(dispatchOf_[next]);
-  Weight w = weight(d->weights()->Get(0));
   const int K = static_cast<int>(d->ints()->Get(0));
-  guessLogits_.resize(w.rows);
   guessWeights_.resize(K);
   guessExperts_.resize(K);
-  if (!gemm(x, 1, w, guessLogits_.data(), error))
+  if (!routeAhead(d, x, 1, guessWeights_.data(), guessExperts_.data(), error))
     return false;
-  route(guessLogits_.data(), static_cast<int>(w.rows), 1, d,
-        guessWeights_.data(), guessExperts_.data());
   cache_->guess(next, guessExperts_.data(), K);
   return true;
 }

@@ -441,16 +441,10 @@ bool Runtime::runStep(const model::Step *s, int n, std::string &error) {
   case model::Op::Dispatch: {
     // Route-ahead: the router matmul, top-k and weighting in one step, then a
     // prefetch of the chosen experts so their reads overlap attention.
-    Weight w = weight(s->weights()->Get(0));
-    routerLogits_.resize(static_cast<size_t>(n) * w.rows);
-    if (!gemm(f32(in(0)), n, w, routerLogits_.data(), error))
+    if (!routeAhead(s, f32(in(0)), n, f32(outb(0)), i32(outb(1)), error))
       return false;
-    route(routerLogits_.data(), static_cast<int>(w.rows), n, s, f32(outb(0)),
-          i32(outb(1)));
     double t = seconds();
-    prefetchExperts(s->layer(), i32(outb(1)),
-                    n * static_cast<int>(s->ints()->Get(0)));
-    if (cache_ && n == 1 && !guessNextLayer(s, f32(in(0)), error))
+    if (!prefetchExperts(s, f32(in(0)), i32(outb(1)), n, error))
       return false;
     chargePhase("dispatch: expert prefetch", t, "dispatch");
     return true;

@@ -334,10 +334,17 @@ private:
   // softmax).
   void route(const float *logits, int E, int n, const model::Step *s,
              float *wts, int32_t *idx);
-  // Starts reading the selected experts of `layer` (route-ahead): queued on the
-  // expert cache under a budget, else asked of the OS for a lazy mapping; a
-  // no-op when the weights were populated at load.
-  void prefetchExperts(int layer, const int32_t *idx, int count);
+  // Starts reading the experts `idx` that Dispatch step `s` routed its n
+  // tokens to (route-ahead): queued on the expert cache under a budget (with
+  // one token, also guessNextLayer on the step's input `x`), else asked of
+  // the OS for a lazy mapping; a no-op when the weights were populated at
+  // load.
+  bool prefetchExperts(const model::Step *s, const float *x, const int32_t *idx,
+                       int n, std::string &error);
+  // Dispatch step `d`'s router on n rows of `x`: top-k and weights (into
+  // routerLogits_ first).
+  bool routeAhead(const model::Step *d, const float *x, int n, float *wts,
+                  int32_t *idx, std::string &error);
   // Under a budget, one token: queues reads of the experts the next layer's
   // router picks for this layer's input `x` (ExpertStreaming.cpp).
   bool guessNextLayer(const model::Step *s, const float *x, std::string &error);
@@ -388,7 +395,7 @@ private:
   bool sparse_ = false; // any Moe step with a transposed down matrix
   std::vector<float> routerLogits_;
   std::vector<int> dispatchOf_; // per layer: its Dispatch step's index, or -1
-  std::vector<float> guessLogits_, guessWeights_;
+  std::vector<float> guessWeights_;
   std::vector<int32_t> guessExperts_;
   std::unique_ptr<ExpertCache> cache_; // under a memory budget
   uint64_t deadNeurons_ = 0, expertNeurons_ = 0;
